@@ -1,0 +1,70 @@
+"""RecBole 1.2.1 on today's numpy, scipy and torch: every fix in one place (SPEC section 6).
+
+Import this module before anything from ``recbole``; ``recbole_sdmtmp/__init__.py`` does.
+Each fix is idempotent, touches only what RecBole itself calls, and is proven by a test in
+``tests/test_compat.py`` that fails without it. ``recbole.quick_start`` is never imported: it
+imports ray 2.6.3, which breaks on new setuptools; ``recbole_sdmtmp.runner`` replaces it.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+# numpy 2 removed these; RecBole's Config.compatibility_settings() reads them to recreate
+# ``np.float``, ``np.long``... (still spelled in evaluator/metrics.py and model/layers.py).
+# We pin numpy<2, where they exist; the aliases keep RecBole alive if numpy 2 slips in.
+_NUMPY_ALIASES = {
+    "float_": np.float64,
+    "complex_": np.complex128,
+    "unicode_": np.str_,
+}
+
+
+def _restore_numpy_aliases():
+    for name, value in _NUMPY_ALIASES.items():
+        if name not in np.__dict__:
+            setattr(np, name, value)
+
+
+def _dok_update(self, data):
+    """``dok_matrix._update`` (removed in scipy 1.13), which RecBole's LightGCN/NGCF/NCL call."""
+    self._dict.update(data)
+
+
+def _restore_dok_update():
+    if not hasattr(sp.dok_matrix, "_update"):
+        sp.dok_matrix._update = _dok_update
+
+
+class _TrustedCheckpointTorch:
+    """``torch`` as seen by ``recbole.trainer.trainer``, whose checkpoints hold a pickled Config.
+
+    torch >= 2.6 loads with ``weights_only=True`` and refuses them. Only the trainer's module
+    global is replaced, so only RecBole's own checkpoints (written by the same trainer) are
+    unpickled; every other ``torch.load`` keeps the safe default.
+    """
+
+    def __getattr__(self, name):
+        return getattr(torch, name)
+
+    @staticmethod
+    def load(f, *args, **kwargs):
+        kwargs.setdefault("weights_only", False)
+        return torch.load(f, *args, **kwargs)
+
+
+def _trust_recbole_checkpoints():
+    import recbole.trainer.trainer as trainer_module
+
+    if not isinstance(trainer_module.torch, _TrustedCheckpointTorch):
+        trainer_module.torch = _TrustedCheckpointTorch()
+
+
+def apply():
+    """Apply every fix; safe to call more than once."""
+    _restore_numpy_aliases()
+    _restore_dok_update()
+    _trust_recbole_checkpoints()
+
+
+apply()
