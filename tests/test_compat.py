@@ -1,0 +1,71 @@
+"""Each RecBole compatibility fix, shown to be needed (the broken behaviour without it) and
+to work (the RecBole call that needs it succeeds)."""
+
+import importlib
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from recbole_sdmtmp import compat
+
+
+def test_config_survives_numpy_without_removed_aliases(monkeypatch):
+    """Config.compatibility_settings() reads np.float_ & co., which numpy 2 removed."""
+    from recbole.config import Config
+
+    for name in compat._NUMPY_ALIASES:
+        monkeypatch.delattr(np, name, raising=False)
+    with pytest.raises(AttributeError):
+        Config(model="BPR", dataset="ml-100k", config_dict={"data_path": "/nonexistent"})
+    compat._restore_numpy_aliases()
+    config = Config(model="BPR", dataset="ml-100k", config_dict={"data_path": "/nonexistent"})
+    assert config["model"] == "BPR"
+    # The aliases RecBole's metrics spell afterwards exist again.
+    assert np.zeros(2, dtype=np.float).dtype == np.float64
+
+
+def test_dok_update_restored_for_recbole_graph_models(monkeypatch):
+    """LightGCN/NGCF/NCL fill their adjacency with dok_matrix._update (gone in scipy 1.13)."""
+    monkeypatch.delattr(sp.dok_matrix, "_update", raising=False)
+    with pytest.raises(AttributeError):
+        sp.dok_matrix((2, 3))._update({(0, 1): 1.0})
+    compat._restore_dok_update()
+    matrix = sp.dok_matrix((2, 3), dtype=np.float32)
+    matrix._update({(0, 1): 2.0, (1, 2): 3.0})
+    np.testing.assert_array_equal(matrix.toarray(), [[0, 2, 0], [0, 0, 3]])
+
+
+def test_recbole_trainer_loads_its_own_checkpoint(tmp_path, monkeypatch):
+    """RecBole's checkpoints pickle its Config; torch >= 2.6 refuses them by default."""
+    import recbole.trainer.trainer as trainer_module
+    from recbole.config import Config
+
+    config = Config(model="BPR", dataset="ml-100k", config_dict={"data_path": "/nonexistent"})
+    path = tmp_path / "ckpt.pth"
+    torch.save({"config": config, "state_dict": {"w": torch.ones(2)}}, path, pickle_protocol=4)
+
+    with pytest.raises(Exception, match="[Ww]eights only load failed"):
+        torch.load(path)  # the safe default stays in force everywhere else
+
+    monkeypatch.setattr(trainer_module, "torch", torch)  # undo the fix
+    with pytest.raises(Exception, match="[Ww]eights only load failed"):
+        trainer_module.torch.load(path, map_location="cpu")
+    compat._trust_recbole_checkpoints()
+    loaded = trainer_module.torch.load(path, map_location="cpu")
+    assert loaded["config"]["model"] == "BPR"
+    assert torch.equal(loaded["state_dict"]["w"], torch.ones(2))
+    # Everything else the trainer takes from torch is still torch.
+    assert trainer_module.torch.optim is torch.optim
+
+
+def test_plugin_never_imports_ray():
+    import sys
+
+    import recbole_sdmtmp  # noqa: F401
+
+    importlib.import_module("recbole.trainer")
+    importlib.import_module("recbole.data")
+    assert "ray" not in sys.modules
+    assert "recbole.quick_start" not in sys.modules
