@@ -1,0 +1,3 @@
+from recbole_sdmtmp.data.dataset import SDMTMPDataset
+
+__all__ = ["SDMTMPDataset"]

@@ -1,0 +1,73 @@
+"""The RecBole dataset of SD-MTMP: a SequentialDataset that also serves the review topics.
+
+Topics come from the side-files of ``python -m dataset_preprocess`` (see
+``recbole_sdmtmp/topic_files.py``). The hypergraph incidence is built from the reviews of the
+interactions this dataset holds: called on the training split (as the model does), no review of
+a validation or test interaction reaches the model (SPEC section 2). ``topic_reviews: leaky_all``
+restores the paper's variant, which builds the hypergraphs from every review.
+"""
+
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from recbole.data.dataset import SequentialDataset
+
+from recbole_sdmtmp.topic_files import TopicFiles, load_topic_files
+
+TOPIC_REVIEW_MODES = ("train", "leaky_all")
+
+
+class SDMTMPDataset(SequentialDataset):
+    """SequentialDataset + topic vectors and user/item-topic incidence matrices."""
+
+    def __init__(self, config):
+        self.topic_reviews = config["topic_reviews"] or "train"
+        if self.topic_reviews not in TOPIC_REVIEW_MODES:
+            raise ValueError(
+                f"topic_reviews={self.topic_reviews!r} is not valid; choose 'train' (hypergraphs "
+                "from training reviews only) or 'leaky_all' (the paper's variant: every review, "
+                "which leaks validation and test reviews into the model)"
+            )
+        super().__init__(config)
+
+    @cached_property
+    def topic_files(self) -> TopicFiles:
+        return load_topic_files(Path(self.dataset_path), self.dataset_name)
+
+    @property
+    def topic_vectors(self) -> np.ndarray:
+        """e(T_g) in the sentence encoder's space: float32 [k, D]."""
+        return self.topic_files.topic_vectors
+
+    def topic_incidence(self, side: str) -> sp.csr_matrix:
+        """Binary incidence (user_num x k for 'user', item_num x k for 'item') of section 2.1.2.
+
+        A user (item) is linked to topic g when one of its reviews has a sentence in topic g,
+        counting only the reviews of this dataset's interactions unless ``leaky_all``.
+        """
+        if side not in ("user", "item"):
+            raise ValueError(f"side must be 'user' or 'item', got {side!r}")
+        reviews = self.topic_files.review_topic
+        users = self._token_ids(self.uid_field, reviews["user_id"])
+        items = self._token_ids(self.iid_field, reviews["item_id"])
+        topics = reviews["topic_id"].to_numpy(dtype=np.int64)
+        known = (users >= 0) & (items >= 0)
+        if self.topic_reviews == "train":
+            interactions = self.inter_matrix(form="csr").astype(bool)
+            known[known] = np.asarray(interactions[users[known], items[known]]).ravel()
+        rows = users[known] if side == "user" else items[known]
+        n_rows = self.user_num if side == "user" else self.item_num
+        n_topics = self.topic_vectors.shape[0]
+        incidence = sp.csr_matrix(
+            (np.ones(rows.shape[0], dtype=np.float32), (rows, topics[known])),
+            shape=(n_rows, n_topics),
+        )
+        incidence.data[:] = 1.0  # duplicates summed by csr construction: back to binary
+        return incidence
+
+    def _token_ids(self, field: str, tokens) -> np.ndarray:
+        """RecBole ids of raw tokens; -1 for tokens the dataset does not hold (filtered out)."""
+        mapping = self.field2token_id[field]
+        return np.fromiter((mapping.get(token, -1) for token in tokens), dtype=np.int64)

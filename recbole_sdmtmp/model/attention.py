@@ -1,0 +1,52 @@
+"""Dual-aware (rating and time-interval) attention over the short-term sequence (section 2.2)."""
+
+import torch
+
+
+def short_term_mask(history_length: torch.Tensor, max_length: int, ratio: float) -> torch.Tensor:
+    """S_u: the most recent ceil(ratio * n) of the n history items (at least one).
+
+    Histories are left-aligned and zero-padded (RecBole), so the window of a row with n items
+    is positions [n - a, n).
+    """
+    # history_length: [B] -> [B, max_length] bool
+    window = torch.clamp(torch.ceil(history_length.float() * ratio), min=1).long()
+    window = torch.minimum(window, history_length)
+    positions = torch.arange(max_length, device=history_length.device).unsqueeze(0)
+    end = history_length.unsqueeze(1)
+    return (positions < end) & (positions >= end - window.unsqueeze(1))
+
+
+def dual_aware_weights(
+    ratings: torch.Tensor,
+    times: torch.Tensor,
+    mask: torch.Tensor,
+    gamma1: float,
+    beta: float,
+) -> torch.Tensor:
+    """Section 2.2: w = softmax(w_t * w_r) over S_u with w_r = softmax(gamma1 * r) over S_u and
+    w_t = exp(-beta * (t_latest - t_i)), times in days and t_latest the newest history time.
+
+    Only history ratings and times are read; positions outside ``mask`` get weight 0.
+    """
+    # ratings, times: [B, L] (history of each case); mask: [B, L] bool -> [B, L]
+    neg_inf = torch.finfo(ratings.dtype).min
+    rating_weight = torch.softmax(torch.where(mask, gamma1 * ratings, neg_inf), dim=-1)
+    latest = torch.where(mask, times, neg_inf).max(dim=-1, keepdim=True).values
+    time_weight = torch.exp(-beta * (latest - times).clamp(min=0.0))
+    scores = torch.where(mask, time_weight * rating_weight, neg_inf)
+    return torch.softmax(scores, dim=-1) * mask
+
+
+def dual_aware_attention(
+    item_embeddings: torch.Tensor,
+    ratings: torch.Tensor,
+    times: torch.Tensor,
+    mask: torch.Tensor,
+    gamma1: float,
+    beta: float,
+) -> torch.Tensor:
+    """e_short = sum_i w_i q_i over the short-term window (section 2.2)."""
+    # item_embeddings: [B, L, d] (q_i from Q(0)) -> [B, d]
+    weights = dual_aware_weights(ratings, times, mask, gamma1, beta)
+    return torch.bmm(weights.unsqueeze(1), item_embeddings).squeeze(1)

@@ -1,0 +1,247 @@
+r"""SD-MTMP: self-distillation multi-task learning with multi-dimensional perception for
+multimodal sequential recommendation (Tang et al.). Section numbers refer to the paper.
+
+Long-term side (2.1): rating-aware NGCF embeddings e^inter and topic-aware hypergraph
+embeddings e^topic, tied by self-distillation (topic teacher -> rating student);
+e_u^long = e_u^inter + e_u^topic and e_i = e_i^inter + e_i^topic.
+Short-term side (2.2): dual-aware attention over the newest 20% of the history.
+Prediction (2.3): e_u = sigmoid(e_long W_long) e_long + sigmoid(e_short W_short) e_short,
+y_hat = e_u . e_i, trained with BPR + gamma2 * Loss_SD + lambda * L2.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+from recbole.model.abstract_recommender import SequentialRecommender
+from recbole.model.init import xavier_uniform_initialization
+from recbole.model.loss import BPRLoss, EmbLoss
+
+from recbole_sdmtmp.model.attention import dual_aware_attention, short_term_mask
+from recbole_sdmtmp.model.distillation import info_nce_loss, self_distillation_loss
+from recbole_sdmtmp.model.graph import NGCFLayer, rating_normalized_adjacency
+from recbole_sdmtmp.model.hypergraph import HypergraphConv, hypergraph_operators
+from recbole_sdmtmp.model.sparse import to_torch_sparse
+
+ABLATIONS = {
+    "none": "the full model",
+    "w/o-H": "no topic hypergraphs and no self-distillation",
+    "w/o-S1": "InfoNCE between topic- and rating-aware views replaces self-distillation",
+    "w/o-S2": "concatenation + projection of the two views replaces self-distillation",
+    "w/o-A": "no short-term (dual-aware attention) part",
+}
+
+
+def parse_ablation(value) -> str:
+    """Accept 'w/o-H', 'wo_H', 'woh', ... and return the canonical name, or list the valid ones."""
+    key = str(value or "none").lower().replace("/", "").replace("-", "").replace("_", "")
+    for name in ABLATIONS:
+        if name.lower().replace("/", "").replace("-", "") == key:
+            return name
+    valid = ", ".join(f"'{name}' ({meaning})" for name, meaning in ABLATIONS.items())
+    raise ValueError(f"ablation={value!r} is not valid; choose one of: {valid}")
+
+
+class GraphOutput(NamedTuple):
+    """The full-graph representations of one propagation (all users / all items)."""
+
+    user_inter: torch.Tensor  # [m, d] e_u^inter
+    item_inter: torch.Tensor  # [n, d] e_i^inter
+    user_topic: torch.Tensor | None  # [m, d] e_u^topic (None under w/o-H)
+    item_topic: torch.Tensor | None  # [n, d] e_i^topic
+    user_long: torch.Tensor  # [m, d] e_u^long
+    item_final: torch.Tensor  # [n, d] e_i
+
+
+class SDMTMP(SequentialRecommender):
+    r"""SD-MTMP as a RecBole sequential recommender (pairwise BPR training)."""
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+
+        # load parameters info
+        self.embedding_size = config["embedding_size"]
+        self.n_layers = config["n_layers"]
+        self.leaky_relu_slope = config["leaky_relu_slope"]
+        self.message_dropout = config["message_dropout"]
+        self.gamma1 = config["gamma1"]
+        self.beta = config["beta"]
+        self.gamma2 = config["gamma2"]
+        self.reg_weight = config["reg_weight"]
+        self.sd_temperature = config["sd_temperature"]
+        self.cl_temperature = config["cl_temperature"]
+        self.short_term_ratio = config["short_term_ratio"]
+        self.topic_projection = config["topic_projection"]
+        self.ablation = parse_ablation(config["ablation"])
+        self.uses_topics = self.ablation != "w/o-H"
+        self.uses_short_term = self.ablation != "w/o-A"
+        if config["loss_type"] != "BPR":
+            raise ValueError(f"SDMTMP trains with BPR (paper 2.3); got loss_type={config['loss_type']!r}")
+        if self.topic_projection not in ("learned", "fixed"):
+            raise ValueError(f"topic_projection must be 'learned' or 'fixed', got {self.topic_projection!r}")
+
+        self.USER_ID = config["USER_ID_FIELD"]
+        self.RATING_LIST = config["RATING_FIELD"] + config["LIST_SUFFIX"]
+        self.TIME_LIST = config["TIME_FIELD"] + config["LIST_SUFFIX"]
+        self.n_users = dataset.user_num
+
+        # load dataset info: the training graph and topic hypergraphs
+        ratings = dataset.inter_matrix(form="csr", value_field=config["RATING_FIELD"])
+        self.laplacian = to_torch_sparse(rating_normalized_adjacency(ratings)).to(self.device)
+        if self.uses_topics:
+            user_gather, user_scatter = hypergraph_operators(dataset.topic_incidence("user"))
+            item_gather, item_scatter = hypergraph_operators(dataset.topic_incidence("item"))
+            self.user_edge_gather = to_torch_sparse(user_gather).to(self.device)
+            self.user_node_scatter = to_torch_sparse(user_scatter).to(self.device)
+            self.item_edge_gather = to_torch_sparse(item_gather).to(self.device)
+            self.item_node_scatter = to_torch_sparse(item_scatter).to(self.device)
+            self.register_buffer("user_has_topic", torch.from_numpy(user_scatter.getnnz(axis=1) > 0))
+            self.register_buffer("item_has_topic", torch.from_numpy(item_scatter.getnnz(axis=1) > 0))
+            self.register_buffer("topic_vectors", torch.from_numpy(np.asarray(dataset.topic_vectors)))
+
+        # define layers and loss
+        d = self.embedding_size
+        self.user_embedding = nn.Embedding(self.n_users, d)  # P(0)
+        self.item_embedding = nn.Embedding(self.n_items, d)  # Q(0)
+        self.gcn_layers = nn.ModuleList(
+            NGCFLayer(d, d, self.leaky_relu_slope) for _ in range(self.n_layers)
+        )
+        self.dropout = nn.Dropout(self.message_dropout)
+        if self.uses_topics:
+            # E_T: topic vectors live in the encoder's space (SPEC 2) and are mapped to d here.
+            self.topic_to_d = nn.Linear(self.topic_vectors.shape[1], d, bias=False)
+            self.topic_to_d.weight.requires_grad_(self.topic_projection == "learned")
+            self.user_hyperconv = HypergraphConv(d)  # W_hu
+            self.item_hyperconv = HypergraphConv(d)  # W_hi
+        if self.ablation == "w/o-S2":
+            self.user_concat = nn.Linear(2 * d, d, bias=False)
+            self.item_concat = nn.Linear(2 * d, d, bias=False)
+        self.long_gate = nn.Linear(d, 1, bias=False)  # W_long
+        self.short_gate = nn.Linear(d, 1, bias=False)  # W_short
+        self.bpr_loss = BPRLoss()
+        self.reg_loss = EmbLoss()
+
+        # storage variables for full sort evaluation acceleration
+        self.restore_user_e = None
+        self.restore_item_e = None
+
+        # parameters initialization
+        self.apply(xavier_uniform_initialization)
+        if self.uses_topics and self.topic_projection == "fixed":
+            generator = torch.Generator().manual_seed(config["seed"])
+            fixed = torch.randn(self.topic_to_d.weight.shape, generator=generator) / np.sqrt(d)
+            self.topic_to_d.weight.data.copy_(fixed)
+        self.other_parameter_name = ["restore_user_e", "restore_item_e"]
+
+    def rating_aware(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Section 2.1.1: E_bar = mean(E(0..L)) over the rating-weighted graph."""
+        layer = torch.cat([self.user_embedding.weight, self.item_embedding.weight], dim=0)
+        layers = [layer]  # [m + n, d] each
+        for gcn_layer in self.gcn_layers:
+            layer = self.dropout(gcn_layer(self.laplacian, layer))
+            layers.append(layer)
+        mean = torch.stack(layers, dim=0).mean(dim=0)
+        return torch.split(mean, [self.n_users, self.n_items])
+
+    def topic_aware(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Section 2.1.2: one hypergraph convolution for users and one for items."""
+        topics = self.topic_to_d(self.topic_vectors)  # E_T: [k, d]
+        user_topic = self.user_hyperconv(
+            self.user_edge_gather, self.user_node_scatter, self.user_embedding.weight, topics
+        )
+        item_topic = self.item_hyperconv(
+            self.item_edge_gather, self.item_node_scatter, self.item_embedding.weight, topics
+        )
+        return user_topic, item_topic
+
+    def forward(self) -> GraphOutput:
+        """Propagate every graph once; section 2.1.3 fuses the two views."""
+        user_inter, item_inter = self.rating_aware()
+        if not self.uses_topics:
+            return GraphOutput(user_inter, item_inter, None, None, user_inter, item_inter)
+        user_topic, item_topic = self.topic_aware()
+        if self.ablation == "w/o-S2":
+            user_long = self.user_concat(torch.cat([user_inter, user_topic], dim=-1))
+            item_final = self.item_concat(torch.cat([item_inter, item_topic], dim=-1))
+        else:
+            user_long = user_inter + user_topic  # e_u^long = e_u* + e_u^topic
+            item_final = item_inter + item_topic  # e_i = e_i* + e_i^topic
+        return GraphOutput(user_inter, item_inter, user_topic, item_topic, user_long, item_final)
+
+    def short_term(self, interaction) -> torch.Tensor:
+        """Section 2.2: e_short from the history's items, ratings and times (never the target's)."""
+        item_seq = interaction[self.ITEM_SEQ]  # [B, L]
+        window = short_term_mask(
+            interaction[self.ITEM_SEQ_LEN], item_seq.shape[1], self.short_term_ratio
+        )
+        return dual_aware_attention(
+            self.item_embedding(item_seq),  # q_i from Q(0): [B, L, d]
+            interaction[self.RATING_LIST].float(),
+            interaction[self.TIME_LIST].float(),
+            window,
+            self.gamma1,
+            self.beta,
+        )  # [B, d]
+
+    def user_representation(self, interaction, user_long: torch.Tensor) -> torch.Tensor:
+        """Section 2.3: e_u = alpha1 e_long + alpha2 e_short with sigmoid gates."""
+        long_term = user_long[interaction[self.USER_ID]]  # [B, d]
+        user = torch.sigmoid(self.long_gate(long_term)) * long_term
+        if self.uses_short_term:
+            short = self.short_term(interaction)
+            user = user + torch.sigmoid(self.short_gate(short)) * short
+        return user  # [B, d]
+
+    def auxiliary_loss(self, output: GraphOutput, interaction) -> torch.Tensor:
+        """Loss_SD (2.1.3) for the full model; InfoNCE for w/o-S1; nothing otherwise."""
+        if self.ablation in ("none", "w/o-A"):
+            return self_distillation_loss(
+                output.user_topic, output.user_inter, self.user_has_topic, self.sd_temperature
+            ) + self_distillation_loss(
+                output.item_topic, output.item_inter, self.item_has_topic, self.sd_temperature
+            )
+        if self.ablation == "w/o-S1":
+            users = torch.unique(interaction[self.USER_ID])
+            users = users[self.user_has_topic[users]]
+            items = torch.unique(interaction[self.POS_ITEM_ID])
+            items = items[self.item_has_topic[items]]
+            return info_nce_loss(
+                output.user_inter[users], output.user_topic[users], self.cl_temperature
+            ) + info_nce_loss(output.item_inter[items], output.item_topic[items], self.cl_temperature)
+        return torch.zeros((), device=self.device)
+
+    def calculate_loss(self, interaction):
+        # clear the storage variable when training
+        self.restore_user_e, self.restore_item_e = None, None
+
+        output = self.forward()
+        user = self.user_representation(interaction, output.user_long)  # [B, d]
+        pos_items = interaction[self.POS_ITEM_ID]  # [B]
+        neg_items = interaction[self.NEG_ITEM_ID]  # [B]
+        pos_score = (user * output.item_final[pos_items]).sum(dim=-1)  # [B]
+        neg_score = (user * output.item_final[neg_items]).sum(dim=-1)  # [B]
+        bpr = self.bpr_loss(pos_score, neg_score)
+
+        reg = self.reg_loss(
+            self.user_embedding(interaction[self.USER_ID]),
+            self.item_embedding(pos_items),
+            self.item_embedding(neg_items),
+        )
+        return bpr + self.gamma2 * self.auxiliary_loss(output, interaction) + self.reg_weight * reg
+
+    def _cached_graph(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.restore_user_e is None or self.restore_item_e is None:
+            output = self.forward()
+            self.restore_user_e, self.restore_item_e = output.user_long, output.item_final
+        return self.restore_user_e, self.restore_item_e
+
+    def predict(self, interaction):
+        user_long, item_final = self._cached_graph()
+        user = self.user_representation(interaction, user_long)  # [B, d]
+        return (user * item_final[interaction[self.ITEM_ID]]).sum(dim=-1)  # [B]
+
+    def full_sort_predict(self, interaction):
+        user_long, item_final = self._cached_graph()
+        user = self.user_representation(interaction, user_long)  # [B, d]
+        return user @ item_final.T  # [B, n_items]

@@ -1,0 +1,146 @@
+"""Train and evaluate any model on the project's protocol, without ``recbole.quick_start``.
+
+``recbole.quick_start`` imports ray, which no longer imports (SPEC section 6), and looks models
+up by name inside ``recbole.model`` only; this module does the same steps with model classes:
+Config -> dataset -> data_preparation -> model -> trainer.
+"""
+
+import logging
+import resource
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from recbole.config import Config
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import get_model, get_trainer, init_logger, init_seed, set_color
+
+from recbole_sdmtmp.data import SDMTMPDataset
+from recbole_sdmtmp.model.sdmtmp import SDMTMP
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PROPERTIES = REPO_ROOT / "properties"
+PLUGIN_MODELS = {"SDMTMP": (SDMTMP, SDMTMPDataset)}
+
+
+@dataclass
+class RunResult:
+    """What one run measured; written as JSON next to the checkpoint."""
+
+    model: str
+    dataset: str
+    seed: int
+    test_result: dict
+    best_valid_result: dict = field(default_factory=dict)
+    best_valid_score: float | None = None
+    epochs: int = 0
+    train_seconds_per_epoch: float | None = None  # median over epochs
+    eval_seconds: float | None = None  # median full evaluation of the validation split
+    peak_rss_mb: float = 0.0
+    peak_cuda_mb: float | None = None
+    device: str = "cpu"
+    checkpoint: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_model(name: str):
+    """(model class, dataset class or None for RecBole's default) for a plugin or RecBole name."""
+    if name in PLUGIN_MODELS:
+        return PLUGIN_MODELS[name]
+    try:
+        return get_model(name), None
+    except ValueError as error:
+        valid = ", ".join(sorted(PLUGIN_MODELS))
+        raise ValueError(f"unknown model {name!r}: not a plugin model ({valid}) nor a RecBole model") from error
+
+
+def config_files_for(model: str, dataset: str, extra_files=()) -> list[str]:
+    """protocol.yaml, then the model's defaults, then SD-MTMP's per-dataset YAML, then the user's."""
+    files = [PROPERTIES / "protocol.yaml", PROPERTIES / "model" / f"{model}.yaml"]
+    if model in PLUGIN_MODELS:
+        files.append(PROPERTIES / "dataset" / f"{dataset}.yaml")
+    return [str(path) for path in files if path.exists()] + [str(path) for path in extra_files]
+
+
+def build_config(model: str, dataset: str, config_files=(), config_dict=None) -> Config:
+    model_class, _ = resolve_model(model)
+    return Config(
+        model=model_class,
+        dataset=dataset,
+        config_file_list=config_files_for(model, dataset, config_files),
+        config_dict=config_dict or {},
+    )
+
+
+def load_data(config: Config, dataset_class=None):
+    """The dataset and its (train, valid, test) dataloaders under the protocol."""
+    dataset = dataset_class(config) if dataset_class is not None else create_dataset(config)
+    return dataset, data_preparation(config, dataset)
+
+
+def _timed(method, seconds: list):
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        result = method(*args, **kwargs)
+        seconds.append(time.perf_counter() - start)
+        return result
+
+    return wrapper
+
+
+def run(
+    model: str,
+    dataset: str,
+    config_files=(),
+    config_dict=None,
+    checkpoint: str | None = None,
+    saved: bool = True,
+) -> RunResult:
+    """Train (or, with ``checkpoint``, only evaluate) ``model`` on ``dataset``; test metrics."""
+    config = build_config(model, dataset, config_files, config_dict)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = logging.getLogger()
+    logger.info(config)
+
+    model_class, dataset_class = resolve_model(model)
+    data, (train_data, valid_data, test_data) = load_data(config, dataset_class)
+    logger.info(data)
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    recommender = model_class(config, train_data._dataset).to(config["device"])
+    logger.info(recommender)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, recommender)
+
+    train_seconds, eval_seconds = [], []
+    trainer._train_epoch = _timed(trainer._train_epoch, train_seconds)
+    trainer._valid_epoch = _timed(trainer._valid_epoch, eval_seconds)
+    result = RunResult(model=model, dataset=dataset, seed=config["seed"], test_result={})
+    if checkpoint is None:
+        result.best_valid_score, result.best_valid_result = trainer.fit(
+            train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+        )
+        checkpoint = trainer.saved_model_file if saved else None
+    test_result = trainer.evaluate(
+        test_data,
+        load_best_model=checkpoint is not None,
+        model_file=checkpoint,
+        show_progress=config["show_progress"],
+    )
+
+    result.test_result = dict(test_result)
+    result.best_valid_result = dict(result.best_valid_result or {})
+    result.epochs = len(train_seconds)
+    result.train_seconds_per_epoch = statistics.median(train_seconds) if train_seconds else None
+    result.eval_seconds = statistics.median(eval_seconds) if eval_seconds else None
+    result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result.device = str(config["device"])
+    if torch.cuda.is_available() and "cuda" in result.device:
+        result.peak_cuda_mb = torch.cuda.max_memory_allocated() / 2**20
+    result.checkpoint = checkpoint
+    logger.info(set_color("best valid ", "yellow") + f": {result.best_valid_result}")
+    logger.info(set_color("test result", "yellow") + f": {result.test_result}")
+    return result
