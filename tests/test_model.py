@@ -1,0 +1,214 @@
+"""SD-MTMP as a whole on a hand-made dataset: training-only topics, prediction paths, the
+attention's inputs, fusion, the distillation's gradient flow and each ablation switch."""
+
+import numpy as np
+import pytest
+import torch
+from recbole.data import data_preparation
+
+from recbole_sdmtmp.model.distillation import info_nce_loss, self_distillation_loss
+from recbole_sdmtmp.model.sdmtmp import SDMTMP
+from tests.tiny_data import tiny_dataset, write_tiny_dataset
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory):
+    return write_tiny_dataset(tmp_path_factory.mktemp("tiny"))
+
+
+def build(tiny_root, **overrides):
+    config, dataset = tiny_dataset(tiny_root, **overrides)
+    train, valid, test = data_preparation(config, dataset)
+    torch.manual_seed(0)
+    model = SDMTMP(config, train._dataset)
+    return model, train, test
+
+
+def first_batch(loader):
+    batch = next(iter(loader))
+    return batch[0] if isinstance(batch, tuple) else batch
+
+
+def test_hypergraphs_use_training_reviews_only(tiny_root):
+    _, dataset = tiny_dataset(tiny_root)
+    train = data_preparation(*tiny_dataset(tiny_root))[0]._dataset
+    u0 = dataset.field2token_id["user_id"]["u0"]
+    # u0 reviewed topics 0 and 1 in training, topic 2 only in its test interaction.
+    assert train.topic_incidence("user")[u0].toarray().tolist() == [[1.0, 1.0, 0.0]]
+    leaky = data_preparation(*tiny_dataset(tiny_root, topic_reviews="leaky_all"))[0]._dataset
+    assert leaky.topic_incidence("user")[u0].toarray().tolist() == [[1.0, 1.0, 1.0]]
+    # u4's sentences were all outliers: no topic, a zero row.
+    u4 = dataset.field2token_id["user_id"]["u4"]
+    assert train.topic_incidence("user")[u4].nnz == 0
+    items = train.topic_incidence("item")
+    assert items.shape == (train.item_num, 3) and set(items.data) == {1.0}
+
+
+def test_bad_topic_reviews_value(tiny_root):
+    with pytest.raises(ValueError, match="leaky_all"):
+        tiny_dataset(tiny_root, topic_reviews="everything")
+
+
+def test_full_sort_predict_equals_predict_on_every_item(tiny_root):
+    model, _, test = build(tiny_root)
+    model.eval()
+    interaction = first_batch(test)
+    with torch.no_grad():
+        full = model.full_sort_predict(interaction)  # [B, n_items]
+        for item in range(model.n_items):
+            interaction["item_id"] = torch.full_like(interaction["item_id"], item)
+            torch.testing.assert_close(model.predict(interaction), full[:, item])
+
+
+def test_isolated_user_has_zero_topic_vector_and_no_nan(tiny_root):
+    model, train, _ = build(tiny_root)
+    output = model.forward()
+    u4 = train._dataset.field2token_id["user_id"]["u4"]
+    assert torch.all(output.user_topic[u4] == 0)
+    assert not model.user_has_topic[u4]
+    for tensor in output:
+        assert torch.isfinite(tensor).all()
+
+
+def test_attention_reads_history_never_the_target(tiny_root):
+    model, _, test = build(tiny_root)
+    model.eval()
+    interaction = first_batch(test)
+    with torch.no_grad():
+        base = model.full_sort_predict(interaction)
+        # The target's own rating and time are not inputs.
+        interaction["rating"] = interaction["rating"] + 3.0
+        interaction["timestamp"] = interaction["timestamp"] + 500.0
+        torch.testing.assert_close(model.full_sort_predict(interaction), base)
+        # Padded positions are masked.
+        lengths = interaction["item_length"]
+        padded = torch.arange(interaction["rating_list"].shape[1]) >= lengths.unsqueeze(1)
+        interaction["rating_list"][padded] = 5.0
+        interaction["timestamp_list"][padded] = 1e4
+        torch.testing.assert_close(model.full_sort_predict(interaction), base)
+        # The newest history item's rating is read.
+        rows = torch.arange(lengths.shape[0])
+        interaction["rating_list"][rows, lengths - 1] += 2.0
+        assert not torch.allclose(model.full_sort_predict(interaction), base)
+
+
+def test_fusion_gates(tiny_root):
+    model, _, test = build(tiny_root)
+    model.eval()
+    interaction = first_batch(test)
+    with torch.no_grad():
+        model.long_gate.weight.zero_()  # alpha1 = sigmoid(0) = 0.5
+        model.short_gate.weight.zero_()  # alpha2 = 0.5
+        output = model.forward()
+        long_term = output.user_long[interaction["user_id"]]
+        short = model.short_term(interaction)
+        expected = 0.5 * long_term + 0.5 * short
+        torch.testing.assert_close(model.user_representation(interaction, output.user_long), expected)
+        model.long_gate.weight.fill_(100.0 / model.embedding_size)
+        alpha1 = torch.sigmoid(long_term.sum(dim=1, keepdim=True) * 100.0 / model.embedding_size)
+        expected = alpha1 * long_term + 0.5 * short
+        torch.testing.assert_close(model.user_representation(interaction, output.user_long), expected)
+
+
+def test_distillation_gradient_never_reaches_the_topic_branch(tiny_root):
+    model, train, _ = build(tiny_root)
+    interaction = first_batch(train)
+    model.auxiliary_loss(model.forward(), interaction).backward()
+    assert model.user_hyperconv.weight.weight.grad is None
+    assert model.item_hyperconv.weight.weight.grad is None
+    assert model.topic_to_d.weight.grad is None
+    assert model.gcn_layers[0].self_and_neighbours.weight.grad.abs().sum() > 0
+
+
+def test_training_loss_combines_bpr_sd_and_l2(tiny_root):
+    model, train, _ = build(tiny_root, gamma2=0.0, reg_weight=0.0)
+    interaction = first_batch(train)
+    torch.manual_seed(1)
+    bpr_only = model.calculate_loss(interaction).item()
+    model.gamma2 = 0.4
+    torch.manual_seed(1)
+    with_sd = model.calculate_loss(interaction).item()
+    sd = model.auxiliary_loss(model.forward(), interaction).item()
+    assert sd > 0
+    assert with_sd == pytest.approx(bpr_only + 0.4 * sd, rel=1e-5)
+
+
+def test_cached_graph_dropped_by_training(tiny_root):
+    model, train, test = build(tiny_root)
+    model.eval()
+    with torch.no_grad():
+        model.full_sort_predict(first_batch(test))
+    assert model.restore_user_e is not None
+    model.train()
+    model.calculate_loss(first_batch(train))
+    assert model.restore_user_e is None and model.restore_item_e is None
+
+
+def test_ablation_w_o_h_drops_topics_and_distillation(tiny_root):
+    model, train, _ = build(tiny_root, ablation="w/o-H")
+    assert not hasattr(model, "user_hyperconv") and not hasattr(model, "topic_vectors")
+    output = model.forward()
+    assert output.user_topic is None
+    assert output.user_long is output.user_inter
+    assert model.auxiliary_loss(output, first_batch(train)).item() == 0.0
+
+
+def test_ablation_w_o_s1_uses_info_nce(tiny_root):
+    model, train, _ = build(tiny_root, ablation="w/o-S1", cl_temperature=0.5)
+    interaction = first_batch(train)
+    output = model.forward()
+    users = torch.unique(interaction["user_id"])
+    users = users[model.user_has_topic[users]]
+    items = torch.unique(interaction["item_id"])
+    items = items[model.item_has_topic[items]]
+    expected = info_nce_loss(output.user_inter[users], output.user_topic[users], 0.5) + info_nce_loss(
+        output.item_inter[items], output.item_topic[items], 0.5
+    )
+    aux = model.auxiliary_loss(output, interaction)
+    torch.testing.assert_close(aux, expected)
+    sd = self_distillation_loss(output.user_topic, output.user_inter, model.user_has_topic)
+    assert not torch.isclose(aux, sd)
+    aux.backward()  # contrastive: both views learn
+    assert model.user_hyperconv.weight.weight.grad.abs().sum() > 0
+
+
+def test_ablation_w_o_s2_concatenates(tiny_root):
+    model, _, _ = build(tiny_root, ablation="w/o-S2")
+    output = model.forward()
+    expected = model.user_concat(torch.cat([output.user_inter, output.user_topic], dim=-1))
+    torch.testing.assert_close(output.user_long, expected)
+    assert not torch.allclose(output.user_long, output.user_inter + output.user_topic)
+    assert model.auxiliary_loss(output, None).item() == 0.0
+
+
+def test_ablation_w_o_a_ignores_the_sequence(tiny_root):
+    model, _, test = build(tiny_root, ablation="w/o-A")
+    model.eval()
+    interaction = first_batch(test)
+    with torch.no_grad():
+        base = model.full_sort_predict(interaction)
+        interaction["item_id_list"] = torch.roll(interaction["item_id_list"], 1, dims=0)
+        interaction["rating_list"] = interaction["rating_list"] * 0 + 1
+        torch.testing.assert_close(model.full_sort_predict(interaction), base)
+        output = model.forward()
+        long_term = output.user_long[interaction["user_id"]]
+        torch.testing.assert_close(
+            model.user_representation(interaction, output.user_long),
+            torch.sigmoid(model.long_gate(long_term)) * long_term,
+        )
+
+
+def test_fixed_topic_projection_is_not_trained(tiny_root):
+    model, train, _ = build(tiny_root, topic_projection="fixed", gamma2=0.0)
+    model.calculate_loss(first_batch(train)).backward()
+    assert model.topic_to_d.weight.grad is None
+    learned, _, _ = build(tiny_root, topic_projection="learned", gamma2=0.0)
+    learned.calculate_loss(first_batch(train)).backward()
+    assert learned.topic_to_d.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="topic_projection"):
+        build(tiny_root, topic_projection="pca")
+
+
+def test_bad_ablation_value_fails_at_construction(tiny_root):
+    with pytest.raises(ValueError, match="w/o-S2"):
+        build(tiny_root, ablation="no-topics")
