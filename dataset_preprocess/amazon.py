@@ -1,0 +1,320 @@
+"""Amazon 5-core review files (2014 or 2018 release) -> RecBole atomic files.
+
+Raw files are JSON lines, plain or gzip (detected by the magic bytes, not the suffix), read one
+line at a time. Fields used: reviewerID, asin, overall, reviewText, unixReviewTime; all others
+are ignored. Timestamps are stored in days since the Unix epoch (unixReviewTime / 86400): whole
+days are exact in RecBole's float32 fields, raw Unix seconds are not.
+
+Bad-input policy:
+
+- A bad line stops the run with :class:`BadReviewLine` (a ``ValueError``) naming the file, the
+  1-based line number and the problem; with ``on_bad_line="skip"`` (CLI ``--on-bad-line skip``)
+  it is skipped instead, and skips are counted by reason in the log and the summary. A line is
+  bad when it is not a JSON object (``malformed_json``); lacks reviewerID, asin, overall or
+  unixReviewTime, or has it null or empty (``missing_field``); has an ID that is not a string
+  or contains whitespace or control characters, which would break the tab-separated file
+  (``bad_id``); has a rating that is not a number in [1, 5] (``bad_rating``); has a time that
+  is not a number in [0, 1e11) seconds (``bad_time``, the bound catches milliseconds); or has
+  a reviewText that is neither a string nor null (``bad_text``).
+- Empty, whitespace-only, null or missing reviewText is allowed: the review is kept with text
+  "" (no sentences) and counted as ``empty_text``.
+- Duplicate (user, item) pairs: the most recent review is kept (latest unixReviewTime, ties go
+  to the later line); the others are dropped and counted as ``duplicates_dropped``.
+- Any Unicode is kept (other languages, emoji, right-to-left text): it is NFC-normalised, lone
+  surrogates become U+FFFD, control characters other than whitespace are removed, invalid UTF-8
+  bytes become U+FFFD, and surrounding whitespace is stripped; changed texts are counted.
+- Blank lines are ignored silently; a leading UTF-8 byte-order mark is ignored.
+- A file with no valid review (empty, or everything skipped) raises :class:`EmptyReviewFile`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from dataset_preprocess.atomic_io import atomic_write, atomic_write_json
+from dataset_preprocess.registry import GZIP_MAGIC, AmazonDataset
+
+logger = logging.getLogger(__name__)
+
+OnBadLine = Literal["error", "skip"]
+ON_BAD_LINE_CHOICES: tuple[str, ...] = ("error", "skip")
+REQUIRED_FIELDS = ("reviewerID", "asin", "overall", "unixReviewTime")
+COLUMNS = ["user_id", "item_id", "rating", "timestamp", "review_text"]
+INTER_HEADER = ["user_id:token", "item_id:token", "rating:float", "timestamp:float"]
+SECONDS_PER_DAY = 86_400
+MAX_UNIX_TIME = 1e11
+SUMMARY_VERSION = 1
+MAX_SKIPS_LOGGED = 5
+
+_BAD_ID = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile("[" + "".join(
+    re.escape(chr(c)) for c in range(0xA0)
+    if unicodedata.category(chr(c)) == "Cc" and not chr(c).isspace()) + "]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class BadReviewLine(ValueError):
+    """A raw line that cannot become a review (see the module's bad-input policy)."""
+
+    def __init__(self, path: Path, line_no: int, reason: str, detail: str) -> None:
+        super().__init__(f"{path}, line {line_no}: {detail} [{reason}]; pass "
+                         "on_bad_line='skip' (CLI: --on-bad-line skip) to skip such lines")
+        self.path, self.line_no, self.reason, self.detail = path, line_no, reason, detail
+
+
+class EmptyReviewFile(ValueError):
+    """A raw file without a single valid review."""
+
+
+class _Bad(Exception):
+    """Internal: one line's problem, before the policy decides what to do with it."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+@dataclass
+class ReadReport:
+    """What reading a raw file found; the summary file is built from it."""
+
+    path: Path
+    on_bad_line: str
+    source_format: str = "unknown"
+    lines: int = 0
+    blank_lines: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    duplicates_dropped: int = 0
+    empty_text: int = 0
+    texts_normalised: int = 0
+
+
+def clean_text(text: str) -> str:
+    """NFC, lone surrogates -> U+FFFD, non-whitespace control characters removed, stripped."""
+    text = _SURROGATE.sub("\ufffd", text)
+    return _CONTROL.sub("", unicodedata.normalize("NFC", text)).strip()
+
+
+def open_raw(path: Path) -> IO[bytes]:
+    """Binary stream of a raw file, decompressed if it starts with the gzip magic bytes."""
+    with open(path, "rb") as fh:
+        is_gzip = fh.read(2) == GZIP_MAGIC
+    return gzip.open(path, "rb") if is_gzip else open(path, "rb")
+
+
+def _is_number(value: Any) -> bool:
+    """A finite JSON number (bool is an int in Python, but not a number here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _parse(line: str) -> tuple[str, str, float, float, Any, dict[str, Any]]:
+    """(user, item, rating, unix time, raw reviewText, object) of one line, or raise _Bad."""
+    try:
+        obj = json.loads(line)
+    except ValueError as exc:
+        raise _Bad("malformed_json", f"not valid JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise _Bad("malformed_json", f"a JSON {type(obj).__name__}, not an object")
+    missing = [f for f in REQUIRED_FIELDS if obj.get(f) is None or obj.get(f) == ""]
+    if missing:
+        raise _Bad("missing_field", f"missing or empty field(s) {', '.join(missing)}")
+    user, item, rating, time = (obj[f] for f in REQUIRED_FIELDS)
+    for key, value in (("reviewerID", user), ("asin", item)):
+        if not isinstance(value, str) or _BAD_ID.search(value):
+            raise _Bad("bad_id", f"{key} {value!r} is not a string without whitespace")
+    if not _is_number(rating) or not 1 <= rating <= 5:
+        raise _Bad("bad_rating", f"overall {rating!r} is not a number in [1, 5]")
+    if not _is_number(time) or not 0 <= time < MAX_UNIX_TIME:
+        raise _Bad("bad_time", f"unixReviewTime {time!r} is not a number of seconds in "
+                               f"[0, {MAX_UNIX_TIME:.0e})")
+    text = obj.get("reviewText")
+    if text is not None and not isinstance(text, str):
+        raise _Bad("bad_text", f"reviewText is a {type(text).__name__}, not a string")
+    return user, item, float(rating), float(time), text, obj
+
+
+def read_reviews(path: str | os.PathLike[str], on_bad_line: OnBadLine = "error",
+                 progress: bool = True) -> tuple[pd.DataFrame, ReadReport]:
+    """Read a raw review file under the module's bad-input policy.
+
+    Returns the reviews, one row per (user, item), with columns ``user_id`` (str), ``item_id``
+    (str), ``rating`` (float), ``timestamp`` (float, days since the Unix epoch) and
+    ``review_text`` (str, "" if none), sorted by (user_id, timestamp, item_id); and the report.
+    """
+    if on_bad_line not in ON_BAD_LINE_CHOICES:
+        raise ValueError(f"on_bad_line must be one of {ON_BAD_LINE_CHOICES}, not {on_bad_line!r}")
+    path = Path(path)
+    report = ReadReport(path=path, on_bad_line=on_bad_line)
+    rows: list[tuple[str, str, float, float, str, int]] = []
+    versions: Counter[str] = Counter()
+    with open_raw(path) as fh:
+        for line_no, raw in enumerate(tqdm(fh, desc=f"reading {path.name}", unit=" lines",
+                                           disable=None if progress else True), start=1):
+            report.lines += 1
+            line = raw.decode("utf-8", errors="replace").strip()
+            if line_no == 1:
+                line = line.lstrip("\ufeff")
+            if not line:
+                report.blank_lines += 1
+                continue
+            try:
+                user, item, rating, time, text, obj = _parse(line)
+            except _Bad as bad:
+                if on_bad_line == "error":
+                    raise BadReviewLine(path, line_no, bad.reason, bad.detail) from None
+                report.skipped[bad.reason] += 1
+                if report.skipped.total() <= MAX_SKIPS_LOGGED:
+                    logger.warning("skipping %s, line %d: %s", path, line_no, bad.detail)
+                continue
+            versions["2018"] += "verified" in obj
+            versions["2014"] += "helpful" in obj
+            cleaned = clean_text(text or "")
+            report.texts_normalised += cleaned != (text or "").strip()
+            rows.append((user, item, rating, time / SECONDS_PER_DAY, cleaned, line_no))
+    if report.skipped:
+        logger.warning("skipped %d bad line(s) of %s: %s", report.skipped.total(), path,
+                       ", ".join(f"{k}={v}" for k, v in sorted(report.skipped.items())))
+    if not rows:
+        raise EmptyReviewFile(f"no valid review in {path} ({report.lines} line(s), "
+                              f"{report.blank_lines} blank, {report.skipped.total()} skipped)")
+    if versions["2018"] or versions["2014"]:
+        report.source_format = "2018" if versions["2018"] > versions["2014"] else "2014"
+    df = pd.DataFrame(rows, columns=[*COLUMNS, "line"])
+    df = df.sort_values(["user_id", "item_id", "timestamp", "line"], kind="stable")
+    deduped = df.drop_duplicates(["user_id", "item_id"], keep="last")
+    report.duplicates_dropped = len(df) - len(deduped)
+    if report.duplicates_dropped:
+        logger.warning("dropped %d older duplicate (user, item) review(s) of %s",
+                       report.duplicates_dropped, path)
+    df = (deduped.sort_values(["user_id", "timestamp", "item_id"], kind="stable")
+          .drop(columns="line").reset_index(drop=True))
+    report.empty_text = int((df["review_text"] == "").sum())
+    return df, report
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def inter_path(dataset_dir: Path, name: str) -> Path:
+    return dataset_dir / f"{name}.inter"
+
+
+def summary_path(dataset_dir: Path, name: str) -> Path:
+    return dataset_dir / f"{name}.summary.json"
+
+
+def write_inter(df: pd.DataFrame, path: Path) -> None:
+    """RecBole ``.inter`` file; floats are written with shortest round-trip precision."""
+    out = df[["user_id", "item_id", "rating", "timestamp"]].set_axis(INTER_HEADER, axis=1)
+    with atomic_write(path) as fh:
+        out.to_csv(fh, sep="\t", index=False, lineterminator="\n")
+
+
+def _iso_date(days: float) -> str:
+    return datetime.fromtimestamp(days * SECONDS_PER_DAY, tz=timezone.utc).date().isoformat()
+
+
+def build_summary(dataset: AmazonDataset, df: pd.DataFrame, report: ReadReport,
+                  source_sha256: str, inter_sha256: str) -> dict[str, Any]:
+    counts = {"reviews": len(df), "users": int(df["user_id"].nunique()),
+              "items": int(df["item_id"].nunique())}
+    ts = df["timestamp"].to_numpy(dtype=np.float64)
+    histogram = df["rating"].value_counts().sort_index()
+    return {
+        "summary_version": SUMMARY_VERSION,
+        "dataset": dataset.name,
+        "category": dataset.category,
+        "source_file": str(report.path.resolve()),
+        "source_sha256": source_sha256,
+        "source_format": report.source_format,
+        "on_bad_line": report.on_bad_line,
+        **counts,
+        "timestamp_unit": "days since 1970-01-01 UTC (unixReviewTime / 86400)",
+        "time_range_days": [float(ts.min()), float(ts.max())],
+        "time_range_iso": [_iso_date(ts.min()), _iso_date(ts.max())],
+        "timestamps_exact_in_float32": bool(np.array_equal(ts.astype(np.float32), ts)),
+        "rating_histogram": {f"{r:g}": int(n) for r, n in histogram.items()},
+        "empty_text": report.empty_text,
+        "texts_normalised": report.texts_normalised,
+        "lines": report.lines,
+        "blank_lines": report.blank_lines,
+        "skipped": dict(sorted(report.skipped.items())),
+        "duplicates_dropped": report.duplicates_dropped,
+        "published_2014_counts": dataset.published_counts,
+        "matches_published_counts": counts == dataset.published_counts,
+        "inter_file": f"{dataset.name}.inter",
+        "inter_sha256": inter_sha256,
+    }
+
+
+def write_atomic_files(dataset: AmazonDataset, df: pd.DataFrame, report: ReadReport,
+                       dataset_dir: Path, source_sha256: str) -> dict[str, Any]:
+    """Write ``<Name>.inter`` then ``<Name>.summary.json`` into ``dataset_dir``.
+
+    The summary is the completion marker: the old one is removed first, so a run interrupted
+    between the two files leaves no summary, and a later run converts again.
+    """
+    dataset_dir.mkdir(parents=True, exist_ok=True)
+    summary_file = summary_path(dataset_dir, dataset.name)
+    summary_file.unlink(missing_ok=True)
+    inter_file = inter_path(dataset_dir, dataset.name)
+    write_inter(df, inter_file)
+    summary = build_summary(dataset, df, report, source_sha256, sha256_file(inter_file))
+    atomic_write_json(summary_file, summary)
+    if not summary["matches_published_counts"]:
+        logger.warning("%s: %d reviews / %d users / %d items differ from the published 2014 "
+                       "5-core counts %s", dataset.name, summary["reviews"], summary["users"],
+                       summary["items"], dataset.published_counts)
+    return summary
+
+
+def existing_summary(dataset: AmazonDataset, dataset_dir: Path, source_sha256: str,
+                     on_bad_line: str) -> dict[str, Any] | None:
+    """The summary of an earlier conversion of the same source that can be reused, or None.
+
+    Reusable when both files exist, the source and ``.inter`` checksums match, and the earlier
+    run used the same bad-line policy or skipped nothing.
+    """
+    summary_file = summary_path(dataset_dir, dataset.name)
+    inter_file = inter_path(dataset_dir, dataset.name)
+    if not (summary_file.is_file() and inter_file.is_file()):
+        return None
+    try:
+        summary = json.loads(summary_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(summary, dict) or summary.get("summary_version") != SUMMARY_VERSION:
+        return None
+    if summary.get("source_sha256") != source_sha256:
+        return None
+    if summary.get("on_bad_line") != on_bad_line and summary.get("skipped"):
+        return None
+    if summary.get("inter_sha256") != sha256_file(inter_file):
+        return None
+    return summary
