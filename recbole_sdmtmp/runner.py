@@ -14,8 +14,9 @@ from pathlib import Path
 
 import torch
 from recbole.config import Config
-from recbole.data import create_dataset, data_preparation
-from recbole.utils import get_model, get_trainer, init_logger, init_seed, set_color
+from recbole.data import data_preparation
+from recbole.data.dataset import SequentialDataset
+from recbole.utils import ModelType, get_model, get_trainer, init_logger, init_seed, set_color
 
 from recbole_sdmtmp.data import SDMTMPDataset
 from recbole_sdmtmp.model.sdmtmp import SDMTMP
@@ -36,6 +37,7 @@ class RunResult:
     best_valid_result: dict = field(default_factory=dict)
     best_valid_score: float | None = None
     epochs: int = 0
+    train_losses: list = field(default_factory=list)  # one per epoch
     train_seconds_per_epoch: float | None = None  # median over epochs
     eval_seconds: float | None = None  # median full evaluation of the validation split
     peak_rss_mb: float = 0.0
@@ -67,18 +69,26 @@ def config_files_for(model: str, dataset: str, extra_files=()) -> list[str]:
 
 
 def build_config(model: str, dataset: str, config_files=(), config_dict=None) -> Config:
+    """The run's Config. General models are switched to the sequential pipeline (SPEC 4): each
+    held-out interaction is one case, scored by its user id, like every sequential model's."""
     model_class, _ = resolve_model(model)
-    return Config(
+    config = Config(
         model=model_class,
         dataset=dataset,
         config_file_list=config_files_for(model, dataset, config_files),
         config_dict=config_dict or {},
     )
+    if config["MODEL_TYPE"] == ModelType.GENERAL:
+        config["MODEL_TYPE"] = ModelType.SEQUENTIAL
+    elif config["MODEL_TYPE"] != ModelType.SEQUENTIAL:
+        raise ValueError(f"{model} is a {config['MODEL_TYPE'].name.lower()} model; only general "
+                         "and sequential models fit the protocol")
+    return config
 
 
 def load_data(config: Config, dataset_class=None):
     """The dataset and its (train, valid, test) dataloaders under the protocol."""
-    dataset = dataset_class(config) if dataset_class is not None else create_dataset(config)
+    dataset = (dataset_class or SequentialDataset)(config)
     return dataset, data_preparation(config, dataset)
 
 
@@ -134,6 +144,7 @@ def run(
     result.test_result = dict(test_result)
     result.best_valid_result = dict(result.best_valid_result or {})
     result.epochs = len(train_seconds)
+    result.train_losses = [float(trainer.train_loss_dict[epoch]) for epoch in sorted(trainer.train_loss_dict)]
     result.train_seconds_per_epoch = statistics.median(train_seconds) if train_seconds else None
     result.eval_seconds = statistics.median(eval_seconds) if eval_seconds else None
     result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
