@@ -1,0 +1,233 @@
+"""Review topics with BERTopic (SD-MTMP paper section 1, SPEC section 2).
+
+reviews -> sentences -> sentence embeddings (cached) -> UMAP -> HDBSCAN -> topics, written as
+the side-files documented in ``recbole_sdmtmp.topic_files``. The outlier cluster (-1) is not a
+topic; topics are renumbered 0..k-1 by size descending (ties by BERTopic's id). Topic vectors
+are the means of their sentences' embeddings in the encoder's space, so the model can sweep its
+embedding size d without recomputing topics.
+
+Too little text is an error, not an empty result: ``build_topics`` raises ``ValueError`` (and
+writes nothing) when there are fewer than ``minimum_sentences(config)`` sentences, or when
+HDBSCAN puts every sentence in the outlier cluster. A model with zero topics would silently be
+a plain rating model.
+"""
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dataset_preprocess.atomic_io import atomic_write, atomic_write_text
+from dataset_preprocess.embedding_cache import SentenceEncoder, embed_sentences
+from dataset_preprocess.sentences import split_reviews
+from recbole_sdmtmp.topic_files import FORMAT_VERSION, REVIEW_TOPIC_HEADER, topic_file_paths
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TopicConfig:
+    """BERTopic settings; the defaults are those measured in SPEC section 2."""
+
+    encoder: str = "all-MiniLM-L6-v2"  # the bundled copy; any sentence-transformers name or path
+    seed: int = 2024
+    umap_n_neighbors: int = 15
+    umap_n_components: int = 5
+    min_cluster_size: int = 30
+    min_samples: int = 10
+    top_n_words: int = 10
+    batch_size: int = 64
+    cache_dir: str = "cache/embeddings"
+    show_progress: bool = True
+
+
+def minimum_sentences(config: TopicConfig) -> int:
+    """Fewest sentences worth clustering: UMAP needs more points than neighbours, and HDBSCAN
+    (no single-cluster result) needs room for two clusters of ``min_cluster_size``."""
+    return max(2 * config.min_cluster_size, config.umap_n_neighbors + 1)
+
+
+def build_topics(
+    reviews: pd.DataFrame, out_dir: Path, name: str, config: TopicConfig | None = None
+) -> dict:
+    """Cluster the review sentences into topics and write ``<name>.*`` side-files to ``out_dir``.
+
+    ``reviews`` has columns user_id, item_id, rating, timestamp, review_text (may be "").
+    Returns the content of ``<name>.topics.json``.
+    """
+    config = config or TopicConfig()
+    sentences = split_reviews(reviews)
+    n_sentences = len(sentences)
+    minimum = minimum_sentences(config)
+    if n_sentences < minimum:
+        raise ValueError(
+            f"{name}: {n_sentences} review sentences, but topic modelling needs at least {minimum} "
+            f"(max(2 * min_cluster_size={config.min_cluster_size}, "
+            f"umap_n_neighbors={config.umap_n_neighbors} + 1))"
+        )
+    texts = sentences["sentence"].tolist()
+
+    encoder = SentenceEncoder(config.encoder, batch_size=config.batch_size)
+    start = time.perf_counter()
+    embeddings, cache_stats = embed_sentences(
+        texts, encoder, Path(config.cache_dir), show_progress=config.show_progress
+    )
+    embed_s = time.perf_counter() - start
+    logger.info(
+        "%s: embedded %d sentences in %.1f s (%d encoded, %.0f encoded sentences/s)",
+        name, n_sentences, embed_s, cache_stats["n_encoded"],
+        cache_stats["n_encoded"] / embed_s if embed_s > 0 else 0.0,
+    )
+
+    start = time.perf_counter()
+    labels, words = _cluster(texts, embeddings, config)
+    cluster_s = time.perf_counter() - start
+    n_topics = len(words)
+    n_outliers = int((labels < 0).sum())
+    logger.info(
+        "%s: %d topics, %d/%d outlier sentences, clustering %.1f s",
+        name, n_topics, n_outliers, n_sentences, cluster_s,
+    )
+    if n_topics == 0:
+        raise ValueError(
+            f"{name}: HDBSCAN found no topic in {n_sentences} sentences (all outliers); "
+            f"lower min_cluster_size ({config.min_cluster_size}) or min_samples "
+            f"({config.min_samples})"
+        )
+
+    sentences["topic_id"] = labels
+    assigned = sentences[labels >= 0]
+    topic_vectors = _topic_vectors(embeddings, labels, n_topics)
+    review_topic = (
+        assigned.groupby(["review", "user_id", "item_id", "topic_id"], sort=False)
+        .size()
+        .rename("sentences")
+        .reset_index()
+        .sort_values(["user_id", "item_id", "topic_id"], kind="stable")
+    )
+    per_topic = assigned.groupby("topic_id").agg(
+        size=("sentence", "size"), n_users=("user_id", "nunique"), n_items=("item_id", "nunique")
+    )
+    topics = [
+        {
+            "topic_id": topic,
+            "size": int(per_topic.at[topic, "size"]),
+            "n_users": int(per_topic.at[topic, "n_users"]),
+            "n_items": int(per_topic.at[topic, "n_items"]),
+            "words": words[topic],
+        }
+        for topic in range(n_topics)
+    ]
+    n_with_text = int(sentences["review"].nunique())
+    summary = {
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "encoder": encoder.identity,
+        "embedding_dim": int(topic_vectors.shape[1]),
+        "normalized_embeddings": True,
+        "seed": config.seed,
+        "config": dataclasses.asdict(config),
+        "n_reviews": len(reviews),
+        "n_reviews_without_text": len(reviews) - n_with_text,
+        "n_sentences": n_sentences,
+        "n_outlier_sentences": n_outliers,
+        "outlier_ratio": n_outliers / n_sentences,
+        "n_topics": n_topics,
+        "timings": {"embed_s": round(embed_s, 3), "cluster_s": round(cluster_s, 3)},
+        "cache": cache_stats,
+        "topics": topics,
+    }
+    _write_side_files(Path(out_dir), name, review_topic, topic_vectors, summary)
+    return summary
+
+
+def _cluster(
+    texts: list[str], embeddings: np.ndarray, config: TopicConfig
+) -> tuple[np.ndarray, list[list[str]]]:
+    """BERTopic on precomputed embeddings: labels renumbered 0..k-1 (-1 outlier), top words."""
+    from bertopic import BERTopic
+    from hdbscan import HDBSCAN
+    from sklearn.feature_extraction.text import CountVectorizer
+    from umap import UMAP
+
+    model = BERTopic(
+        umap_model=UMAP(
+            n_neighbors=config.umap_n_neighbors,
+            n_components=config.umap_n_components,
+            min_dist=0.0,
+            metric="cosine",
+            random_state=config.seed,
+            n_jobs=1,  # what random_state implies anyway; said here to silence UMAP's warning
+        ),
+        hdbscan_model=HDBSCAN(
+            min_cluster_size=config.min_cluster_size,
+            min_samples=config.min_samples,
+            metric="euclidean",
+            cluster_selection_method="eom",
+            prediction_data=False,
+        ),
+        vectorizer_model=CountVectorizer(stop_words="english"),
+        top_n_words=config.top_n_words,
+        calculate_probabilities=False,
+        verbose=config.show_progress,
+    )
+    raw = np.asarray(model.fit_transform(texts, embeddings=embeddings)[0], dtype=np.int64)
+    ids, sizes = np.unique(raw[raw >= 0], return_counts=True)
+    order = sorted(range(len(ids)), key=lambda j: (-sizes[j], ids[j]))
+    old_ids = [int(ids[j]) for j in order]
+    mapping = {old: new for new, old in enumerate(old_ids)}
+    labels = np.array([mapping.get(int(t), -1) for t in raw], dtype=np.int64)
+    words = [
+        [word for word, _ in (model.get_topic(old) or []) if word][: config.top_n_words]
+        for old in old_ids
+    ]
+    return labels, words
+
+
+def _topic_vectors(embeddings: np.ndarray, labels: np.ndarray, n_topics: int) -> np.ndarray:
+    """e(T_g): the mean embedding of topic g's sentences, float32 [k, D]."""
+    member = labels >= 0
+    sums = np.zeros((n_topics, embeddings.shape[1]), dtype=np.float64)
+    np.add.at(sums, labels[member], embeddings[member])
+    counts = np.bincount(labels[member], minlength=n_topics)
+    return (sums / counts[:, None]).astype(np.float32)
+
+
+def _write_side_files(
+    out_dir: Path,
+    name: str,
+    review_topic: pd.DataFrame,
+    topic_vectors: np.ndarray,
+    summary: dict,
+) -> None:
+    """Write the four files atomically; topics.json last, as it describes the others."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = topic_file_paths(out_dir, name)
+    with atomic_write(paths["topic_vec"], "wb") as handle:
+        np.save(handle, topic_vectors, allow_pickle=False)
+
+    lines = ["\t".join(REVIEW_TOPIC_HEADER)]
+    lines += [
+        f"{user}\t{item}\t{topic}\t{float(count)}"
+        for user, item, topic, count in review_topic[
+            ["user_id", "item_id", "topic_id", "sentences"]
+        ].itertuples(index=False)
+    ]
+    _write_text(paths["review_topic"], lines)
+
+    rows = ["topic_id\tsize\tn_users\tn_items\ttop_words"]
+    rows += [
+        f"{t['topic_id']}\t{t['size']}\t{t['n_users']}\t{t['n_items']}\t{','.join(t['words'])}"
+        for t in summary["topics"]
+    ]
+    _write_text(paths["summary"], rows)
+    _write_text(paths["meta"], [json.dumps(summary, indent=2, ensure_ascii=False)])
+
+
+def _write_text(path: Path, lines: list[str]) -> None:
+    atomic_write_text(path, "\n".join(lines) + "\n")
