@@ -20,10 +20,12 @@ from recbole.utils import ModelType, get_model, get_trainer, init_logger, init_s
 
 from recbole_sdmtmp.data import SDMTMPDataset
 from recbole_sdmtmp.model.sdmtmp import SDMTMP
+from recbole_sdmtmp.model.selfcf import SelfCF
+from recbole_sdmtmp.model.xsimgcl import XSimGCL
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROPERTIES = REPO_ROOT / "properties"
-PLUGIN_MODELS = {"SDMTMP": (SDMTMP, SDMTMPDataset)}
+PLUGIN_MODELS = {"SDMTMP": (SDMTMP, SDMTMPDataset), "XSimGCL": (XSimGCL, None), "SelfCF": (SelfCF, None)}
 
 
 @dataclass
@@ -61,9 +63,10 @@ def resolve_model(name: str):
 
 
 def config_files_for(model: str, dataset: str, extra_files=()) -> list[str]:
-    """protocol.yaml, then the model's defaults, then SD-MTMP's per-dataset YAML, then the user's."""
+    """protocol.yaml, then the model's defaults, then SD-MTMP's per-dataset YAML (paper 3.6; SD-MTMP
+    only: baselines keep their own defaults), then the user's files."""
     files = [PROPERTIES / "protocol.yaml", PROPERTIES / "model" / f"{model}.yaml"]
-    if model in PLUGIN_MODELS:
+    if model == "SDMTMP":
         files.append(PROPERTIES / "dataset" / f"{dataset}.yaml")
     return [str(path) for path in files if path.exists()] + [str(path) for path in extra_files]
 
