@@ -19,6 +19,7 @@ from recbole.data.dataset import SequentialDataset
 from recbole.utils import ModelType, get_model, get_trainer, init_logger, init_seed, set_color
 
 from recbole_sdmtmp.data import SDMTMPDataset
+from recbole_sdmtmp.evaluation import target_positions
 from recbole_sdmtmp.model.sdmtmp import SDMTMP
 from recbole_sdmtmp.model.selfcf import SelfCF
 from recbole_sdmtmp.model.xsimgcl import XSimGCL
@@ -46,6 +47,7 @@ class RunResult:
     peak_cuda_mb: float | None = None
     device: str = "cpu"
     checkpoint: str | None = None
+    test_positions: list = field(default_factory=list)  # per test case, see evaluation.py
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -145,6 +147,7 @@ def run(
     )
 
     result.test_result = dict(test_result)
+    result.test_positions = target_positions(trainer, test_data, max(config["topk"])).tolist()
     result.best_valid_result = dict(result.best_valid_result or {})
     result.epochs = len(train_seconds)
     result.train_losses = [float(trainer.train_loss_dict[epoch]) for epoch in sorted(trainer.train_loss_dict)]

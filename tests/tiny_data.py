@@ -8,17 +8,18 @@ import numpy as np
 from recbole_sdmtmp.runner import build_config
 from recbole_sdmtmp.data import SDMTMPDataset
 
-N_USERS, N_ITEMS, PER_USER, N_TOPICS, TOPIC_DIM = 5, 8, 10, 3, 6
+N_USERS, N_ITEMS, PER_USER, N_TOPICS, TOPIC_DIM = 5, 24, 10, 3, 6
 
 
 def interactions():
-    """(user, item, rating, day): user u rates items (u + j) % 8 on days 100 + 3j + u."""
+    """(user, item, rating, day): user u rates items 3u + j (j < 10) on days 100 + 3j + u.
+
+    22 distinct items, so top-20 lists exist; no repeated (user, item) pair.
+    """
     rows = []
     for u in range(N_USERS):
         for j in range(PER_USER):
-            item = (u + j) % N_ITEMS
-            if j >= N_ITEMS:  # no repeated (user, item) pairs
-                item = (u + j) % N_ITEMS + N_ITEMS
+            item = 3 * u + j
             rows.append((f"u{u}", f"i{item}", float(1 + (u + j) % 5), float(100 + 3 * j + u)))
     return rows
 

@@ -1,0 +1,335 @@
+"""Side-by-side comparison under one protocol: baselines, ablations and sensitivity sweeps.
+
+    python -m recbole_sdmtmp.compare table --datasets Instrument --seeds 2024 2025 2026
+    python -m recbole_sdmtmp.compare ablation --datasets Instrument --seeds 2024 2025 2026
+    python -m recbole_sdmtmp.compare sensitivity --datasets Instrument --param beta
+
+Every (row, dataset, seed) cell is one ``runner.run`` on the same dataset, dataloaders, split and
+evaluator, in this process, one after the other (timings are comparable). A finished cell is a
+JSON file under ``<results>/cells/``; it is not run again unless ``--rerun``. Tables are rebuilt
+from the cell files each time.
+"""
+
+import argparse
+import csv
+import json
+import logging
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+from tqdm import tqdm
+
+from dataset_preprocess.atomic_io import atomic_write_json, atomic_write_text
+from recbole_sdmtmp.evaluation import case_metrics
+
+METRICS = ("hit@10", "hit@20", "ndcg@10", "ndcg@20")
+METRIC_NAMES = {"hit@10": "HR@10", "hit@20": "HR@20", "ndcg@10": "NDCG@10", "ndcg@20": "NDCG@20"}
+OURS = "SD-MTMP"
+BASELINES = ("GRU4Rec", "SASRec", "BPR", "LightGCN", "SelfCF", "XSimGCL")
+ABLATIONS = ("w/o-H", "w/o-S1", "w/o-S2", "w/o-A")
+# Paper section 3.6: the values swept in figures 2-9.
+SWEEPS = {
+    "embedding_size": (64, 128, 256, 512),
+    "n_layers": (1, 2, 3),
+    "beta": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
+    "gamma2": (0.2, 0.25, 0.4, 0.45, 0.6),
+}
+SWEEP_LABELS = {"embedding_size": "d", "n_layers": "L", "beta": "β", "gamma2": "γ2"}
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run: a table row on one dataset with one seed."""
+
+    label: str  # the row name in tables
+    model: str
+    dataset: str
+    seed: int
+    overrides: tuple = ()  # (key, value) pairs of RecBole config
+
+    def path(self, results: Path) -> Path:
+        slug = re.sub(r"[^A-Za-z0-9.=-]+", "_", self.label)
+        return results / "cells" / self.dataset / slug / f"seed{self.seed}.json"
+
+
+@dataclass
+class RowStats:
+    """The seeds of one row on one dataset, aggregated."""
+
+    label: str
+    runs: list = field(default_factory=list)
+
+    def values(self, metric: str) -> list[float]:
+        return [run["test_result"][metric] for run in self.runs]
+
+    def mean(self, metric: str) -> float:
+        return float(np.mean(self.values(metric)))
+
+    def std(self, metric: str) -> float:
+        values = self.values(metric)
+        return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+    def case_metric(self, metric: str) -> np.ndarray:
+        """Per test case, the metric averaged over seeds (the split is the same for every seed)."""
+        per_seed = [case_metrics(run["test_positions"])[metric] for run in self.runs]
+        return np.mean(per_seed, axis=0)
+
+    def median_of(self, key: str) -> float | None:
+        values = [run[key] for run in self.runs if run.get(key) is not None]
+        return statistics.median(values) if values else None
+
+
+def run_cells(cells: list[Cell], results: Path, data_root: str, rerun: bool = False) -> dict:
+    """Run what is missing (or everything with ``rerun``); return {cell: its JSON record}."""
+    from recbole_sdmtmp.data.preparation import ensure_prepared
+    from recbole_sdmtmp.runner import build_config, run
+
+    records = {}
+    todo = [cell for cell in cells if rerun or not cell.path(results).is_file()]
+    for cell in cells:
+        if cell not in todo:
+            records[cell] = json.loads(cell.path(results).read_text())
+    if len(cells) > len(todo):
+        logger.info("%d of %d cells already finished: not run again", len(cells) - len(todo), len(cells))
+    progress = tqdm(todo, desc="cells", unit="run")
+    for cell in progress:
+        progress.set_postfix_str(f"{cell.dataset} {cell.label} seed {cell.seed}")
+        settings = {
+            "seed": cell.seed,
+            "data_path": data_root,
+            "show_progress": False,
+            "checkpoint_dir": str(results / "checkpoints"),
+            **dict(cell.overrides),
+        }
+        ensure_prepared(build_config(cell.model, cell.dataset, config_dict=settings))
+        result = run(cell.model, cell.dataset, config_dict=settings).to_dict()
+        record = {"label": cell.label, "overrides": dict(cell.overrides), **result}
+        cell.path(results).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(cell.path(results), record)
+        records[cell] = record
+    return records
+
+
+def aggregate(records: dict, dataset: str) -> list[RowStats]:
+    rows: dict[str, RowStats] = {}
+    for cell, record in records.items():
+        if cell.dataset == dataset:
+            rows.setdefault(cell.label, RowStats(cell.label)).runs.append(record)
+    return list(rows.values())
+
+
+def format_cell(row: RowStats, metric: str, best: bool) -> str:
+    text = f"{row.mean(metric):.4f} ± {row.std(metric):.4f}"
+    return f"**{text}**" if best else text
+
+
+def metrics_table(rows: list[RowStats], metrics=METRICS) -> list[str]:
+    """Markdown rows: mean ± std over seeds, the best mean of each column in bold."""
+    best = {metric: max(row.mean(metric) for row in rows) for metric in metrics}
+    lines = ["| model | seeds | " + " | ".join(METRIC_NAMES[m] for m in metrics) + " |"]
+    lines.append("|---|---|" + "---|" * len(metrics))
+    for row in rows:
+        cells = [format_cell(row, m, row.mean(m) == best[m]) for m in metrics]
+        lines.append(f"| {row.label} | {len(row.runs)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def significance(ours: RowStats, other: RowStats) -> list[dict]:
+    """Paired tests on per-case metrics (averaged over seeds): Wilcoxon signed-rank and t-test."""
+    tests = []
+    for metric in METRICS:
+        a, b = ours.case_metric(metric), other.case_metric(metric)
+        if a.shape != b.shape:
+            raise ValueError(f"{ours.label} and {other.label} were tested on different cases")
+        differences = a - b
+        wilcoxon = stats.wilcoxon(a, b) if np.any(differences != 0) else None
+        tests.append({
+            "metric": METRIC_NAMES[metric],
+            "mean_ours": float(a.mean()),
+            "mean_other": float(b.mean()),
+            "difference": float(differences.mean()),
+            "wilcoxon_p": float(wilcoxon.pvalue) if wilcoxon is not None else 1.0,
+            "ttest_p": float(stats.ttest_rel(a, b).pvalue) if np.any(differences != 0) else 1.0,
+            "cases": int(a.shape[0]),
+        })
+    return tests
+
+
+def timing_table(rows: list[RowStats]) -> list[str]:
+    reference = next((row for row in rows if row.label == OURS), None)
+    reference_epoch = reference.median_of("train_seconds_per_epoch") if reference else None
+    lines = [
+        "| model | s / training epoch (median) | s / full evaluation (median) | epochs run (mean) "
+        f"| epoch time / {OURS} |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        epoch, evaluation = row.median_of("train_seconds_per_epoch"), row.median_of("eval_seconds")
+        epochs = np.mean([run["epochs"] for run in row.runs])
+        ratio = f"{epoch / reference_epoch:.2f}" if reference_epoch and epoch else "n/a"
+        lines.append(f"| {row.label} | {epoch:.2f} | {evaluation:.2f} | {epochs:.0f} | {ratio} |")
+    return lines
+
+
+def write_csv(path: Path, rows: list[RowStats], dataset: str, extra=None) -> None:
+    header = ["dataset", "model", "seeds"]
+    header += [f"{METRIC_NAMES[m]}_{part}" for m in METRICS for part in ("mean", "std")]
+    header += ["train_s_per_epoch", "eval_s"]
+    lines = [",".join(header)]
+    for row in rows:
+        values = [dataset, row.label, str(len(row.runs))]
+        values += [f"{getattr(row, part)(m):.6f}" for m in METRICS for part in ("mean", "std")]
+        values += [f"{row.median_of('train_seconds_per_epoch') or float('nan'):.4f}",
+                   f"{row.median_of('eval_seconds') or float('nan'):.4f}"]
+        lines.append(",".join(csv_quote(value) for value in values))
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def csv_quote(value: str) -> str:
+    return f'"{value}"' if any(ch in value for ch in ',"') else value
+
+
+def device_line(rows: list[RowStats]) -> str:
+    devices = sorted({run["device"] for row in rows for run in row.runs})
+    return f"Device: {', '.join(devices)}; all cells of a table ran one after another on one machine."
+
+
+def write_comparison(records: dict, dataset: str, results: Path, command: str) -> Path:
+    rows = aggregate(records, dataset)
+    rows.sort(key=lambda row: (row.label != OURS, -row.mean("ndcg@10")))
+    lines = [f"# {dataset}: SD-MTMP against the baselines", "",
+             f"Produced by `{command}`. Test split, full ranking, mean ± standard deviation over "
+             "seeds; the best mean of each column in bold.", "", *metrics_table(rows), ""]
+    ours = next((row for row in rows if row.label == OURS), None)
+    others = [row for row in rows if row.label != OURS]
+    if ours and others:
+        best = max(others, key=lambda row: row.mean("ndcg@10"))
+        lines += [f"## Paired significance: {OURS} against the best baseline by NDCG@10 ({best.label})",
+                  "", "Per-case metrics averaged over seeds; two-sided Wilcoxon signed-rank test "
+                  "and paired t-test over the test cases.", "",
+                  "| metric | SD-MTMP | " + best.label + " | difference | Wilcoxon p | t-test p | cases |",
+                  "|---|---|---|---|---|---|---|"]
+        for test in significance(ours, best):
+            lines.append(f"| {test['metric']} | {test['mean_ours']:.4f} | {test['mean_other']:.4f} | "
+                         f"{test['difference']:+.4f} | {test['wilcoxon_p']:.3g} | "
+                         f"{test['ttest_p']:.3g} | {test['cases']} |")
+        lines.append("")
+    lines += ["## Time (paper section 3.5)", "", device_line(rows), "", *timing_table(rows), ""]
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / f"{dataset}.md"
+    atomic_write_text(path, "\n".join(lines))
+    write_csv(results / f"{dataset}.csv", rows, dataset)
+    return path
+
+
+def write_ablation(records: dict, dataset: str, results: Path, command: str) -> Path:
+    rows = aggregate(records, dataset)
+    order = [OURS, *ABLATIONS]
+    rows.sort(key=lambda row: order.index(row.label))
+    lines = [f"# {dataset}: ablation of SD-MTMP (paper section 3.4)", "",
+             f"Produced by `{command}`. Test split, mean ± standard deviation over seeds; the best "
+             "mean in bold. w/o-H: no topic hypergraphs (and no distillation); w/o-S1: InfoNCE "
+             "instead of self-distillation; w/o-S2: concatenation instead of self-distillation; "
+             "w/o-A: no short-term attention.", ""]
+    for k, table in ((10, 3), (20, 4)):
+        lines += [f"## K = {k} (paper Table {table})", "",
+                  *metrics_table(rows, (f"hit@{k}", f"ndcg@{k}")), ""]
+    path = results / f"ablation_{dataset}.md"
+    atomic_write_text(path, "\n".join(lines))
+    write_csv(results / f"ablation_{dataset}.csv", rows, dataset)
+    return path
+
+
+def plot_sensitivity(records: dict, datasets: list[str], param: str, values, results: Path) -> list[Path]:
+    """Paper figures 2-9: one figure for HR and one for NDCG, a line per (dataset, K)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures = results / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for family in ("hit", "ndcg"):
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        for dataset in datasets:
+            rows = {row.label: row for row in aggregate(records, dataset)}
+            for k, style in ((10, "o-"), (20, "s--")):
+                metric = f"{family}@{k}"
+                means = [rows[sweep_label(param, v)].mean(metric) for v in values]
+                errors = [rows[sweep_label(param, v)].std(metric) for v in values]
+                ax.errorbar(range(len(values)), means, yerr=errors, fmt=style, capsize=3,
+                            label=f"{dataset} {METRIC_NAMES[metric]}")
+        ax.set_xticks(range(len(values)), [str(v) for v in values])
+        ax.set_xlabel(SWEEP_LABELS.get(param, param))
+        ax.set_ylabel("HR" if family == "hit" else "NDCG")
+        ax.set_title(f"SD-MTMP: {'HR' if family == 'hit' else 'NDCG'} at different {SWEEP_LABELS.get(param, param)}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = figures / f"sensitivity_{param}_{'hr' if family == 'hit' else 'ndcg'}.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def sweep_label(param: str, value) -> str:
+    return f"{OURS} {param}={value}"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("study", choices=("table", "ablation", "sensitivity"))
+    parser.add_argument("--datasets", nargs="+", default=["Instrument"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[2024, 2025, 2026])
+    parser.add_argument("--models", nargs="+", default=list(BASELINES), help="baselines for 'table'")
+    parser.add_argument("--param", choices=sorted(SWEEPS), help="the swept hyperparameter for 'sensitivity'")
+    parser.add_argument("--values", nargs="+", type=float, help="values to sweep (default: the paper's)")
+    parser.add_argument("--results", default="results", help="output folder")
+    parser.add_argument("--data-path", default="dataset/", help="RecBole data_path")
+    parser.add_argument("--rerun", action="store_true", help="run finished cells again")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    import sys
+
+    args = parse_args(argv)
+    sys.argv = sys.argv[:1]  # RecBole's Config must not read this command's flags
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    results = Path(args.results)
+    command = "python -m recbole_sdmtmp.compare " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.study == "table":
+        rows = [(OURS, "SDMTMP", ())] + [(model, model, ()) for model in args.models]
+    elif args.study == "ablation":
+        rows = [(OURS, "SDMTMP", ())] + [(name, "SDMTMP", (("ablation", name),)) for name in ABLATIONS]
+    else:
+        if args.param is None:
+            raise SystemExit("sensitivity needs --param: one of " + ", ".join(SWEEPS))
+        values = args.values or SWEEPS[args.param]
+        if args.param == "n_layers" or args.param == "embedding_size":
+            values = [int(v) for v in values]
+        rows = [(sweep_label(args.param, v), "SDMTMP", ((args.param, v),)) for v in values]
+    cells = [Cell(label, model, dataset, seed, overrides)
+             for dataset in args.datasets for (label, model, overrides) in rows for seed in args.seeds]
+    records = run_cells(cells, results, args.data_path, rerun=args.rerun)
+    for dataset in args.datasets:
+        if args.study == "table":
+            print(write_comparison(records, dataset, results, command))
+        elif args.study == "ablation":
+            print(write_ablation(records, dataset, results, command))
+    if args.study == "sensitivity":
+        for path in plot_sensitivity(records, args.datasets, args.param, values, results):
+            print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
