@@ -16,6 +16,7 @@ from pathlib import Path
 
 import recbole_sdmtmp  # noqa: F401  (RecBole compatibility fixes first)
 from dataset_preprocess.amazon import BadReviewLine, EmptyReviewFile
+from dataset_preprocess.atomic_io import atomic_write_json
 from dataset_preprocess.registry import RawDataMissing, resolve
 from recbole_sdmtmp.data.preparation import ensure_prepared
 from recbole_sdmtmp.runner import build_config, run
@@ -47,9 +48,8 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     result = run(args.model, dataset, config_files, checkpoint=args.checkpoint)
-    if result.checkpoint:
-        summary = Path(result.checkpoint).with_suffix(".json")
-        summary.write_text(json.dumps(result.to_dict(), indent=2, default=str))
+    if result.checkpoint and args.checkpoint is None:  # a training run: its summary beside the checkpoint
+        atomic_write_json(Path(result.checkpoint).with_suffix(".json"), result.to_dict())
     print(json.dumps({"test_result": result.test_result, "epochs": result.epochs,
                       "train_seconds_per_epoch": result.train_seconds_per_epoch,
                       "peak_rss_mb": round(result.peak_rss_mb), "checkpoint": result.checkpoint}, indent=2))
