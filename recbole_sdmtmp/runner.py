@@ -43,7 +43,7 @@ class RunResult:
     train_losses: list = field(default_factory=list)  # one per epoch
     train_seconds_per_epoch: float | None = None  # median over epochs
     eval_seconds: float | None = None  # median full evaluation of the validation split
-    peak_rss_mb: float = 0.0
+    peak_rss_mb: float = 0.0  # of the whole process so far (a comparison runs many cells in one)
     peak_cuda_mb: float | None = None
     device: str = "cpu"
     checkpoint: str | None = None

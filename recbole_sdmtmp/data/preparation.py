@@ -3,13 +3,12 @@
 import logging
 from pathlib import Path
 
+from recbole_sdmtmp.model.sdmtmp import parse_ablation
 from recbole_sdmtmp.topic_files import topic_file_paths
 
 
 def needs_topics(config) -> bool:
     """SD-MTMP reads the review topics unless the w/o-H ablation drops them."""
-    from recbole_sdmtmp.model.sdmtmp import parse_ablation
-
     return config["model"] == "SDMTMP" and parse_ablation(config["ablation"]) != "w/o-H"
 
 
