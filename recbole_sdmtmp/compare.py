@@ -301,11 +301,12 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     import sys
 
+    argv = list(argv) if argv is not None else sys.argv[1:]
     args = parse_args(argv)
+    command = "python -m recbole_sdmtmp.compare " + " ".join(argv)
     sys.argv = sys.argv[:1]  # RecBole's Config must not read this command's flags
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     results = Path(args.results)
-    command = "python -m recbole_sdmtmp.compare " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.study == "table":
         rows = [(OURS, "SDMTMP", ())] + [(model, model, ()) for model in args.models]
     elif args.study == "ablation":

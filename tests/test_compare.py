@@ -124,3 +124,11 @@ def test_sensitivity_figure(tmp_path):
     paths = compare.plot_sensitivity(records, ["toy"], "embedding_size", [64, 128], tmp_path)
     assert [p.name for p in paths] == ["sensitivity_embedding_size_hr.png", "sensitivity_embedding_size_ndcg.png"]
     assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_tables_name_the_command_that_made_them(tmp_path, monkeypatch):
+    records = {compare.Cell("SD-MTMP", "SDMTMP", "toy", 1): fake_record("SD-MTMP", 1, [0, 3])}
+    monkeypatch.setattr(compare, "run_cells", lambda cells, results, data_root, rerun=False: records)
+    argv = ["table", "--datasets", "toy", "--seeds", "1", "--results", str(tmp_path), "--models", "BPR"]
+    compare.main(argv)
+    assert f"python -m recbole_sdmtmp.compare {' '.join(argv)}" in (tmp_path / "toy.md").read_text()
