@@ -255,8 +255,11 @@ def plot_sensitivity(records: dict, datasets: list[str], param: str, values, res
 
     figures = results / "figures"
     figures.mkdir(parents=True, exist_ok=True)
+    symbol = SWEEP_LABELS.get(param, param)
+    n_seeds = max(len(row.runs) for dataset in datasets for row in aggregate(records, dataset))
     paths = []
     for family in ("hit", "ndcg"):
+        name = "HR" if family == "hit" else "NDCG"
         fig, ax = plt.subplots(figsize=(5.5, 3.8))
         for dataset in datasets:
             rows = {row.label: row for row in aggregate(records, dataset)}
@@ -267,13 +270,13 @@ def plot_sensitivity(records: dict, datasets: list[str], param: str, values, res
                 ax.errorbar(range(len(values)), means, yerr=errors, fmt=style, capsize=3,
                             label=f"{dataset} {METRIC_NAMES[metric]}")
         ax.set_xticks(range(len(values)), [str(v) for v in values])
-        ax.set_xlabel(SWEEP_LABELS.get(param, param))
-        ax.set_ylabel("HR" if family == "hit" else "NDCG")
-        ax.set_title(f"SD-MTMP: {'HR' if family == 'hit' else 'NDCG'} at different {SWEEP_LABELS.get(param, param)}")
+        ax.set_xlabel(symbol)
+        ax.set_ylabel(f"test {name} (mean ± std, {n_seeds} seeds)")
+        ax.set_title(f"SD-MTMP: {name} at different {symbol}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        path = figures / f"sensitivity_{param}_{'hr' if family == 'hit' else 'ndcg'}.png"
+        path = figures / f"sensitivity_{param}_{name.lower()}.png"
         fig.savefig(path, dpi=120)
         plt.close(fig)
         paths.append(path)
