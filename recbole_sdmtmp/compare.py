@@ -12,6 +12,7 @@ from the cell files each time.
 
 import argparse
 import csv
+import io
 import json
 import logging
 import re
@@ -177,22 +178,19 @@ def timing_table(rows: list[RowStats]) -> list[str]:
     return lines
 
 
-def write_csv(path: Path, rows: list[RowStats], dataset: str, extra=None) -> None:
+def write_csv(path: Path, rows: list[RowStats], dataset: str) -> None:
     header = ["dataset", "model", "seeds"]
     header += [f"{METRIC_NAMES[m]}_{part}" for m in METRICS for part in ("mean", "std")]
     header += ["train_s_per_epoch", "eval_s"]
-    lines = [",".join(header)]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
     for row in rows:
-        values = [dataset, row.label, str(len(row.runs))]
+        values = [dataset, row.label, len(row.runs)]
         values += [f"{getattr(row, part)(m):.6f}" for m in METRICS for part in ("mean", "std")]
-        values += [f"{row.median_of('train_seconds_per_epoch') or float('nan'):.4f}",
-                   f"{row.median_of('eval_seconds') or float('nan'):.4f}"]
-        lines.append(",".join(csv_quote(value) for value in values))
-    atomic_write_text(path, "\n".join(lines) + "\n")
-
-
-def csv_quote(value: str) -> str:
-    return f'"{value}"' if any(ch in value for ch in ',"') else value
+        values += [f"{row.median_of(key) or float('nan'):.4f}" for key in ("train_seconds_per_epoch", "eval_seconds")]
+        writer.writerow(values)
+    atomic_write_text(path, buffer.getvalue())
 
 
 def device_line(rows: list[RowStats]) -> str:

@@ -1,7 +1,6 @@
 """The comparison runner: per-case metrics equal RecBole's, a general model is scored per case
 by its user id, finished cells are skipped, and the tables say what the numbers say."""
 
-import json
 import math
 
 import numpy as np

@@ -3,7 +3,6 @@ protocol, and SD-MTMP trains, beats random ranking, and reloads from its checkpo
 
 import numpy as np
 import pandas as pd
-import pytest
 from recbole.data import data_preparation
 
 from recbole_sdmtmp.data import SDMTMPDataset

@@ -1,7 +1,6 @@
 """SD-MTMP as a whole on a hand-made dataset: training-only topics, prediction paths, the
 attention's inputs, fusion, the distillation's gradient flow and each ablation switch."""
 
-import numpy as np
 import pytest
 import torch
 from recbole.data import data_preparation
