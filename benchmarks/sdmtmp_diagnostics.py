@@ -1,4 +1,4 @@
-"""Why beta and gamma2 barely move SD-MTMP's metrics: print the size of the distillation loss
+"""The realised split, and why beta and gamma2 barely move SD-MTMP's metrics: print the size of the distillation loss
 against the total loss, and how much the dual-aware weights depend on beta.
 
     python benchmarks/sdmtmp_diagnostics.py --dataset Instrument [--checkpoint saved/SDMTMP-....pth]
@@ -28,7 +28,10 @@ def main() -> None:
     checkpoint = args.checkpoint or run("SDMTMP", args.dataset, config_dict=settings).checkpoint
 
     config = build_config("SDMTMP", args.dataset, config_dict=settings)
-    _, (train, _, test) = load_data(config, SDMTMPDataset)
+    _, (train, valid, test) = load_data(config, SDMTMPDataset)
+    sizes = [len(part._dataset.inter_feat) for part in (train, valid, test)]
+    shares = "/".join(f"{100 * size / sum(sizes):.1f}" for size in sizes)
+    print(f"cases train/valid/test: {sizes[0]}/{sizes[1]}/{sizes[2]} ({shares}%)")
     model = SDMTMP(config, train._dataset)
     model.load_state_dict(torch.load(checkpoint, weights_only=False)["state_dict"])
     model.eval()
