@@ -1,7 +1,6 @@
 """Each RecBole compatibility fix, shown to be needed (the broken behaviour without it) and
 to work (the RecBole call that needs it succeeds)."""
 
-import importlib
 
 import numpy as np
 import pytest
@@ -58,14 +57,3 @@ def test_recbole_trainer_loads_its_own_checkpoint(tmp_path, monkeypatch):
     assert torch.equal(loaded["state_dict"]["w"], torch.ones(2))
     # Everything else the trainer takes from torch is still torch.
     assert trainer_module.torch.optim is torch.optim
-
-
-def test_plugin_never_imports_ray():
-    import sys
-
-    import recbole_sdmtmp  # noqa: F401
-
-    importlib.import_module("recbole.trainer")
-    importlib.import_module("recbole.data")
-    assert "ray" not in sys.modules
-    assert "recbole.quick_start" not in sys.modules
