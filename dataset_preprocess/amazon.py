@@ -14,22 +14,28 @@ Bad-input policy:
   unixReviewTime, or has it null or empty (``missing_field``); has an ID that is not a string
   or contains whitespace or control characters, which would break the tab-separated file
   (``bad_id``); has a rating that is not a number in [1, 5] (``bad_rating``); has a time that
-  is not a number in [0, 1e11) seconds (``bad_time``, the bound catches milliseconds); or has
-  a reviewText that is neither a string nor null (``bad_text``).
+  is not a number in [0, 1e11) seconds (``bad_time``, the bound catches milliseconds); has
+  a reviewText that is neither a string nor null (``bad_text``); is not valid UTF-8
+  (``bad_encoding``); or is longer than ``max_line_bytes`` (``line_too_long``, 1 MiB by
+  default, CLI ``--max-line-bytes``; the line is never held in memory whole).
+- The file as a whole: a truncated or corrupt gzip stream, or a binary (or UTF-16) file,
+  raises :class:`BadRawFile` naming the file (and the last line read), whatever the policy;
+  see :mod:`dataset_preprocess.rawio`.
 - Empty, whitespace-only, null or missing reviewText is allowed: the review is kept with text
   "" (no sentences) and counted as ``empty_text``.
 - Duplicate (user, item) pairs: the most recent review is kept (latest unixReviewTime, ties go
   to the later line); the others are dropped and counted as ``duplicates_dropped``.
 - Any Unicode is kept (other languages, emoji, right-to-left text): it is NFC-normalised, lone
-  surrogates become U+FFFD, control characters other than whitespace are removed, invalid UTF-8
-  bytes become U+FFFD, and surrounding whitespace is stripped; changed texts are counted.
+  surrogates become U+FFFD, control characters other than whitespace are removed, and
+  surrounding whitespace is stripped; changed texts are counted.
 - Blank lines are ignored silently; a leading UTF-8 byte-order mark is ignored.
 - A file with no valid review (empty, or everything skipped) raises :class:`EmptyReviewFile`.
+- Optional k-core filtering (:func:`kcore_filter`) drops users and items with fewer than k
+  reviews until none is left; what it removed is in the summary.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import logging
@@ -41,14 +47,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from dataset_preprocess.atomic_io import atomic_write, atomic_write_json
-from dataset_preprocess.registry import GZIP_MAGIC, AmazonDataset
+from dataset_preprocess.rawio import (
+    DEFAULT_MAX_LINE_BYTES, BadRawFile, decode_line, iter_lines, open_raw,
+)
+from dataset_preprocess.registry import AmazonDataset
+
+__all__ = ["BadRawFile", "BadReviewLine", "EmptyReviewFile", "open_raw", "read_reviews"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +70,7 @@ COLUMNS = ["user_id", "item_id", "rating", "timestamp", "review_text"]
 INTER_HEADER = ["user_id:token", "item_id:token", "rating:float", "timestamp:float"]
 SECONDS_PER_DAY = 86_400
 MAX_UNIX_TIME = 1e11
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2
 MAX_SKIPS_LOGGED = 5
 
 _BAD_ID = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
@@ -103,19 +114,22 @@ class ReadReport:
     duplicates_dropped: int = 0
     empty_text: int = 0
     texts_normalised: int = 0
+    kcore: int | None = None
+    kcore_removed: dict[str, int] = field(default_factory=dict)
+
+    def bad_line(self, line_no: int, bad: _Bad) -> None:
+        """Apply the policy to one bad line: raise, or count it (and log the first few)."""
+        if self.on_bad_line == "error":
+            raise BadReviewLine(self.path, line_no, bad.reason, bad.detail)
+        self.skipped[bad.reason] += 1
+        if self.skipped.total() <= MAX_SKIPS_LOGGED:
+            logger.warning("skipping %s, line %d: %s", self.path, line_no, bad.detail)
 
 
 def clean_text(text: str) -> str:
     """NFC, lone surrogates -> U+FFFD, non-whitespace control characters removed, stripped."""
     text = _SURROGATE.sub("\ufffd", text)
     return _CONTROL.sub("", unicodedata.normalize("NFC", text)).strip()
-
-
-def open_raw(path: Path) -> IO[bytes]:
-    """Binary stream of a raw file, decompressed if it starts with the gzip magic bytes."""
-    with open(path, "rb") as fh:
-        is_gzip = fh.read(2) == GZIP_MAGIC
-    return gzip.open(path, "rb") if is_gzip else open(path, "rb")
 
 
 def _is_number(value: Any) -> bool:
@@ -155,12 +169,15 @@ def _parse(line: str) -> tuple[str, str, float, float, Any, dict[str, Any]]:
 
 
 def read_reviews(path: str | os.PathLike[str], on_bad_line: OnBadLine = "error",
-                 progress: bool = True) -> tuple[pd.DataFrame, ReadReport]:
+                 progress: bool = True, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+                 ) -> tuple[pd.DataFrame, ReadReport]:
     """Read a raw review file under the module's bad-input policy.
 
     Returns the reviews, one row per (user, item), with columns ``user_id`` (str), ``item_id``
     (str), ``rating`` (float), ``timestamp`` (float, days since the Unix epoch) and
     ``review_text`` (str, "" if none), sorted by (user_id, timestamp, item_id); and the report.
+    Raises :class:`BadReviewLine` (a bad line, under "error"), :class:`BadRawFile` (truncated
+    or corrupt gzip, binary file) or :class:`EmptyReviewFile`.
     """
     if on_bad_line not in ON_BAD_LINE_CHOICES:
         raise ValueError(f"on_bad_line must be one of {ON_BAD_LINE_CHOICES}, not {on_bad_line!r}")
@@ -168,38 +185,54 @@ def read_reviews(path: str | os.PathLike[str], on_bad_line: OnBadLine = "error",
     report = ReadReport(path=path, on_bad_line=on_bad_line)
     rows: list[tuple[str, str, float, float, str, int]] = []
     versions: Counter[str] = Counter()
-    with open_raw(path) as fh:
-        for line_no, raw in enumerate(tqdm(fh, desc=f"reading {path.name}", unit=" lines",
-                                           disable=None if progress else True), start=1):
-            report.lines += 1
-            line = raw.decode("utf-8", errors="replace").strip()
-            if line_no == 1:
-                line = line.lstrip("\ufeff")
+    lines = iter_lines(path, max_line_bytes)
+    for raw in tqdm(lines, desc=f"reading {path.name}", unit=" lines",
+                    disable=None if progress else True):
+        line_no = raw.line_no
+        report.lines += 1
+        try:
+            line = _line_text(raw, max_line_bytes)
             if not line:
                 report.blank_lines += 1
                 continue
-            try:
-                user, item, rating, time, text, obj = _parse(line)
-            except _Bad as bad:
-                if on_bad_line == "error":
-                    raise BadReviewLine(path, line_no, bad.reason, bad.detail) from None
-                report.skipped[bad.reason] += 1
-                if report.skipped.total() <= MAX_SKIPS_LOGGED:
-                    logger.warning("skipping %s, line %d: %s", path, line_no, bad.detail)
-                continue
-            versions["2018"] += "verified" in obj
-            versions["2014"] += "helpful" in obj
-            cleaned = clean_text(text or "")
-            report.texts_normalised += cleaned != (text or "").strip()
-            rows.append((user, item, rating, time / SECONDS_PER_DAY, cleaned, line_no))
+            user, item, rating, time, text, obj = _parse(line)
+        except _Bad as bad:
+            report.bad_line(line_no, bad)
+            continue
+        versions["2018"] += "verified" in obj
+        versions["2014"] += "helpful" in obj
+        cleaned = clean_text(text or "")
+        report.texts_normalised += cleaned != (text or "").strip()
+        rows.append((user, item, rating, time / SECONDS_PER_DAY, cleaned, line_no))
+    if versions["2018"] or versions["2014"]:
+        report.source_format = "2018" if versions["2018"] > versions["2014"] else "2014"
+    return finish_reviews(rows, report), report
+
+
+def _line_text(raw: Any, max_line_bytes: int) -> str:
+    """The stripped text of a raw line (BOM removed on line 1), or raise _Bad."""
+    if raw.too_long:
+        raise _Bad("line_too_long", f"the line is {raw.length:,} bytes, over the limit of "
+                                    f"{max_line_bytes:,} (raise it with --max-line-bytes)")
+    try:
+        line = decode_line(raw.data)
+    except ValueError as exc:
+        raise _Bad("bad_encoding", str(exc)) from None
+    if raw.line_no == 1:
+        line = line.lstrip("\ufeff")
+    return line.strip()
+
+
+def finish_reviews(rows: list[tuple[str, str, float, float, str, int]],
+                   report: ReadReport) -> pd.DataFrame:
+    """Rows (user, item, rating, days, text, line) -> the deduplicated, sorted review frame."""
+    path = report.path
     if report.skipped:
         logger.warning("skipped %d bad line(s) of %s: %s", report.skipped.total(), path,
                        ", ".join(f"{k}={v}" for k, v in sorted(report.skipped.items())))
     if not rows:
         raise EmptyReviewFile(f"no valid review in {path} ({report.lines} line(s), "
                               f"{report.blank_lines} blank, {report.skipped.total()} skipped)")
-    if versions["2018"] or versions["2014"]:
-        report.source_format = "2018" if versions["2018"] > versions["2014"] else "2014"
     df = pd.DataFrame(rows, columns=[*COLUMNS, "line"])
     df = df.sort_values(["user_id", "item_id", "timestamp", "line"], kind="stable")
     deduped = df.drop_duplicates(["user_id", "item_id"], keep="last")
@@ -210,7 +243,42 @@ def read_reviews(path: str | os.PathLike[str], on_bad_line: OnBadLine = "error",
     df = (deduped.sort_values(["user_id", "timestamp", "item_id"], kind="stable")
           .drop(columns="line").reset_index(drop=True))
     report.empty_text = int((df["review_text"] == "").sum())
-    return df, report
+    return df
+
+
+def kcore_filter(df: pd.DataFrame, k: int, report: ReadReport | None = None) -> pd.DataFrame:
+    """Keep the k-core: drop users and items with fewer than ``k`` interactions, repeatedly,
+    until every remaining user and item has at least ``k``. Raises EmptyReviewFile if nothing
+    is left; records what was removed in ``report``."""
+    if k < 1:
+        raise ValueError(f"k-core needs k >= 1, not {k}")
+    before = {"reviews": len(df), "users": df["user_id"].nunique(),
+              "items": df["item_id"].nunique()}
+    rounds = 0
+    while True:
+        users = df["user_id"].map(df["user_id"].value_counts())
+        items = df["item_id"].map(df["item_id"].value_counts())
+        keep = (users >= k) & (items >= k)
+        if keep.all():
+            break
+        df = df[keep]
+        rounds += 1
+    df = df.reset_index(drop=True)
+    removed = {key: int(before[key] - value) for key, value in
+               (("reviews", len(df)), ("users", df["user_id"].nunique()),
+                ("items", df["item_id"].nunique()))}
+    if report is not None:
+        report.kcore = k
+        report.kcore_removed = {**removed, "rounds": rounds}
+        report.empty_text = int((df["review_text"] == "").sum()) if len(df) else 0
+    logger.info("%d-core: removed %d reviews, %d users, %d items in %d round(s)", k,
+                removed["reviews"], removed["users"], removed["items"], rounds)
+    if df.empty:
+        path = report.path if report is not None else "the reviews"
+        raise EmptyReviewFile(f"no review of {path} survives {k}-core filtering "
+                              f"({before['reviews']} reviews, {before['users']} users, "
+                              f"{before['items']} items before)")
+    return df
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -240,22 +308,45 @@ def _iso_date(days: float) -> str:
     return datetime.fromtimestamp(days * SECONDS_PER_DAY, tz=timezone.utc).date().isoformat()
 
 
-def build_summary(dataset: AmazonDataset, df: pd.DataFrame, report: ReadReport,
-                  source_sha256: str, inter_sha256: str) -> dict[str, Any]:
+def published_comparison(dataset: AmazonDataset | None, df: pd.DataFrame,
+                         report: ReadReport) -> tuple[dict[str, Any] | None, bool | None]:
+    """The published 5-core counts of the release the file came from, and whether they match.
+
+    Reviews are compared as valid lines read (the 2018 counts include repeated user-item
+    pairs), users and items where published. (None, None) for a dataset of the user's own.
+    """
+    if dataset is None:
+        return None, None
+    release = (report.source_format if report.source_format in dataset.releases
+               else dataset.releases[0])
+    published = dict(dataset.counts(release) or {})
+    observed = {"reviews": len(df) + report.duplicates_dropped,
+                "users": int(df["user_id"].nunique()), "items": int(df["item_id"].nunique())}
+    matches = all(observed[key] == value for key, value in published.items())
+    return {"release": release, **published}, matches
+
+
+def build_summary(dataset: AmazonDataset | None, df: pd.DataFrame, report: ReadReport,
+                  source_sha256: str, inter_sha256: str, name: str | None = None,
+                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``<Name>.summary.json`` content; ``dataset`` is None for a file of the user's own
+    (then ``name`` names it, and ``extra`` holds the reading options)."""
+    name = name or dataset.name  # type: ignore[union-attr]
     counts = {"reviews": len(df), "users": int(df["user_id"].nunique()),
               "items": int(df["item_id"].nunique())}
     ts = df["timestamp"].to_numpy(dtype=np.float64)
     histogram = df["rating"].value_counts().sort_index()
+    published, matches = published_comparison(dataset, df, report)
     return {
         "summary_version": SUMMARY_VERSION,
-        "dataset": dataset.name,
-        "category": dataset.category,
+        "dataset": name,
+        "category": dataset.category if dataset is not None else None,
         "source_file": str(report.path.resolve()),
         "source_sha256": source_sha256,
         "source_format": report.source_format,
         "on_bad_line": report.on_bad_line,
         **counts,
-        "timestamp_unit": "days since 1970-01-01 UTC (unixReviewTime / 86400)",
+        "timestamp_unit": "days since 1970-01-01 UTC (unix seconds / 86400)",
         "time_range_days": [float(ts.min()), float(ts.max())],
         "time_range_iso": [_iso_date(ts.min()), _iso_date(ts.max())],
         "timestamps_exact_in_float32": bool(np.array_equal(ts.astype(np.float32), ts)),
@@ -266,43 +357,53 @@ def build_summary(dataset: AmazonDataset, df: pd.DataFrame, report: ReadReport,
         "blank_lines": report.blank_lines,
         "skipped": dict(sorted(report.skipped.items())),
         "duplicates_dropped": report.duplicates_dropped,
-        "published_2014_counts": dataset.published_counts,
-        "matches_published_counts": counts == dataset.published_counts,
-        "inter_file": f"{dataset.name}.inter",
+        "kcore": report.kcore,
+        "kcore_removed": report.kcore_removed,
+        "published_counts": published,
+        "matches_published_counts": matches,
+        "options": extra or {},
+        "inter_file": f"{name}.inter",
         "inter_sha256": inter_sha256,
     }
 
 
-def write_atomic_files(dataset: AmazonDataset, df: pd.DataFrame, report: ReadReport,
-                       dataset_dir: Path, source_sha256: str) -> dict[str, Any]:
+def write_atomic_files(dataset: AmazonDataset | None, df: pd.DataFrame, report: ReadReport,
+                       dataset_dir: Path, source_sha256: str, name: str | None = None,
+                       options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write ``<Name>.inter`` then ``<Name>.summary.json`` into ``dataset_dir``.
 
     The summary is the completion marker: the old one is removed first, so a run interrupted
     between the two files leaves no summary, and a later run converts again.
     """
+    name = name or dataset.name  # type: ignore[union-attr]
     dataset_dir.mkdir(parents=True, exist_ok=True)
-    summary_file = summary_path(dataset_dir, dataset.name)
+    summary_file = summary_path(dataset_dir, name)
     summary_file.unlink(missing_ok=True)
-    inter_file = inter_path(dataset_dir, dataset.name)
+    inter_file = inter_path(dataset_dir, name)
     write_inter(df, inter_file)
-    summary = build_summary(dataset, df, report, source_sha256, sha256_file(inter_file))
+    summary = build_summary(dataset, df, report, source_sha256, sha256_file(inter_file),
+                            name=name, extra=options)
     atomic_write_json(summary_file, summary)
-    if not summary["matches_published_counts"]:
-        logger.warning("%s: %d reviews / %d users / %d items differ from the published 2014 "
-                       "5-core counts %s", dataset.name, summary["reviews"], summary["users"],
-                       summary["items"], dataset.published_counts)
+    if summary["matches_published_counts"] is False:
+        logger.warning("%s: %d reviews read (%d users, %d items) differ from the published "
+                       "5-core counts %s", name, len(df) + report.duplicates_dropped,
+                       summary["users"], summary["items"], summary["published_counts"])
     return summary
 
 
-def existing_summary(dataset: AmazonDataset, dataset_dir: Path, source_sha256: str,
-                     on_bad_line: str) -> dict[str, Any] | None:
+def existing_summary(name: str | AmazonDataset, dataset_dir: Path, source_sha256: str,
+                     on_bad_line: str, options: dict[str, Any] | None = None
+                     ) -> dict[str, Any] | None:
     """The summary of an earlier conversion of the same source that can be reused, or None.
 
-    Reusable when both files exist, the source and ``.inter`` checksums match, and the earlier
-    run used the same bad-line policy or skipped nothing.
+    Reusable when both files exist, the source and ``.inter`` checksums match, the reading
+    options (column mapping, k-core, ...) are the same, and the earlier run used the same
+    bad-line policy or skipped nothing.
     """
-    summary_file = summary_path(dataset_dir, dataset.name)
-    inter_file = inter_path(dataset_dir, dataset.name)
+    if isinstance(name, AmazonDataset):
+        name = name.name
+    summary_file = summary_path(dataset_dir, name)
+    inter_file = inter_path(dataset_dir, name)
     if not (summary_file.is_file() and inter_file.is_file()):
         return None
     try:
@@ -312,6 +413,8 @@ def existing_summary(dataset: AmazonDataset, dataset_dir: Path, source_sha256: s
     if not isinstance(summary, dict) or summary.get("summary_version") != SUMMARY_VERSION:
         return None
     if summary.get("source_sha256") != source_sha256:
+        return None
+    if summary.get("options", {}) != (options or {}):
         return None
     if summary.get("on_bad_line") != on_bad_line and summary.get("skipped"):
         return None

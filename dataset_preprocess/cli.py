@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from dataset_preprocess.amazon import (
-    ON_BAD_LINE_CHOICES, BadReviewLine, EmptyReviewFile, OnBadLine, existing_summary,
+    ON_BAD_LINE_CHOICES, BadRawFile, BadReviewLine, EmptyReviewFile, OnBadLine, existing_summary,
     inter_path, read_reviews, sha256_file, summary_path, write_atomic_files,
 )
 from dataset_preprocess.registry import DATASETS, RawDataMissing, find_raw_file, resolve
@@ -57,7 +57,7 @@ def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
     raw = find_raw_file(dataset, raw_file=raw_file, raw_dirs=raw_dirs, download=download)
     dataset_dir = Path(out_dir) / dataset.name
     source_sha256 = sha256_file(raw)
-    summary = None if force else existing_summary(dataset, dataset_dir, source_sha256,
+    summary = None if force else existing_summary(dataset.name, dataset_dir, source_sha256,
                                                   on_bad_line)
     if summary is not None:
         logger.info("%s is up to date with %s (same sha256); use force to convert again",
@@ -123,16 +123,28 @@ def _topic_config(args: argparse.Namespace) -> TopicConfig | None:
 
 def format_summary(summary: dict[str, Any], dataset_dir: Path) -> str:
     """A few lines for people: counts, time range, problems found, where the files are."""
-    match = ("matches" if summary["matches_published_counts"] else "differs from")
+    published = summary.get("published_counts")
+    if published is None:
+        match = "a dataset of your own: no published counts"
+    else:
+        verb = "match" if summary["matches_published_counts"] else "differ from"
+        counts = ", ".join(f"{published[k]:,} {k}" for k in ("reviews", "users", "items")
+                           if k in published)
+        match = f"lines read {verb} the published {published['release']} 5-core counts: {counts}"
     skipped = ", ".join(f"{k}={v}" for k, v in summary["skipped"].items()) or "none"
     first, last = summary["time_range_iso"]
     name = summary["dataset"]
+    kcore = ""
+    if summary.get("kcore"):
+        removed = summary["kcore_removed"]
+        kcore = (f"; {summary['kcore']}-core removed {removed['reviews']} reviews, "
+                 f"{removed['users']} users, {removed['items']} items")
     return "\n".join([
         f"{name}: {summary['reviews']:,} reviews, {summary['users']:,} users, "
-        f"{summary['items']:,} items ({match} the published 2014 5-core counts)",
+        f"{summary['items']:,} items ({match})",
         f"time range: {first} .. {last}; {summary['source_format']} format; "
         f"empty texts: {summary['empty_text']}; duplicates dropped: "
-        f"{summary['duplicates_dropped']}; skipped lines: {skipped}",
+        f"{summary['duplicates_dropped']}; skipped lines: {skipped}{kcore}",
         f"files: {inter_path(dataset_dir, name)}, {summary_path(dataset_dir, name)}",
     ])
 
@@ -151,9 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             name, out_dir=args.out_dir, raw_file=args.raw_file, raw_dirs=args.raw_dirs,
             on_bad_line=args.on_bad_line, download=not args.no_download,
             topics=not args.no_topics, topic_config=_topic_config(args), force=args.force)
-    except (RawDataMissing, BadReviewLine, EmptyReviewFile) as exc:
+    except (RawDataMissing, BadRawFile, BadReviewLine, EmptyReviewFile) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     summary = json.loads(summary_path(dataset_dir, name).read_text(encoding="utf-8"))
     print(format_summary(summary, dataset_dir))
     return 0

@@ -214,15 +214,14 @@ def test_odd_unicode_survives(isolated: Path) -> None:
     line = json.dumps(review(reviewText="Cafe\u0301 \U0001f3b8 \u0645\u0645\u062a\u0627\u0632"
                                         "\x00 bell\x07 tab\there\nnext \ud83d lone"))
     raw = isolated / "r.json"
-    invalid_utf8 = (b'{"reviewerID": "U1", "asin": "I2", "overall": 4, "unixReviewTime": 1, '
-                    b'"reviewText": "x \xff\xfe"}')
-    raw.write_bytes(b"\xef\xbb\xbf" + line.encode() + b"\n" + invalid_utf8 + b"\n")
+    raw.write_bytes(b"\xef\xbb\xbf" + line.encode() + b"\n"
+                    + json.dumps(review(asin="I2", reviewText="x \u00ff")).encode() + b"\n")
     df, report = read_reviews(raw)
     texts = df.set_index("item_id")["review_text"]
     assert texts["I1"] == ("Caf\u00e9 \U0001f3b8 \u0645\u0645\u062a\u0627\u0632"
                            " bell tab\there\nnext \ufffd lone")
-    assert texts["I2"] == "x \ufffd\ufffd"
-    assert report.texts_normalised == 1  # bad bytes are replaced when the line is decoded
+    assert texts["I2"] == "x \u00ff"
+    assert report.texts_normalised == 1
     for text in df["review_text"]:
         text.encode("utf-8")
     out = prepare_dataset("Instrument", out_dir="out", raw_file=raw, topics=False)
@@ -313,16 +312,17 @@ def test_cli_success_maps_topic_options(isolated: Path, capsys: pytest.CaptureFi
 def test_cli_bad_line_exits_non_zero_writing_nothing(
         isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
     raw = write_raw(isolated / "r.json", [review(asin="I1"), review(overall="x")])
-    assert main(["Office", "--raw-file", str(raw), "--out-dir", "out", "--no-topics"]) == 1
+    assert main(["Office", "--raw-file", str(raw), "--out-dir", "out", "--no-topics"]) == 2
     assert "line 2" in capsys.readouterr().err
     assert not (isolated / "out").exists()
 
 
 def test_cli_unknown_name_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["Books"])
+        main(["Bookz"])  # not a category, and no --raw-file of the user's own
     assert exit_info.value.code == 2
-    assert "Instrument" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Instrument" in err and "Gift_Cards" in err and "--raw-file" in err
 
 
 # -- finding and downloading raw files ----------------------------------------------------------
@@ -454,8 +454,8 @@ def test_alias_resolution(alias: str, name: str) -> None:
 
 
 def test_unknown_name_lists_valid_names() -> None:
-    with pytest.raises(ValueError, match="Instrument.*DigitalMusic.*Office"):
-        resolve("Books")
+    with pytest.raises(ValueError, match="Instrument.*DigitalMusic.*Office.*Books.*Gift_Cards"):
+        resolve("Bookz")
 
 
 def test_registry_sources_and_counts() -> None:
@@ -466,6 +466,7 @@ def test_registry_sources_and_counts() -> None:
                              "categoryFilesSmall/Musical_Instruments_5.json.gz")
     assert [inst.file_2014, inst.file_2018] == ["reviews_Musical_Instruments_5.json.gz",
                                                 "Musical_Instruments_5.json.gz"]
-    assert {d.name: tuple(d.published_counts.values()) for d in registry.DATASETS.values()} == {
-        "Instrument": (10_261, 1_429, 900), "DigitalMusic": (64_706, 5_541, 3_568),
-        "Office": (53_258, 4_905, 2_420)}
+    paper = {name: tuple(registry.DATASETS[name].published_counts.values())
+             for name in registry.PAPER_DATASETS}
+    assert paper == {"Instrument": (10_261, 1_429, 900), "DigitalMusic": (64_706, 5_541, 3_568),
+                     "Office": (53_258, 4_905, 2_420)}
