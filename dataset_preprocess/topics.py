@@ -1,7 +1,7 @@
 """Review topics with BERTopic (SD-MTMP paper section 1, SPEC section 2).
 
 reviews -> sentences -> sentence embeddings (cached) -> UMAP -> HDBSCAN -> topics, written as
-the side-files documented in ``recbole_sdmtmp.topic_files``. The outlier cluster (-1) is not a
+the side-files documented in ``dataset_preprocess.topic_files``. The outlier cluster (-1) is not a
 topic; topics are renumbered 0..k-1 by size descending (ties by BERTopic's id). Topic vectors
 are the means of their sentences' embeddings in the encoder's space, so the model can sweep its
 embedding size d without recomputing topics.
@@ -25,7 +25,7 @@ import pandas as pd
 from dataset_preprocess.atomic_io import atomic_write, atomic_write_text
 from dataset_preprocess.embedding_cache import SentenceEncoder, embed_sentences
 from dataset_preprocess.sentences import split_reviews
-from recbole_sdmtmp.topic_files import FORMAT_VERSION, REVIEW_TOPIC_HEADER, topic_file_paths
+from dataset_preprocess.topic_files import FORMAT_VERSION, REVIEW_TOPIC_HEADER, topic_file_paths
 
 logger = logging.getLogger(__name__)
 
