@@ -1,13 +1,14 @@
 """Side-by-side comparison under one protocol: baselines, ablations and sensitivity sweeps.
 
-    python -m recbole_sdmtmp.compare table --datasets Instrument --seeds 2024 2025 2026
-    python -m recbole_sdmtmp.compare ablation --datasets Instrument --seeds 2024 2025 2026
-    python -m recbole_sdmtmp.compare sensitivity --datasets Instrument --param beta
+    python -m recbole_sdmtmp.compare table --protocol paper --datasets Instrument --tuned
+    python -m recbole_sdmtmp.compare ablation --protocol paper --datasets Instrument
+    python -m recbole_sdmtmp.compare sensitivity --protocol paper --datasets Instrument --param beta
 
 Every (row, dataset, seed) cell is one ``runner.run`` on the same dataset, dataloaders, split and
 evaluator, in this process, one after the other (timings are comparable). A finished cell is a
-JSON file under ``<results>/cells/``; it is not run again unless ``--rerun``. Tables are rebuilt
-from the cell files each time.
+JSON file under ``<results>/cells/<protocol>/``; it is not run again unless ``--rerun``. Tables
+are rebuilt from the cell files each time. ``--tuned`` runs each model with the configuration
+that ``python -m recbole_sdmtmp.tune`` chose on validation.
 """
 
 import argparse
@@ -25,12 +26,12 @@ from scipy import stats
 from tqdm import tqdm
 
 from dataset_preprocess.atomic_io import atomic_write_json, atomic_write_text
-from recbole_sdmtmp.evaluation import case_metrics
 
 METRICS = ("hit@10", "hit@20", "ndcg@10", "ndcg@20")
 METRIC_NAMES = {"hit@10": "HR@10", "hit@20": "HR@20", "ndcg@10": "NDCG@10", "ndcg@20": "NDCG@20"}
 OURS = "SD-MTMP"
-BASELINES = ("GRU4Rec", "SASRec", "BPR", "LightGCN", "SelfCF", "XSimGCL")
+FLOORS = ("Pop", "ItemKNN")
+BASELINES = (*FLOORS, "BPR", "NGCF", "LightGCN", "SelfCF", "XSimGCL", "GRU4Rec", "SASRec")
 ABLATIONS = ("w/o-H", "w/o-S1", "w/o-S2", "w/o-A")
 # Paper section 3.6: the values swept in figures 2-9.
 SWEEPS = {
@@ -46,17 +47,35 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Cell:
-    """One training run: a table row on one dataset with one seed."""
+    """One training run: a table row (or a tuning trial) on one dataset with one seed."""
 
     label: str  # the row name in tables
     model: str
     dataset: str
     seed: int
-    overrides: tuple = ()  # (key, value) pairs of RecBole config
+    overrides: tuple = ()  # (key, value) pairs of RecBole config; 'a.b' sets key b of dict a
+    protocol: str = "paper"
+    study: str = "cells"  # folder under the results: 'cells' (tables) or 'tuning' (trials)
+    evaluate_test: bool = True  # tuning trials never read the test split
 
     def path(self, results: Path) -> Path:
         slug = re.sub(r"[^A-Za-z0-9.=-]+", "_", self.label)
-        return results / "cells" / self.dataset / slug / f"seed{self.seed}.json"
+        return results / self.study / self.protocol / self.dataset / slug / f"seed{self.seed}.json"
+
+
+def expand_overrides(overrides: dict, config) -> dict:
+    """Dotted keys ('train_neg_sample_args.sample_num') update a copy of the dict the base
+    ``config`` holds, since RecBole replaces a dict-valued key as a whole."""
+    expanded = {}
+    for key, value in overrides.items():
+        if "." in key:
+            outer, inner = key.split(".", 1)
+            base = expanded.get(outer) or dict(config[outer] or {})
+            base[inner] = value
+            expanded[outer] = base
+        else:
+            expanded[key] = value
+    return expanded
 
 
 @dataclass
@@ -78,7 +97,7 @@ class RowStats:
 
     def case_metric(self, metric: str) -> np.ndarray:
         """Per test case, the metric averaged over seeds (the split is the same for every seed)."""
-        per_seed = [case_metrics(run["test_positions"])[metric] for run in self.runs]
+        per_seed = [np.asarray(run["test_case_metrics"][metric]) for run in self.runs]
         return np.mean(per_seed, axis=0)
 
     def median_of(self, key: str) -> float | None:
@@ -86,10 +105,20 @@ class RowStats:
         return statistics.median(values) if values else None
 
 
-def run_cells(cells: list[Cell], results: Path, data_root: str, rerun: bool = False) -> dict:
-    """Run what is missing (or everything with ``rerun``); return {cell: its JSON record}."""
+def run_cells(cells: list[Cell], results: Path, data_root: str, rerun: bool = False,
+              threads: int | None = None) -> dict:
+    """Run what is missing (or everything with ``rerun``); return {cell: its JSON record}.
+
+    ``threads`` sets torch's intra-op threads: on a small shared CPU one thread per process
+    avoids OpenMP spin-waits that made tiny-tensor steps 30x slower when another job ran.
+    """
+    import torch
+
     from recbole_sdmtmp.data.preparation import ensure_prepared
     from recbole_sdmtmp.runner import build_config, run
+
+    if threads:
+        torch.set_num_threads(threads)
 
     records = {}
     todo = [cell for cell in cells if rerun or not cell.path(results).is_file()]
@@ -103,13 +132,15 @@ def run_cells(cells: list[Cell], results: Path, data_root: str, rerun: bool = Fa
         progress.set_postfix_str(f"{cell.dataset} {cell.label} seed {cell.seed}")
         settings = {
             "seed": cell.seed,
+            "protocol": cell.protocol,
             "data_path": data_root,
             "show_progress": False,
             "checkpoint_dir": str(results / "checkpoints"),
-            **dict(cell.overrides),
         }
-        ensure_prepared(build_config(cell.model, cell.dataset, config_dict=settings))
-        result = run(cell.model, cell.dataset, config_dict=settings).to_dict()
+        base = build_config(cell.model, cell.dataset, config_dict=settings)
+        ensure_prepared(base)
+        settings.update(expand_overrides(dict(cell.overrides), base))
+        result = run(cell.model, cell.dataset, config_dict=settings, evaluate_test=cell.evaluate_test).to_dict()
         record = {"label": cell.label, "overrides": dict(cell.overrides), **result}
         cell.path(results).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(cell.path(results), record)
@@ -198,12 +229,30 @@ def device_line(rows: list[RowStats]) -> str:
     return f"Device: {', '.join(devices)}; all cells of a table ran one after another on one machine."
 
 
-def write_comparison(records: dict, dataset: str, results: Path, command: str) -> Path:
+PROTOCOL_NOTES = {
+    "paper": "Protocol `paper` (the paper's section 3.1): each user's interactions split by time, "
+             "newest 20% test, 10% validation; one case per user (input: the training history; "
+             "ground truth: all its test items; training and validation items never recommended).",
+    "next_item": "Protocol `next_item`: one case per held-out interaction, its whole history as "
+                 "input and one positive; history items never recommended.",
+}
+
+
+def tuning_note(tuned: str | None) -> str:
+    if not tuned:
+        return "Every model at its default configuration (untuned)."
+    return (f"Every model at the configuration chosen on validation NDCG@10 by {tuned} "
+            "(the same number of trials for every model; see the tuning report).")
+
+
+def write_comparison(records: dict, dataset: str, results: Path, command: str,
+                     protocol: str = "paper", tuned: str | None = None) -> Path:
     rows = aggregate(records, dataset)
     rows.sort(key=lambda row: (row.label != OURS, -row.mean("ndcg@10")))
-    lines = [f"# {dataset}: SD-MTMP against the baselines", "",
-             f"Produced by `{command}`. Test split, full ranking, mean ± standard deviation over "
-             "seeds; the best mean of each column in bold.", "", *metrics_table(rows), ""]
+    lines = [f"# {dataset}: SD-MTMP against the baselines, protocol `{protocol}`", "",
+             f"Produced by `{command}`. {PROTOCOL_NOTES[protocol]} {tuning_note(tuned)} Test "
+             "split, full ranking, mean ± standard deviation over seeds; the best mean of each "
+             "column in bold. Pop and ItemKNN are floors.", "", *metrics_table(rows), ""]
     ours = next((row for row in rows if row.label == OURS), None)
     others = [row for row in rows if row.label != OURS]
     if ours and others:
@@ -220,31 +269,33 @@ def write_comparison(records: dict, dataset: str, results: Path, command: str) -
         lines.append("")
     lines += ["## Time (paper section 3.5)", "", device_line(rows), "", *timing_table(rows), ""]
     results.mkdir(parents=True, exist_ok=True)
-    path = results / f"{dataset}.md"
+    path = results / f"{dataset}_{protocol}.md"
     atomic_write_text(path, "\n".join(lines))
-    write_csv(results / f"{dataset}.csv", rows, dataset)
+    write_csv(results / f"{dataset}_{protocol}.csv", rows, dataset)
     return path
 
 
-def write_ablation(records: dict, dataset: str, results: Path, command: str) -> Path:
+def write_ablation(records: dict, dataset: str, results: Path, command: str,
+                   protocol: str = "paper", tuned: str | None = None) -> Path:
     rows = aggregate(records, dataset)
     order = [OURS, *ABLATIONS]
     rows.sort(key=lambda row: order.index(row.label))
-    lines = [f"# {dataset}: ablation of SD-MTMP (paper section 3.4)", "",
-             f"Produced by `{command}`. Test split, mean ± standard deviation over seeds; the best "
+    lines = [f"# {dataset}: ablation of SD-MTMP (paper section 3.4), protocol `{protocol}`", "",
+             f"Produced by `{command}`. {tuning_note(tuned)} Test split, mean ± standard deviation over seeds; the best "
              "mean in bold. w/o-H: no topic hypergraphs (and no distillation); w/o-S1: InfoNCE "
              "instead of self-distillation; w/o-S2: concatenation instead of self-distillation; "
              "w/o-A: no short-term attention.", ""]
     for k, table in ((10, 3), (20, 4)):
         lines += [f"## K = {k} (paper Table {table})", "",
                   *metrics_table(rows, (f"hit@{k}", f"ndcg@{k}")), ""]
-    path = results / f"ablation_{dataset}.md"
+    path = results / f"ablation_{dataset}_{protocol}.md"
     atomic_write_text(path, "\n".join(lines))
-    write_csv(results / f"ablation_{dataset}.csv", rows, dataset)
+    write_csv(results / f"ablation_{dataset}_{protocol}.csv", rows, dataset)
     return path
 
 
-def plot_sensitivity(records: dict, datasets: list[str], param: str, values, results: Path) -> list[Path]:
+def plot_sensitivity(records: dict, datasets: list[str], param: str, values, results: Path,
+                     protocol: str = "paper") -> list[Path]:
     """Paper figures 2-9: one figure for HR and one for NDCG, a line per (dataset, K)."""
     import matplotlib
 
@@ -270,11 +321,11 @@ def plot_sensitivity(records: dict, datasets: list[str], param: str, values, res
         ax.set_xticks(range(len(values)), [str(v) for v in values])
         ax.set_xlabel(symbol)
         ax.set_ylabel(f"test {name} (mean ± std, {n_seeds} seeds)")
-        ax.set_title(f"SD-MTMP: {name} at different {symbol}")
+        ax.set_title(f"SD-MTMP: {name} at different {symbol} (protocol {protocol})")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        path = figures / f"sensitivity_{param}_{name.lower()}.png"
+        path = figures / f"sensitivity_{param}_{protocol}_{name.lower()}.png"
         fig.savefig(path, dpi=120)
         plt.close(fig)
         paths.append(path)
@@ -288,9 +339,14 @@ def sweep_label(param: str, value) -> str:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("study", choices=("table", "ablation", "sensitivity"))
+    parser.add_argument("--protocol", choices=("paper", "next_item"), default="paper")
+    parser.add_argument("--tuned", action="store_true",
+                        help="run each model with the configuration chosen by recbole_sdmtmp.tune")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of this process")
     parser.add_argument("--datasets", nargs="+", default=["Instrument"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[2024, 2025, 2026])
-    parser.add_argument("--models", nargs="+", default=list(BASELINES), help="baselines for 'table'")
+    parser.add_argument("--models", nargs="+", default=["SDMTMP", *BASELINES],
+                        help="rows of 'table' (SDMTMP is labelled SD-MTMP)")
     parser.add_argument("--param", choices=sorted(SWEEPS), help="the swept hyperparameter for 'sensitivity'")
     parser.add_argument("--values", nargs="+", type=float, help="values to sweep (default: the paper's)")
     parser.add_argument("--results", default="results", help="output folder")
@@ -309,7 +365,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     results = Path(args.results)
     if args.study == "table":
-        rows = [(OURS, "SDMTMP", ())] + [(model, model, ()) for model in args.models]
+        rows = [(OURS if model == "SDMTMP" else model, model, ()) for model in args.models]
     elif args.study == "ablation":
         rows = [(OURS, "SDMTMP", ())] + [(name, "SDMTMP", (("ablation", name),)) for name in ABLATIONS]
     else:
@@ -319,18 +375,32 @@ def main(argv=None) -> int:
         if args.param == "n_layers" or args.param == "embedding_size":
             values = [int(v) for v in values]
         rows = [(sweep_label(args.param, v), "SDMTMP", ((args.param, v),)) for v in values]
-    cells = [Cell(label, model, dataset, seed, overrides)
-             for dataset in args.datasets for (label, model, overrides) in rows for seed in args.seeds]
-    records = run_cells(cells, results, args.data_path, rerun=args.rerun)
+    cells = []
+    for dataset in args.datasets:
+        for label, model, overrides in rows:
+            settings = dict(tuned_overrides(results, model, dataset, args.protocol)) if args.tuned else {}
+            settings.update(overrides)  # the row's own setting wins over the tuned one
+            study = "cells_tuned" if args.tuned else "cells"
+            cells += [Cell(label, model, dataset, seed, tuple(sorted(settings.items())), args.protocol, study)
+                      for seed in args.seeds]
+    records = run_cells(cells, results, args.data_path, rerun=args.rerun, threads=args.threads)
+    tuned = f"`python -m recbole_sdmtmp.tune --protocol {args.protocol}`" if args.tuned else None
     for dataset in args.datasets:
         if args.study == "table":
-            print(write_comparison(records, dataset, results, command))
+            print(write_comparison(records, dataset, results, command, args.protocol, tuned))
         elif args.study == "ablation":
-            print(write_ablation(records, dataset, results, command))
+            print(write_ablation(records, dataset, results, command, args.protocol, tuned))
     if args.study == "sensitivity":
-        for path in plot_sensitivity(records, args.datasets, args.param, values, results):
+        for path in plot_sensitivity(records, args.datasets, args.param, values, results, args.protocol):
             print(path)
     return 0
+
+
+def tuned_overrides(results: Path, model: str, dataset: str, protocol: str) -> dict:
+    """The configuration the tuning study chose on validation for ``model``."""
+    from recbole_sdmtmp.tune import chosen_trial
+
+    return chosen_trial(results, model, dataset, protocol)["overrides"]
 
 
 if __name__ == "__main__":

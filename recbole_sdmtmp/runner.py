@@ -14,12 +14,12 @@ from pathlib import Path
 
 import torch
 from recbole.config import Config
-from recbole.data import data_preparation
 from recbole.data.dataset import SequentialDataset
 from recbole.utils import ModelType, get_model, get_trainer, init_logger, init_seed, set_color
 
 from recbole_sdmtmp.data import SDMTMPDataset
-from recbole_sdmtmp.evaluation import target_positions
+from recbole_sdmtmp.data.protocol import prepare
+from recbole_sdmtmp.evaluation import case_metrics_of
 from recbole_sdmtmp.model.sdmtmp import SDMTMP
 from recbole_sdmtmp.model.selfcf import SelfCF
 from recbole_sdmtmp.model.xsimgcl import XSimGCL
@@ -37,6 +37,7 @@ class RunResult:
     dataset: str
     seed: int
     test_result: dict
+    protocol: str = "paper"
     best_valid_result: dict = field(default_factory=dict)
     best_valid_score: float | None = None
     epochs: int = 0
@@ -47,7 +48,9 @@ class RunResult:
     peak_cuda_mb: float | None = None
     device: str = "cpu"
     checkpoint: str | None = None
-    test_positions: list = field(default_factory=list)  # per test case, see evaluation.py
+    test_case_metrics: dict = field(default_factory=dict)  # {'hit@10': [per test case]...}
+    valid_cases: int = 0
+    test_cases: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,37 +67,54 @@ def resolve_model(name: str):
         raise ValueError(f"unknown model {name!r}: not a plugin model ({valid}) nor a RecBole model") from error
 
 
+def dataset_properties(dataset: str) -> Path:
+    """SD-MTMP's per-dataset YAML (paper 3.6), or the documented defaults for any other dataset."""
+    own = PROPERTIES / "dataset" / f"{dataset}.yaml"
+    return own if own.exists() else PROPERTIES / "dataset" / "default.yaml"
+
+
 def config_files_for(model: str, dataset: str, extra_files=()) -> list[str]:
-    """protocol.yaml, then the model's defaults, then SD-MTMP's per-dataset YAML (paper 3.6; SD-MTMP
-    only: baselines keep their own defaults), then the user's files."""
+    """protocol.yaml, then the model's defaults, then SD-MTMP's per-dataset YAML (SD-MTMP only:
+    baselines keep their own defaults), then the user's files."""
     files = [PROPERTIES / "protocol.yaml", PROPERTIES / "model" / f"{model}.yaml"]
     if model == "SDMTMP":
-        files.append(PROPERTIES / "dataset" / f"{dataset}.yaml")
+        files.append(dataset_properties(dataset))
     return [str(path) for path in files if path.exists()] + [str(path) for path in extra_files]
 
 
+FITTING_TYPES = (ModelType.GENERAL, ModelType.SEQUENTIAL, ModelType.TRADITIONAL)
+
+
 def build_config(model: str, dataset: str, config_files=(), config_dict=None) -> Config:
-    """The run's Config. General models are switched to the sequential pipeline (SPEC 4): each
-    held-out interaction is one case, scored by its user id, like every sequential model's."""
+    """The run's Config. General and traditional models (Pop, ItemKNN...) are switched to the
+    sequential pipeline (SPEC 4) and score a case by its user id; ``native_model_type`` keeps
+    their own type, which picks their trainer."""
     model_class, _ = resolve_model(model)
-    config = Config(
-        model=model_class,
-        dataset=dataset,
-        config_file_list=config_files_for(model, dataset, config_files),
-        config_dict=config_dict or {},
-    )
-    if config["MODEL_TYPE"] == ModelType.GENERAL:
-        config["MODEL_TYPE"] = ModelType.SEQUENTIAL
-    elif config["MODEL_TYPE"] != ModelType.SEQUENTIAL:
-        raise ValueError(f"{model} is a {config['MODEL_TYPE'].name.lower()} model; only general "
-                         "and sequential models fit the protocol")
+    settings = dict(config_dict or {})
+    files = config_files_for(model, dataset, config_files)
+    try:
+        config = Config(model=model_class, dataset=dataset, config_file_list=files, config_dict=settings)
+    except ValueError as error:
+        # A cross-entropy sequential model (NARM, STAMP...) whose YAML does not clear RecBole's
+        # default negative sampling: CE scores every item, so it needs no negatives.
+        if "should be None when the loss_type is CE" not in str(error):
+            raise
+        settings["train_neg_sample_args"] = None
+        config = Config(model=model_class, dataset=dataset, config_file_list=files, config_dict=settings)
+    native = config["MODEL_TYPE"]
+    if native not in FITTING_TYPES:
+        raise ValueError(f"{model} is a {native.name.lower()} model; only general, traditional "
+                         "and sequential models fit the protocol (they need no side information)")
+    config["native_model_type"] = native
+    config["MODEL_TYPE"] = ModelType.SEQUENTIAL
     return config
 
 
 def load_data(config: Config, dataset_class=None):
-    """The dataset and its (train, valid, test) dataloaders under the protocol."""
+    """The dataset and its (train, valid, test) dataloaders under ``config['protocol']``."""
     dataset = (dataset_class or SequentialDataset)(config)
-    return dataset, data_preparation(config, dataset)
+    data = prepare(config, dataset)
+    return dataset, (data.train_data, data.valid_data, data.test_data)
 
 
 def _timed(method, seconds: list):
@@ -114,8 +134,13 @@ def run(
     config_dict=None,
     checkpoint: str | None = None,
     saved: bool = True,
+    evaluate_test: bool = True,
 ) -> RunResult:
-    """Train (or, with ``checkpoint``, only evaluate) ``model`` on ``dataset``; test metrics."""
+    """Train (or, with ``checkpoint``, only evaluate) ``model`` on ``dataset``; test metrics.
+
+    ``evaluate_test=False`` (tuning trials) never touches the test split: selection reads the
+    validation split only, and the test is read once, for the chosen configuration.
+    """
     config = build_config(model, dataset, config_files, config_dict)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
@@ -128,26 +153,29 @@ def run(
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     recommender = model_class(config, train_data._dataset).to(config["device"])
     logger.info(recommender)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, recommender)
+    trainer = get_trainer(config["native_model_type"], config["model"])(config, recommender)
 
     train_seconds, eval_seconds = [], []
     trainer._train_epoch = _timed(trainer._train_epoch, train_seconds)
     trainer._valid_epoch = _timed(trainer._valid_epoch, eval_seconds)
-    result = RunResult(model=model, dataset=dataset, seed=config["seed"], test_result={})
+    result = RunResult(model=model, dataset=dataset, seed=config["seed"], test_result={},
+                       protocol=config["protocol"], valid_cases=len(valid_data.positives),
+                       test_cases=len(test_data.positives))
     if checkpoint is None:
         result.best_valid_score, result.best_valid_result = trainer.fit(
             train_data, valid_data, saved=saved, show_progress=config["show_progress"]
         )
         checkpoint = trainer.saved_model_file if saved else None
-    test_result = trainer.evaluate(
-        test_data,
-        load_best_model=checkpoint is not None,
-        model_file=checkpoint,
-        show_progress=config["show_progress"],
-    )
-
-    result.test_result = dict(test_result)
-    result.test_positions = target_positions(trainer, test_data, max(config["topk"])).tolist()
+    if evaluate_test:
+        test_result = trainer.evaluate(
+            test_data,
+            load_best_model=checkpoint is not None,
+            model_file=checkpoint,
+            show_progress=config["show_progress"],
+        )
+        result.test_result = dict(test_result)
+        per_case = case_metrics_of(trainer, test_data, tuple(config["topk"]))
+        result.test_case_metrics = {name: values.tolist() for name, values in per_case.items()}
     result.best_valid_result = dict(result.best_valid_result or {})
     result.epochs = len(train_seconds)
     result.train_losses = [float(trainer.train_loss_dict[epoch]) for epoch in sorted(trainer.train_loss_dict)]

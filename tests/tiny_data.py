@@ -62,7 +62,7 @@ def tiny_config(root: Path, **overrides):
         "data_path": str(root),
         "embedding_size": 4,
         "n_layers": 2,
-        "message_dropout": 0.0,
+        "dropout_rate": 0.0,
         "show_progress": False,
         "train_batch_size": 16,
         "eval_batch_size": 64,

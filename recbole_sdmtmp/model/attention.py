@@ -17,24 +17,38 @@ def short_term_mask(history_length: torch.Tensor, max_length: int, ratio: float)
     return (positions < end) & (positions >= end - window.unsqueeze(1))
 
 
+ATTENTION_NORMS = ("softmax", "sum")
+
+
 def dual_aware_weights(
     ratings: torch.Tensor,
     times: torch.Tensor,
     mask: torch.Tensor,
     gamma1: float,
     beta: float,
+    norm: str = "softmax",
 ) -> torch.Tensor:
-    """Section 2.2: w = softmax(w_t * w_r) over S_u with w_r = softmax(gamma1 * r) over S_u and
+    """Section 2.2: w = normalise(w_t * w_r) over S_u with w_r = softmax(gamma1 * r) over S_u and
     w_t = exp(-beta * (t_latest - t_i)), times in days and t_latest the newest history time.
 
-    Only history ratings and times are read; positions outside ``mask`` get weight 0.
+    The paper "normalises" the product (SPEC 3.4): ``norm='softmax'`` takes a softmax over the
+    products, which all lie in [0, 1] and so can differ by at most a factor e (beta is nearly
+    inert); ``norm='sum'`` divides each product by their sum. Only history ratings and times
+    are read; positions outside ``mask`` get weight 0.
     """
+    if norm not in ATTENTION_NORMS:
+        raise ValueError(f"attention_norm={norm!r} is not valid; choose 'softmax' or 'sum'")
     # ratings, times: [B, L] (history of each case); mask: [B, L] bool -> [B, L]
     neg_inf = torch.finfo(ratings.dtype).min
     rating_weight = torch.softmax(torch.where(mask, gamma1 * ratings, neg_inf), dim=-1)
     latest = torch.where(mask, times, neg_inf).max(dim=-1, keepdim=True).values
     time_weight = torch.exp(-beta * (latest - times).clamp(min=0.0))
-    scores = torch.where(mask, time_weight * rating_weight, neg_inf)
+    product = time_weight * rating_weight
+    if norm == "sum":
+        product = torch.where(mask, product, torch.zeros_like(product))
+        # the newest item has w_t = 1 and w_r > 0, so the sum of a non-empty window is positive
+        return product / product.sum(dim=-1, keepdim=True).clamp(min=torch.finfo(product.dtype).tiny)
+    scores = torch.where(mask, product, neg_inf)
     return torch.softmax(scores, dim=-1) * mask
 
 
@@ -45,8 +59,9 @@ def dual_aware_attention(
     mask: torch.Tensor,
     gamma1: float,
     beta: float,
+    norm: str = "softmax",
 ) -> torch.Tensor:
     """e_short = sum_i w_i q_i over the short-term window (section 2.2)."""
     # item_embeddings: [B, L, d] (q_i from Q(0)) -> [B, d]
-    weights = dual_aware_weights(ratings, times, mask, gamma1, beta)
+    weights = dual_aware_weights(ratings, times, mask, gamma1, beta, norm)
     return torch.bmm(weights.unsqueeze(1), item_embeddings).squeeze(1)

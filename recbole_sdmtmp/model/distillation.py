@@ -5,20 +5,28 @@ import torch
 import torch.nn.functional as F
 
 
+SD_DIRECTIONS = ("topic_teaches", "as_printed")
+
+
 def self_distillation_loss(
     teacher: torch.Tensor,
     student: torch.Tensor,
     mask: torch.Tensor | None = None,
     temperature: float = 1.0,
     detach_teacher: bool = True,
+    direction: str = "topic_teaches",
 ) -> torch.Tensor:
-    """Section 2.1.3: mean over nodes of KL(softmax(teacher / tau) || softmax(student / tau)).
+    """Section 2.1.3: mean over nodes of a KL divergence between softmax(. / tau) of the two views.
 
-    The softmax runs over the embedding dimension. Knowledge flows teacher (topic-aware) ->
-    student (rating-aware): with ``detach_teacher`` no gradient of this loss reaches the teacher.
-    ``mask`` [N] keeps only the nodes that have a teacher (at least one topic); a node without
-    topics has an all-zero teacher, whose uniform distribution would teach nothing but noise.
+    The softmax runs over the embedding dimension. The text has the topic-aware view teach the
+    rating-aware one, KL(p_teacher || p_student) (``direction='topic_teaches'``); the printed
+    formula reads KL(T(e_inter) || S(e_topic)), i.e. KL(p_student || p_teacher)
+    (``direction='as_printed'``). With ``detach_teacher`` no gradient of this loss reaches the
+    teacher (topic-aware) side. ``mask`` [N] keeps only the nodes that have a teacher (at least
+    one topic); a node without topics has an all-zero teacher that would teach only noise.
     """
+    if direction not in SD_DIRECTIONS:
+        raise ValueError(f"sd_direction={direction!r} is not valid; choose 'topic_teaches' or 'as_printed'")
     # teacher, student: [N, d]; mask: [N] bool
     if detach_teacher:
         teacher = teacher.detach()
@@ -28,8 +36,10 @@ def self_distillation_loss(
         return student.sum() * 0.0
     teacher_log_p = F.log_softmax(teacher / temperature, dim=-1)
     student_log_p = F.log_softmax(student / temperature, dim=-1)
-    # KL(p_T || p_S) = sum p_T (log p_T - log p_S), summed over d then averaged over nodes.
-    return F.kl_div(student_log_p, teacher_log_p, reduction="batchmean", log_target=True)
+    # F.kl_div(log q, log p) = KL(p || q) = sum p (log p - log q), over d, then mean over nodes.
+    if direction == "topic_teaches":
+        return F.kl_div(student_log_p, teacher_log_p, reduction="batchmean", log_target=True)
+    return F.kl_div(teacher_log_p, student_log_p, reduction="batchmean", log_target=True)
 
 
 def info_nce_loss(

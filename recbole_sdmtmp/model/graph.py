@@ -36,3 +36,23 @@ class NGCFLayer(nn.Module):
             self.self_and_neighbours(neighbours + embeddings)  # (L_hat + I) E W1
             + self.interaction(neighbours * embeddings)  # (L_hat E * E) W2
         )
+
+
+def undirected_edge_ids(laplacian: torch.Tensor) -> torch.Tensor:
+    """For each stored entry (r, c) of a symmetric coalesced sparse matrix, the id of its
+    undirected edge {r, c}, so that both directions of a user-item edge drop together."""
+    rows, cols = laplacian.indices()
+    keys = torch.minimum(rows, cols) * laplacian.shape[0] + torch.maximum(rows, cols)
+    return torch.unique(keys, return_inverse=True)[1]
+
+
+def edge_dropout(laplacian: torch.Tensor, edge_ids: torch.Tensor, rate: float) -> torch.Tensor:
+    """Section 3.5: dropout "reduces redundant connections of the bipartite graph": each
+    user-item edge of L_hat is removed with probability ``rate`` (both directions), the kept ones
+    rescaled by 1 / (1 - rate) as in NGCF's node dropout on the Laplacian."""
+    if rate <= 0.0:
+        return laplacian
+    n_edges = int(edge_ids.max()) + 1 if edge_ids.numel() else 0
+    keep = (torch.rand(n_edges, device=laplacian.device) >= rate)[edge_ids]
+    values = laplacian.values() * keep / (1.0 - rate)
+    return torch.sparse_coo_tensor(laplacian.indices(), values, laplacian.shape).coalesce()

@@ -6,7 +6,11 @@ embeddings e^topic, tied by self-distillation (topic teacher -> rating student);
 e_u^long = e_u^inter + e_u^topic and e_i = e_i^inter + e_i^topic.
 Short-term side (2.2): dual-aware attention over the newest 20% of the history.
 Prediction (2.3): e_u = sigmoid(e_long W_long) e_long + sigmoid(e_short W_short) e_short,
-y_hat = e_u . e_i, trained with BPR + gamma2 * Loss_SD + lambda * L2.
+y_hat = e_u . e_i, trained with BPR + gamma2 * Loss_SD + lambda * ||Theta||^2.
+
+Where the paper can be read two ways a config key offers both (SPEC 3): ``attention_norm``
+(softmax | sum), ``sd_direction`` (topic_teaches | as_printed) with ``sd_detach_teacher``,
+``dropout_type`` (edge | message | none) and ``reg_type`` (params | batch_embeddings).
 """
 
 from typing import NamedTuple
@@ -18,9 +22,9 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.model.init import xavier_uniform_initialization
 from recbole.model.loss import BPRLoss, EmbLoss
 
-from recbole_sdmtmp.model.attention import dual_aware_attention, short_term_mask
-from recbole_sdmtmp.model.distillation import info_nce_loss, self_distillation_loss
-from recbole_sdmtmp.model.graph import NGCFLayer, rating_normalized_adjacency
+from recbole_sdmtmp.model.attention import ATTENTION_NORMS, dual_aware_attention, short_term_mask
+from recbole_sdmtmp.model.distillation import SD_DIRECTIONS, info_nce_loss, self_distillation_loss
+from recbole_sdmtmp.model.graph import NGCFLayer, edge_dropout, rating_normalized_adjacency, undirected_edge_ids
 from recbole_sdmtmp.model.hypergraph import HypergraphConv, hypergraph_operators
 from recbole_sdmtmp.model.sparse import to_torch_sparse
 
@@ -31,6 +35,16 @@ ABLATIONS = {
     "w/o-S2": "concatenation + projection of the two views replaces self-distillation",
     "w/o-A": "no short-term (dual-aware attention) part",
 }
+
+
+DROPOUT_TYPES = ("edge", "message", "none")
+REG_TYPES = ("params", "batch_embeddings")
+
+
+def check_choice(key: str, value, valid) -> str:
+    if value not in valid:
+        raise ValueError(f"{key}={value!r} is not valid; choose one of: {', '.join(valid)}")
+    return value
 
 
 def parse_ablation(value) -> str:
@@ -64,11 +78,16 @@ class SDMTMP(SequentialRecommender):
         self.embedding_size = config["embedding_size"]
         self.n_layers = config["n_layers"]
         self.leaky_relu_slope = config["leaky_relu_slope"]
-        self.message_dropout = config["message_dropout"]
+        self.dropout_type = check_choice("dropout_type", config["dropout_type"], DROPOUT_TYPES)
+        self.dropout_rate = config["dropout_rate"]
         self.gamma1 = config["gamma1"]
         self.beta = config["beta"]
+        self.attention_norm = check_choice("attention_norm", config["attention_norm"], ATTENTION_NORMS)
         self.gamma2 = config["gamma2"]
+        self.sd_direction = check_choice("sd_direction", config["sd_direction"], SD_DIRECTIONS)
+        self.sd_detach_teacher = bool(config["sd_detach_teacher"])
         self.reg_weight = config["reg_weight"]
+        self.reg_type = check_choice("reg_type", config["reg_type"], REG_TYPES)
         self.sd_temperature = config["sd_temperature"]
         self.cl_temperature = config["cl_temperature"]
         self.short_term_ratio = config["short_term_ratio"]
@@ -89,6 +108,7 @@ class SDMTMP(SequentialRecommender):
         # load dataset info: the training graph and topic hypergraphs
         ratings = dataset.inter_matrix(form="csr", value_field=config["RATING_FIELD"])
         self.laplacian = to_torch_sparse(rating_normalized_adjacency(ratings)).to(self.device)
+        self.laplacian_edge_ids = undirected_edge_ids(self.laplacian)
         if self.uses_topics:
             user_gather, user_scatter = hypergraph_operators(dataset.topic_incidence("user"))
             item_gather, item_scatter = hypergraph_operators(dataset.topic_incidence("item"))
@@ -107,7 +127,7 @@ class SDMTMP(SequentialRecommender):
         self.gcn_layers = nn.ModuleList(
             NGCFLayer(d, d, self.leaky_relu_slope) for _ in range(self.n_layers)
         )
-        self.dropout = nn.Dropout(self.message_dropout)
+        self.message_dropout = nn.Dropout(self.dropout_rate if self.dropout_type == "message" else 0.0)
         if self.uses_topics:
             # E_T: topic vectors live in the encoder's space (SPEC 2) and are mapped to d here.
             self.topic_to_d = nn.Linear(self.topic_vectors.shape[1], d, bias=False)
@@ -136,10 +156,13 @@ class SDMTMP(SequentialRecommender):
 
     def rating_aware(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Section 2.1.1: E_bar = mean(E(0..L)) over the rating-weighted graph."""
+        laplacian = self.laplacian
+        if self.training and self.dropout_type == "edge":
+            laplacian = edge_dropout(laplacian, self.laplacian_edge_ids, self.dropout_rate)
         layer = torch.cat([self.user_embedding.weight, self.item_embedding.weight], dim=0)
         layers = [layer]  # [m + n, d] each
         for gcn_layer in self.gcn_layers:
-            layer = self.dropout(gcn_layer(self.laplacian, layer))
+            layer = self.message_dropout(gcn_layer(laplacian, layer))
             layers.append(layer)
         mean = torch.stack(layers, dim=0).mean(dim=0)
         return torch.split(mean, [self.n_users, self.n_items])
@@ -182,6 +205,7 @@ class SDMTMP(SequentialRecommender):
             window,
             self.gamma1,
             self.beta,
+            self.attention_norm,
         )  # [B, d]
 
     def user_representation(self, interaction, user_long: torch.Tensor) -> torch.Tensor:
@@ -196,11 +220,11 @@ class SDMTMP(SequentialRecommender):
     def auxiliary_loss(self, output: GraphOutput, interaction) -> torch.Tensor:
         """Loss_SD (2.1.3) for the full model; InfoNCE for w/o-S1; nothing otherwise."""
         if self.ablation in ("none", "w/o-A"):
+            settings = dict(temperature=self.sd_temperature, detach_teacher=self.sd_detach_teacher,
+                            direction=self.sd_direction)
             return self_distillation_loss(
-                output.user_topic, output.user_inter, self.user_has_topic, self.sd_temperature
-            ) + self_distillation_loss(
-                output.item_topic, output.item_inter, self.item_has_topic, self.sd_temperature
-            )
+                output.user_topic, output.user_inter, self.user_has_topic, **settings
+            ) + self_distillation_loss(output.item_topic, output.item_inter, self.item_has_topic, **settings)
         if self.ablation == "w/o-S1":
             users = torch.unique(interaction[self.USER_ID])
             users = users[self.user_has_topic[users]]
@@ -222,13 +246,20 @@ class SDMTMP(SequentialRecommender):
         pos_score = (user * output.item_final[pos_items]).sum(dim=-1)  # [B]
         neg_score = (user * output.item_final[neg_items]).sum(dim=-1)  # [B]
         bpr = self.bpr_loss(pos_score, neg_score)
-
-        reg = self.reg_loss(
-            self.user_embedding(interaction[self.USER_ID]),
-            self.item_embedding(pos_items),
-            self.item_embedding(neg_items),
-        )
+        reg = self.regularization(interaction)
         return bpr + self.gamma2 * self.auxiliary_loss(output, interaction) + self.reg_weight * reg
+
+    def regularization(self, interaction) -> torch.Tensor:
+        """Section 2.3: ||Theta||^2, the squared L2 norm of every trained parameter (``params``,
+        as the paper writes it); ``batch_embeddings`` is RecBole's EmbLoss on the batch's ego
+        embeddings (a non-squared norm divided by the batch size, about 1e-5 of the loss)."""
+        if self.reg_type == "params":
+            return sum(p.pow(2).sum() for p in self.parameters() if p.requires_grad)
+        return self.reg_loss(
+            self.user_embedding(interaction[self.USER_ID]),
+            self.item_embedding(interaction[self.POS_ITEM_ID]),
+            self.item_embedding(interaction[self.NEG_ITEM_ID]),
+        )
 
     def _cached_graph(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.restore_user_e is None or self.restore_item_e is None:

@@ -1,0 +1,210 @@
+"""The two evaluation protocols of SPEC section 4, one switch (``protocol: paper | next_item``).
+
+Both start from RecBole's augmented ``SequentialDataset`` (one row per interaction after a
+user's first: the target with everything before it) and differ in what is held out and how a
+held-out case is scored:
+
+- ``paper`` (the paper's section 3.1): each user's *interactions* are split by time with
+  ``eval_args.split.RS`` (70/10/20): the newest 20% are the user's test items, the 10% before
+  them validation, the rest training. One evaluation case per user: its input is the user's
+  training history, its ground truth all of the user's held-out items of that phase; training
+  items (and, at test, validation items) are never recommended.
+- ``next_item``: each user's *cases* are split 70/10/20 exactly as RecBole's ``RS`` split does;
+  every held-out case is scored on its own, with its history as input and one positive; the
+  items of its history are never recommended.
+
+Every model, sequential or general, runs through these loaders and RecBole's own evaluator.
+Training negatives are items the user never interacted with in training (paper section 2.3).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from recbole.data.dataloader import FullSortEvalDataLoader
+from recbole.data.utils import get_dataloader
+
+PROTOCOLS = ("paper", "next_item")
+
+
+def split_counts(total: int, ratios) -> list[int]:
+    """Sizes of the chronological parts of ``total`` records, RecBole's rule (``_calcu_split_ids``):
+    every part but the first rounded down, then each non-empty-by-ratio part given at least one
+    record while the first keeps more than one."""
+    ratios = [r / sum(ratios) for r in ratios]
+    counts = [int(r * total) for r in ratios]
+    counts[0] = total - sum(counts[1:])
+    for i in range(1, len(ratios)):
+        if counts[0] <= 1:
+            break
+        if 0 < ratios[-i] * total < 1:
+            counts[-i] += 1
+            counts[0] -= 1
+    return counts
+
+
+@dataclass
+class UserSequences:
+    """Each user's chronological item sequence, recovered from the augmented cases."""
+
+    first_case: np.ndarray  # [U] index of the user's first case row
+    n_cases: np.ndarray  # [U] number of case rows (= interactions - 1)
+    items: list  # U arrays: the user's items in time order (first item included)
+    users: np.ndarray  # [U] RecBole user id
+
+
+def user_sequences(dataset) -> UserSequences:
+    """Rows of an augmented SequentialDataset are sorted by user, then time; a user's first case
+    has a one-item history (its first interaction) and the targets follow one per row."""
+    uid = dataset.inter_feat[dataset.uid_field].numpy()
+    targets = dataset.inter_feat[dataset.iid_field].numpy()
+    first_items = dataset.inter_feat[dataset.item_id_list_field][:, 0].numpy()
+    if len(uid) and np.any(np.diff(uid) < 0):
+        raise ValueError("cases must be sorted by user (RecBole's augmentation does this)")
+    starts = np.flatnonzero(np.r_[True, uid[1:] != uid[:-1]]) if len(uid) else np.array([], int)
+    counts = np.diff(np.r_[starts, len(uid)])
+    items = [np.r_[first_items[s], targets[s:s + c]] for s, c in zip(starts, counts)]
+    return UserSequences(starts, counts, items, uid[starts])
+
+
+class HeldOutDataLoader(FullSortEvalDataLoader):
+    """Full-sort evaluation with any number of positives per case and a per-case exclusion list.
+
+    ``dataset`` holds one row per case (what the model reads: user id, history); ``positives[r]``
+    and ``excluded[r]`` are the item ids of case r. Batches have RecBole's evaluation format
+    ``(interaction, (history_u, history_i), positive_u, positive_i)``, so RecBole's trainer masks
+    the excluded items and its evaluator computes HR and NDCG with several positives.
+    """
+
+    def __init__(self, config, dataset, positives, excluded):
+        if len(positives) != len(dataset) or len(excluded) != len(dataset):
+            raise ValueError("one positive list and one exclusion list per case are needed")
+        self.positives = [torch.as_tensor(p, dtype=torch.int64) for p in positives]
+        self.excluded = [torch.as_tensor(e, dtype=torch.int64) for e in excluded]
+        super().__init__(config, dataset, sampler=None, shuffle=False)
+        self.is_sequential = True
+        self.sample_size = len(dataset)
+
+    def _init_batch_size_and_step(self):
+        self.step = self.config["eval_batch_size"]
+        self.set_batch_size(self.step)
+
+    def collate_fn(self, index):
+        index = np.array(index)
+        interaction = self.transform(self._dataset, self._dataset[index])
+        positives = [self.positives[i] for i in index]
+        excluded = [self.excluded[i] for i in index]
+        positive_u = torch.cat([torch.full_like(p, row) for row, p in enumerate(positives)])
+        history_u = torch.cat([torch.full_like(e, row) for row, e in enumerate(excluded)])
+        return interaction, (history_u, torch.cat(excluded)), positive_u, torch.cat(positives)
+
+
+class TrainingItemSampler:
+    """Negative items a user never interacted with in training (paper section 2.3).
+
+    RecBole's sequential sampler excludes only the target. Rejection sampling against the sorted
+    (user, item) keys of the training interactions; uniform or popularity-weighted candidates.
+    """
+
+    def __init__(self, n_items: int, user_items: dict, distribution="uniform", popularity=None):
+        self.n_items = n_items
+        keys = [np.asarray(items, dtype=np.int64) + int(user) * n_items for user, items in user_items.items()]
+        self.keys = np.unique(np.concatenate(keys)) if keys else np.array([], dtype=np.int64)
+        self.max_used = max((len(set(items)) for items in user_items.values()), default=0)
+        if self.max_used >= n_items - 1:
+            raise ValueError("a user interacted with every item: no negative can be sampled")
+        self.distribution = distribution
+        if distribution == "popularity":
+            weights = np.asarray(popularity, dtype=np.float64)[1:] + 1e-12
+            self.cumulative = np.cumsum(weights / weights.sum())
+        elif distribution != "uniform":
+            raise ValueError(f"negative distribution {distribution!r}: use 'uniform' or 'popularity'")
+
+    def _draw(self, size: int) -> np.ndarray:
+        if self.distribution == "uniform":
+            return np.random.randint(1, self.n_items, size)
+        return 1 + np.minimum(np.searchsorted(self.cumulative, np.random.rand(size)), self.n_items - 2)
+
+    def _used(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        keys = users.astype(np.int64) * self.n_items + items
+        positions = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
+        return self.keys[positions] == keys if len(self.keys) else np.zeros(len(keys), bool)
+
+    def sample_by_user_ids(self, user_ids, item_ids, num: int) -> torch.Tensor:
+        """RecBole's layout: sample r for user i sits at position r * len(user_ids) + i."""
+        users = np.tile(np.asarray(user_ids, dtype=np.int64), num)
+        items = self._draw(len(users))
+        todo = np.flatnonzero(self._used(users, items))
+        while len(todo):
+            items[todo] = self._draw(len(todo))
+            todo = todo[self._used(users[todo], items[todo])]
+        return torch.from_numpy(items)
+
+
+@dataclass
+class ProtocolData:
+    """What a run trains and evaluates on."""
+
+    train_dataset: object
+    train_data: object
+    valid_data: HeldOutDataLoader
+    test_data: HeldOutDataLoader
+
+
+def _rows(dataset, index) -> object:
+    return dataset.copy(dataset.inter_feat[torch.as_tensor(np.asarray(index, dtype=np.int64))])
+
+
+def split_cases(dataset, protocol: str, ratios):
+    """Row indices of the training cases and, per phase, the evaluation cases with their
+    positives and exclusions (see the module docstring)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol={protocol!r} is not valid; choose 'paper' (per-user 80/20 by "
+                         "time, one case per user, the paper's section 3.1) or 'next_item'")
+    seqs = user_sequences(dataset)
+    train_rows, train_items = [], {}
+    phases = {"valid": ([], [], []), "test": ([], [], [])}  # rows, positives, exclusions
+    for start, n_cases, items, user in zip(seqs.first_case, seqs.n_cases, seqs.items, seqs.users):
+        if protocol == "paper":
+            n_train, n_valid, _ = split_counts(n_cases + 1, ratios)
+            train_rows.extend(range(start, start + n_train - 1))  # targets at positions 1..n_train-1
+            train_items[user] = items[:n_train]
+            held_out = {"valid": items[n_train:n_train + n_valid], "test": items[n_train + n_valid:]}
+            seen = {"valid": items[:n_train], "test": items[:n_train + n_valid]}
+            for phase, (rows, positives, excluded) in phases.items():
+                if len(held_out[phase]):
+                    rows.append(start + n_train - 1)  # the case whose history is the training part
+                    positives.append(held_out[phase])
+                    excluded.append(seen[phase])
+        else:
+            n_train, n_valid, _ = split_counts(n_cases, ratios)
+            train_rows.extend(range(start, start + n_train))
+            train_items[user] = items[:n_train + 1]
+            bounds = {"valid": (n_train, n_train + n_valid), "test": (n_train + n_valid, n_cases)}
+            for phase, (rows, positives, excluded) in phases.items():
+                for case in range(*bounds[phase]):  # case j: history items[:j+1], target items[j+1]
+                    rows.append(start + case)
+                    positives.append(items[case + 1:case + 2])
+                    excluded.append(np.setdiff1d(items[:case + 1], items[case + 1:case + 2]))
+    return train_rows, train_items, phases
+
+
+def prepare(config, dataset) -> ProtocolData:
+    """Split ``dataset`` under ``config['protocol']`` and build RecBole dataloaders."""
+    ratios = config["eval_args"]["split"]["RS"]
+    dataset._change_feat_format()  # to Interaction, then RecBole's augmentation (what build() does first)
+    train_rows, train_items, phases = split_cases(dataset, config["protocol"] or "next_item", ratios)
+    dataset._drop_unused_col()
+    train_dataset = _rows(dataset, train_rows)
+
+    neg_args = config["train_neg_sample_args"]
+    sampler = None
+    if neg_args and neg_args.get("distribution", "none") != "none" and neg_args.get("sample_num", "none") != "none":
+        popularity = np.bincount(train_dataset.inter_feat[dataset.iid_field].numpy(), minlength=dataset.item_num)
+        sampler = TrainingItemSampler(dataset.item_num, train_items, neg_args["distribution"], popularity)
+    train_data = get_dataloader(config, "train")(config, train_dataset, sampler, shuffle=config["shuffle"])
+    loaders = {}
+    for phase, (rows, positives, excluded) in phases.items():
+        loaders[phase] = HeldOutDataLoader(config, _rows(dataset, rows), positives, excluded)
+    return ProtocolData(train_dataset, train_data, loaders["valid"], loaders["test"])
+
