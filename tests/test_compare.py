@@ -1,15 +1,11 @@
-"""The comparison runner: per-case metrics equal RecBole's, a general model is scored per case
-by its user id, finished cells are skipped, and the tables say what the numbers say."""
-
-import math
+"""The comparison runner and the tuning study: finished cells are skipped, dotted overrides
+reach nested settings, trials never read the test split, the choice is the best validation
+score, and the tables say what the numbers say."""
 
 import numpy as np
 import pytest
-import torch
 
-from recbole_sdmtmp import compare
-from recbole_sdmtmp.evaluation import case_metrics
-from recbole_sdmtmp.runner import build_config, load_data, run
+from recbole_sdmtmp import compare, tune
 from tests.tiny_data import write_tiny_dataset
 
 
@@ -21,41 +17,6 @@ def tiny_root(tmp_path_factory):
 def settings(root, tmp_path, **extra):
     return {"data_path": str(root), "checkpoint_dir": str(tmp_path / "saved"), "epochs": 2,
             "show_progress": False, "embedding_size": 8, "eval_batch_size": 3, **extra}
-
-
-def test_case_metrics_by_hand():
-    metrics = case_metrics(np.array([0, 1, 9, 10, 20]), topk=(10, 20))
-    assert metrics["hit@10"].tolist() == [1, 1, 1, 0, 0]
-    assert metrics["hit@20"].tolist() == [1, 1, 1, 1, 0]
-    expected = [1.0, 1 / math.log2(3), 1 / math.log2(11), 0.0, 0.0]
-    np.testing.assert_allclose(metrics["ndcg@10"], expected)
-
-
-def test_general_model_scored_per_case_by_user_id(tiny_root, tmp_path):
-    """BPR inside the sequential pipeline: HR@10 from its own scores, by hand, equals the runner's."""
-    config_dict = settings(tiny_root, tmp_path)
-    result = run("BPR", "tiny", config_dict=config_dict)
-    config = build_config("BPR", "tiny", config_dict=config_dict)
-    _, (train, _, test) = load_data(config)
-    from recbole.model.general_recommender import BPR
-
-    model = BPR(config, train._dataset)
-    model.load_state_dict(torch.load(result.checkpoint, weights_only=False)["state_dict"])
-    model.eval()
-    hits, n_cases = [], 0
-    feat = test._dataset.inter_feat
-    with torch.no_grad():
-        scores = model.full_sort_predict(feat).view(len(feat), -1)  # [cases, n_items]: a row a case
-    scores[:, 0] = -np.inf
-    for row, target in enumerate(feat["item_id"].tolist()):
-        rank = int((scores[row] > scores[row, target]).sum())
-        hits.append(rank < 10)
-        n_cases += 1
-    assert n_cases == len(result.test_positions) == 5  # one case per held-out interaction
-    assert result.test_result["hit@10"] == pytest.approx(np.mean(hits), abs=1e-4)
-    per_case = case_metrics(result.test_positions)
-    for metric in compare.METRICS:
-        assert result.test_result[metric] == pytest.approx(per_case[metric].mean(), abs=1e-4)
 
 
 def test_runner_skips_finished_cells(tiny_root, tmp_path, monkeypatch):
@@ -81,9 +42,20 @@ def test_runner_skips_finished_cells(tiny_root, tmp_path, monkeypatch):
     assert len(calls) == 3
 
 
+def single_positive_metrics(positions, topk=(10, 20)):
+    """Per-case HR@k and NDCG@k of one relevant item at each 0-based position (k = absent)."""
+    positions = np.asarray(positions)
+    metrics = {}
+    for k in topk:
+        metrics[f"hit@{k}"] = (positions < k).astype(float)
+        metrics[f"ndcg@{k}"] = np.where(positions < k, 1.0 / np.log2(positions + 2.0), 0.0)
+    return metrics
+
+
 def fake_record(label, seed, positions, epoch_s=1.0):
-    metrics = case_metrics(np.array(positions))
-    return {"label": label, "seed": seed, "test_positions": positions, "epochs": 10,
+    metrics = single_positive_metrics(positions)
+    return {"label": label, "seed": seed, "epochs": 10,
+            "test_case_metrics": {m: v.tolist() for m, v in metrics.items()},
             "test_result": {m: float(v.mean()) for m, v in metrics.items()},
             "train_seconds_per_epoch": epoch_s, "eval_seconds": 0.5, "device": "cpu"}
 
@@ -95,14 +67,15 @@ def test_tables_bold_the_best_and_report_significance(tmp_path):
     for seed in (1, 2):
         records[compare.Cell("SD-MTMP", "SDMTMP", "toy", seed)] = fake_record("SD-MTMP", seed, ours, 2.0)
         records[compare.Cell("SASRec", "SASRec", "toy", seed)] = fake_record("SASRec", seed, theirs, 1.0)
-    path = compare.write_comparison(records, "toy", tmp_path, "cmd")
+    path = compare.write_comparison(records, "toy", tmp_path, "cmd", protocol="paper")
+    assert path.name == "toy_paper.md"
     text = path.read_text()
     assert "| SD-MTMP | 2 | **" in text and "| SASRec | 2 | 0." in text
     assert "best baseline by NDCG@10 (SASRec)" in text
     tests = compare.significance(compare.aggregate(records, "toy")[0], compare.aggregate(records, "toy")[1])
     assert all(test["wilcoxon_p"] < 0.05 and test["difference"] > 0 for test in tests)
     assert "| SASRec | 1.00 | 0.50 | 10 | 0.50 |" in text  # epoch time ratio to SD-MTMP
-    csv_lines = (tmp_path / "toy.csv").read_text().splitlines()
+    csv_lines = (tmp_path / "toy_paper.csv").read_text().splitlines()
     assert csv_lines[0].startswith("dataset,model,seeds,HR@10_mean,HR@10_std")
     assert len(csv_lines) == 3
 
@@ -120,14 +93,60 @@ def test_sensitivity_figure(tmp_path):
     for value, positions in ((64, [0, 30]), (128, [0, 0])):
         label = compare.sweep_label("embedding_size", value)
         records[compare.Cell(label, "SDMTMP", "toy", 1)] = fake_record(label, 1, positions)
-    paths = compare.plot_sensitivity(records, ["toy"], "embedding_size", [64, 128], tmp_path)
-    assert [p.name for p in paths] == ["sensitivity_embedding_size_hr.png", "sensitivity_embedding_size_ndcg.png"]
+    paths = compare.plot_sensitivity(records, ["toy"], "embedding_size", [64, 128], tmp_path, "paper")
+    assert [p.name for p in paths] == ["sensitivity_embedding_size_paper_hr.png",
+                                       "sensitivity_embedding_size_paper_ndcg.png"]
     assert all(p.stat().st_size > 1000 for p in paths)
 
 
 def test_tables_name_the_command_that_made_them(tmp_path, monkeypatch):
     records = {compare.Cell("SD-MTMP", "SDMTMP", "toy", 1): fake_record("SD-MTMP", 1, [0, 3])}
-    monkeypatch.setattr(compare, "run_cells", lambda cells, results, data_root, rerun=False: records)
-    argv = ["table", "--datasets", "toy", "--seeds", "1", "--results", str(tmp_path), "--models", "BPR"]
+    monkeypatch.setattr(compare, "run_cells", lambda cells, results, data_root, rerun=False, threads=None: records)
+    argv = ["table", "--datasets", "toy", "--seeds", "1", "--results", str(tmp_path), "--models", "SDMTMP"]
     compare.main(argv)
-    assert f"python -m recbole_sdmtmp.compare {' '.join(argv)}" in (tmp_path / "toy.md").read_text()
+    assert f"python -m recbole_sdmtmp.compare {' '.join(argv)}" in (tmp_path / "toy_paper.md").read_text()
+
+
+def test_dotted_overrides_update_a_copy_of_the_nested_setting():
+    base = {"train_neg_sample_args": {"distribution": "uniform", "sample_num": 1}}
+    expanded = compare.expand_overrides({"train_neg_sample_args.sample_num": 4, "beta": 0.1}, base)
+    assert expanded == {"train_neg_sample_args": {"distribution": "uniform", "sample_num": 4}, "beta": 0.1}
+    assert base["train_neg_sample_args"]["sample_num"] == 1
+
+
+def test_trials_start_at_the_default_and_never_repeat():
+    space = {"a": [1, 2, 3], "b": ["x", "y"]}
+    trials = tune.draw_trials(space, 5, seed=7)
+    assert trials[0] == {} and len(trials) == 5
+    assert len({tuple(sorted(t.items())) for t in trials[1:]}) == 4
+    assert all(t["a"] in space["a"] and t["b"] in space["b"] for t in trials[1:])
+    assert trials == tune.draw_trials(space, 5, seed=7)  # seeded
+    assert len(tune.draw_trials(space, 50, seed=7)) == 7  # the whole grid (6) plus the default
+    assert tune.draw_trials({}, 8, seed=7) == [{}]
+
+
+def test_every_compared_model_declares_a_search_space():
+    for model in tune.MODELS:
+        space = tune.search_space(model)
+        assert all(isinstance(values, list) and values for values in space.values())
+    assert set(tune.search_space("SDMTMP")) >= {"embedding_size", "n_layers", "beta", "gamma2",
+                                                "learning_rate", "reg_weight", "dropout_rate",
+                                                "train_neg_sample_args.sample_num",
+                                                "attention_norm", "sd_direction"}
+
+
+def test_tuning_reads_validation_only_and_picks_the_best(tiny_root, tmp_path):
+    results = tmp_path / "results"
+    cells = tune.trial_cells("BPR", "tiny", "paper", 3, seed=1)
+    cells = [compare.Cell(c.label, c.model, c.dataset, c.seed, c.overrides + (("epochs", 1),),
+                          c.protocol, c.study, c.evaluate_test) for c in cells]
+    compare.run_cells(cells, results, str(tiny_root))
+    records = tune.finished_trials(results, "BPR", "tiny", "paper")
+    assert [r["trial"] for r in records] == [0, 1, 2]
+    assert all(r["test_result"] == {} and r["test_case_metrics"] == {} for r in records)  # no test read
+    best = tune.chosen_trial(results, "BPR", "tiny", "paper")
+    assert best["best_valid_result"]["ndcg@10"] == max(r["best_valid_result"]["ndcg@10"] for r in records)
+    report = tune.write_report(results, "tiny", "paper", ["BPR"], 3, "cmd").read_text()
+    assert "| BPR | 3 | 15 |" in report
+    with pytest.raises(FileNotFoundError, match="recbole_sdmtmp.tune"):
+        tune.chosen_trial(results, "SASRec", "tiny", "paper")

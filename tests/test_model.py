@@ -3,11 +3,12 @@ attention's inputs, fusion, the distillation's gradient flow and each ablation s
 
 import pytest
 import torch
-from recbole.data import data_preparation
 
+from recbole_sdmtmp.data import SDMTMPDataset
 from recbole_sdmtmp.model.distillation import info_nce_loss, self_distillation_loss
 from recbole_sdmtmp.model.sdmtmp import SDMTMP
-from tests.tiny_data import tiny_dataset, write_tiny_dataset
+from recbole_sdmtmp.runner import load_data
+from tests.tiny_data import tiny_config, tiny_dataset, write_tiny_dataset
 
 
 @pytest.fixture(scope="module")
@@ -15,9 +16,14 @@ def tiny_root(tmp_path_factory):
     return write_tiny_dataset(tmp_path_factory.mktemp("tiny"))
 
 
+def data_preparation(config, _dataset=None):
+    """The project's protocol split (protocol.yaml: paper) of the hand-made dataset."""
+    return load_data(config, SDMTMPDataset)[1]
+
+
 def build(tiny_root, **overrides):
-    config, dataset = tiny_dataset(tiny_root, **overrides)
-    train, valid, test = data_preparation(config, dataset)
+    config = tiny_config(tiny_root, **overrides)
+    train, valid, test = data_preparation(config)
     torch.manual_seed(0)
     model = SDMTMP(config, train._dataset)
     return model, train, test
@@ -30,11 +36,11 @@ def first_batch(loader):
 
 def test_hypergraphs_use_training_reviews_only(tiny_root):
     _, dataset = tiny_dataset(tiny_root)
-    train = data_preparation(*tiny_dataset(tiny_root))[0]._dataset
+    train = data_preparation(tiny_config(tiny_root))[0]._dataset
     u0 = dataset.field2token_id["user_id"]["u0"]
     # u0 reviewed topics 0 and 1 in training, topic 2 only in its test interaction.
     assert train.topic_incidence("user")[u0].toarray().tolist() == [[1.0, 1.0, 0.0]]
-    leaky = data_preparation(*tiny_dataset(tiny_root, topic_reviews="leaky_all"))[0]._dataset
+    leaky = data_preparation(tiny_config(tiny_root, topic_reviews="leaky_all"))[0]._dataset
     assert leaky.topic_incidence("user")[u0].toarray().tolist() == [[1.0, 1.0, 1.0]]
     # u4's sentences were all outliers: no topic, a zero row.
     u4 = dataset.field2token_id["user_id"]["u4"]
@@ -117,6 +123,58 @@ def test_distillation_gradient_never_reaches_the_topic_branch(tiny_root):
     assert model.item_hyperconv.weight.weight.grad is None
     assert model.topic_to_d.weight.grad is None
     assert model.gcn_layers[0].self_and_neighbours.weight.grad.abs().sum() > 0
+
+
+def test_l2_is_lambda_times_the_squared_norm_of_every_parameter(tiny_root):
+    """Section 2.3: lambda ||Theta||^2. RecBole's EmbLoss (the first version) added about 1e-5."""
+    model, train, _ = build(tiny_root, reg_weight=0.0)
+    interaction = first_batch(train)
+    without = model.calculate_loss(interaction).item()
+    model.reg_weight = 0.01
+    squared = sum(float((p.detach() ** 2).sum()) for p in model.parameters() if p.requires_grad)
+    assert squared > 1.0
+    assert model.calculate_loss(interaction).item() == pytest.approx(without + 0.01 * squared, rel=1e-5)
+    old, _, _ = build(tiny_root, reg_weight=0.01, reg_type="batch_embeddings")
+    assert old.regularization(interaction).item() < 0.05 * squared
+
+
+def test_gamma2_and_beta_change_what_the_model_predicts(tiny_root):
+    """gamma2 weighs Loss_SD in training, beta the time decay at prediction: both must matter."""
+    def trained(gamma2):
+        model, train, test = build(tiny_root, gamma2=gamma2, learning_rate=0.05)
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+        for _ in range(3):
+            optimizer.zero_grad()
+            model.calculate_loss(first_batch(train)).backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            return model.full_sort_predict(first_batch(test))
+
+    assert not torch.allclose(trained(0.0), trained(0.6))
+    for norm, min_change in (("softmax", 1e-7), ("sum", 1e-4)):
+        model, _, test = build(tiny_root, attention_norm=norm)
+        model.eval()
+        interaction = first_batch(test)
+        with torch.no_grad():
+            model.beta = 0.0
+            flat = model.full_sort_predict(interaction)
+            model.beta = 0.5
+            decayed = model.full_sort_predict(interaction)
+        assert (flat - decayed).abs().max() > min_change
+
+
+def test_edge_dropout_only_while_training(tiny_root):
+    model, _, test = build(tiny_root, dropout_type="edge", dropout_rate=0.5)
+    model.train()
+    torch.manual_seed(0)
+    first = model.rating_aware()[0].detach()
+    second = model.rating_aware()[0].detach()
+    assert not torch.allclose(first, second)  # a new graph each forward
+    model.eval()
+    torch.testing.assert_close(model.rating_aware()[0], model.rating_aware()[0])
+    with pytest.raises(ValueError, match="edge"):
+        build(tiny_root, dropout_type="node")
 
 
 def test_training_loss_combines_bpr_sd_and_l2(tiny_root):

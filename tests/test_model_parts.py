@@ -153,3 +153,73 @@ def test_ablation_names(spelling, name):
 def test_bad_ablation_lists_valid_values():
     with pytest.raises(ValueError, match=r"w/o-H.*w/o-S1.*w/o-S2.*w/o-A"):
         parse_ablation("w/o-X")
+
+
+def test_attention_sum_normalisation_by_hand():
+    """2.2, the 'divide by the sum' reading: ratings 5, 4, 3 on days 10, 12, 14, gamma1 = beta = 0.4.
+    w_r = softmax(2.0, 1.6, 1.2) = (0.4718, 0.3162, 0.2120); w_t = exp(-0.4 (4, 2, 0)) =
+    (0.2019, 0.4493, 1); products (0.0953, 0.1421, 0.2120) / 0.4494."""
+    ratings, times = torch.tensor([[5.0, 4.0, 3.0]]), torch.tensor([[10.0, 12.0, 14.0]])
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    weights = dual_aware_weights(ratings, times, mask, 0.4, 0.4, norm="sum")
+    torch.testing.assert_close(weights, torch.tensor([[0.2120, 0.3162, 0.4718]]), atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="sum"):
+        dual_aware_weights(ratings, times, mask, 0.4, 0.4, norm="l2")
+
+
+def test_beta_moves_the_attention_far_more_when_normalised_by_the_sum():
+    """The softmax reading bounds the weights' ratio by e, so beta barely matters (SPEC 3.4)."""
+    ratings, times = torch.tensor([[4.0, 4.0]]), torch.tensor([[0.0, 10.0]])
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    for norm, (low, high) in (("softmax", (0.26, 0.5)), ("sum", (0.0, 0.5))):
+        old_item_weight = [dual_aware_weights(ratings, times, mask, 0.4, beta, norm)[0, 0].item()
+                           for beta in (0.0, 0.5)]
+        assert old_item_weight[0] == pytest.approx(0.5)  # beta 0: equal ratings, equal weights
+        assert low < old_item_weight[1] < high
+    # products (0.5 e^-5, 0.5): sum 0.0067; softmax exp(0.00337) / (exp(0.00337) + exp(0.5)) = 0.3783
+    assert dual_aware_weights(ratings, times, mask, 0.4, 0.5, "sum")[0, 0].item() == pytest.approx(0.006693, rel=1e-3)
+    assert dual_aware_weights(ratings, times, mask, 0.4, 0.5, "softmax")[0, 0].item() == pytest.approx(0.378333, rel=1e-3)
+
+
+def test_self_distillation_directions_by_hand():
+    """2.1.3 on one node, d = 2: p_topic = softmax(0, ln 3) = (1/4, 3/4), p_inter = (1/2, 1/2).
+    topic_teaches: KL(p_topic || p_inter) = 1/4 ln(1/2) + 3/4 ln(3/2) = 0.130812;
+    as_printed: KL(p_inter || p_topic) = 1/2 ln 2 + 1/2 ln(2/3) = 0.143841."""
+    topic = torch.tensor([[0.0, math.log(3.0)]])
+    inter = torch.tensor([[0.0, 0.0]], requires_grad=True)
+    teaches = self_distillation_loss(topic, inter, direction="topic_teaches")
+    printed = self_distillation_loss(topic, inter, direction="as_printed")
+    assert teaches.item() == pytest.approx(0.25 * math.log(0.5) + 0.75 * math.log(1.5), rel=1e-5)
+    assert printed.item() == pytest.approx(0.5 * math.log(2.0) + 0.5 * math.log(2.0 / 3.0), rel=1e-5)
+    with pytest.raises(ValueError, match="as_printed"):
+        self_distillation_loss(topic, inter, direction="reverse")
+
+
+def test_teacher_detach_switch():
+    topic = torch.tensor([[0.0, 1.0]], requires_grad=True)
+    inter = torch.tensor([[1.0, 0.0]], requires_grad=True)
+    self_distillation_loss(topic, inter, detach_teacher=True).backward()
+    assert topic.grad is None and inter.grad.abs().sum() > 0
+    self_distillation_loss(topic, inter, detach_teacher=False).backward()
+    assert topic.grad.abs().sum() > 0
+
+
+def test_edge_dropout_drops_whole_edges_and_rescales():
+    """Section 3.5: an undirected user-item edge is kept or dropped in both directions; kept
+    entries are scaled by 1 / (1 - rate); rate 0 is the identity."""
+    from recbole_sdmtmp.model.graph import edge_dropout, undirected_edge_ids
+
+    laplacian = to_torch_sparse(rating_normalized_adjacency(RATINGS))
+    edge_ids = undirected_edge_ids(laplacian)
+    assert int(edge_ids.max()) + 1 == 3  # u0-i0, u1-i0, u1-i1
+    assert edge_dropout(laplacian, edge_ids, 0.0) is laplacian
+    dense = laplacian.to_dense()
+    torch.manual_seed(0)
+    kept_counts = []
+    for _ in range(200):
+        dropped = edge_dropout(laplacian, edge_ids, 0.5).to_dense()
+        torch.testing.assert_close(dropped, dropped.T)
+        kept = dropped != 0
+        torch.testing.assert_close(dropped[kept], 2.0 * dense[kept])
+        kept_counts.append(int(kept.sum()) // 2)
+    assert set(kept_counts) <= {0, 1, 2, 3} and 1.2 < np.mean(kept_counts) < 1.8  # about half of 3
