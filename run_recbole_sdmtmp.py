@@ -4,9 +4,14 @@
     python run_recbole_sdmtmp.py --dataset Instrument --model SASRec
     python run_recbole_sdmtmp.py --dataset Instrument --embedding_size=64 --ablation=w/o-A
     python run_recbole_sdmtmp.py --dataset Instrument --checkpoint saved/SDMTMP-....pth
+    python run_recbole_sdmtmp.py --dataset Gift_Cards          # any Amazon 5-core category
+    python run_recbole_sdmtmp.py --dataset MyShop --raw-file reviews.csv \
+        --columns user=customer_id,item=sku,rating=stars,time=created_at,text=body --kcore 5
 
-Missing atomic files (and, for SD-MTMP, topic files) are prepared from the raw Amazon file first
-(``python -m dataset_preprocess``). Every ``--key=value`` is a RecBole config override.
+Missing atomic files (and, for SD-MTMP, topic files) are prepared from the raw file first
+(``python -m dataset_preprocess``; with --columns/--format/--time-format/--kcore, or a raw file
+that is not Amazon JSON, the conversion is redone when those options change). Every
+``--key=value`` is a RecBole config override.
 """
 
 import argparse
@@ -15,36 +20,64 @@ import sys
 from pathlib import Path
 
 import recbole_sdmtmp  # noqa: F401  (RecBole compatibility fixes first)
-from dataset_preprocess.amazon import BadReviewLine, EmptyReviewFile
 from dataset_preprocess.atomic_io import atomic_write_json
-from dataset_preprocess.registry import RawDataMissing, resolve
-from recbole_sdmtmp.data.preparation import ensure_prepared
+from dataset_preprocess.cli import INPUT_ERRORS, ensure_dataset, resolve_source
+from dataset_preprocess.own_file import FORMATS
+from dataset_preprocess.registry import lookup
+from recbole_sdmtmp.data.preparation import ensure_prepared, needs_topics
 from recbole_sdmtmp.runner import build_config, run
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", "-d", default="Instrument", help="Instrument, DigitalMusic, Office (or aliases)")
+    parser.add_argument("--dataset", "-d", default="Instrument",
+                        help="Instrument, DigitalMusic, Office, any Amazon 5-core category (Gift_Cards...), "
+                             "or the name of your own dataset (with --raw-file)")
     parser.add_argument("--model", "-m", default="SDMTMP", help="SDMTMP or a RecBole model name (SASRec, GRU4Rec...)")
     parser.add_argument("--config_files", default="", help="space-separated extra YAML files, applied last")
     parser.add_argument("--checkpoint", default=None, help="evaluate this saved model on the test split, no training")
-    parser.add_argument("--raw-file", default=None, help="the raw Amazon .json(.gz), if not in a searched folder")
+    parser.add_argument("--raw-file", default=None,
+                        help="the raw reviews: Amazon .json(.gz) if not in a searched folder, or your own "
+                             ".csv/.tsv/.jsonl/.parquet")
+    parser.add_argument("--columns", default=None, metavar="KEY=COLUMN,...",
+                        help="column mapping of your own file: user=...,item=...,rating=...,time=...,text=...")
+    parser.add_argument("--format", dest="file_format", choices=FORMATS, default=None,
+                        help="format of your own file (default: from the suffix)")
+    parser.add_argument("--time-format", default=None, help="strptime format of a date column")
+    parser.add_argument("--kcore", type=int, default=None, metavar="K", help="keep the K-core of the reviews")
     return parser.parse_known_args(argv)
+
+
+def own_options(args) -> dict:
+    """The reading options given on the command line (empty for a plain Amazon dataset)."""
+    return {key: value for key, value in (("columns", args.columns), ("file_format", args.file_format),
+                                          ("time_format", args.time_format), ("kcore", args.kcore))
+            if value is not None}
 
 
 def main(argv=None) -> int:
     args, overrides = parse_args(argv)
     # RecBole's Config reads every --key=value from sys.argv: leave it only the overrides.
     sys.argv = sys.argv[:1] + overrides
-    try:
-        dataset = resolve(args.dataset).name
-    except ValueError:
-        dataset = args.dataset  # a dataset of the user's own, already in RecBole atomic files
+    options = own_options(args)
+    if args.raw_file is not None or options:
+        try:  # the name the preparation will write (a category's RecBole name, or the user's own)
+            dataset = resolve_source(args.dataset, args.raw_file, download=False, columns=args.columns,
+                                     file_format=args.file_format, time_format=args.time_format).name
+        except INPUT_ERRORS + (ValueError,) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    else:  # an Amazon category's RecBole name, or a dataset of the user's own already prepared
+        amazon = lookup(args.dataset)
+        dataset = amazon.name if amazon is not None else args.dataset
     config_files = args.config_files.split()
     config = build_config(args.model, dataset, config_files)
     try:
+        if args.raw_file is not None or options:
+            ensure_dataset(args.dataset, out_dir=Path(config["data_path"]).parent, raw_file=args.raw_file,
+                           topics=needs_topics(config), **options)
         ensure_prepared(config, raw_file=args.raw_file)
-    except (RawDataMissing, BadReviewLine, EmptyReviewFile) as error:
+    except INPUT_ERRORS + (ValueError,) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     result = run(args.model, dataset, config_files, checkpoint=args.checkpoint)

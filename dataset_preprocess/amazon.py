@@ -116,6 +116,7 @@ class ReadReport:
     texts_normalised: int = 0
     kcore: int | None = None
     kcore_removed: dict[str, int] = field(default_factory=dict)
+    columns: dict[str, str | None] | None = None  # own files: the column mapping used
 
     def bad_line(self, line_no: int, bad: _Bad) -> None:
         """Apply the policy to one bad line: raise, or count it (and log the first few)."""
@@ -209,8 +210,8 @@ def read_reviews(path: str | os.PathLike[str], on_bad_line: OnBadLine = "error",
     return finish_reviews(rows, report), report
 
 
-def _line_text(raw: Any, max_line_bytes: int) -> str:
-    """The stripped text of a raw line (BOM removed on line 1), or raise _Bad."""
+def decode_raw_line(raw: Any, max_line_bytes: int) -> str:
+    """The text of a raw line (BOM removed on line 1, whitespace kept), or raise _Bad."""
     if raw.too_long:
         raise _Bad("line_too_long", f"the line is {raw.length:,} bytes, over the limit of "
                                     f"{max_line_bytes:,} (raise it with --max-line-bytes)")
@@ -218,9 +219,12 @@ def _line_text(raw: Any, max_line_bytes: int) -> str:
         line = decode_line(raw.data)
     except ValueError as exc:
         raise _Bad("bad_encoding", str(exc)) from None
-    if raw.line_no == 1:
-        line = line.lstrip("\ufeff")
-    return line.strip()
+    return line.lstrip("\ufeff") if raw.line_no == 1 else line
+
+
+def _line_text(raw: Any, max_line_bytes: int) -> str:
+    """The stripped text of a raw line, or raise _Bad."""
+    return decode_raw_line(raw, max_line_bytes).strip()
 
 
 def finish_reviews(rows: list[tuple[str, str, float, float, str, int]],
@@ -362,6 +366,7 @@ def build_summary(dataset: AmazonDataset | None, df: pd.DataFrame, report: ReadR
         "published_counts": published,
         "matches_published_counts": matches,
         "options": extra or {},
+        "columns": report.columns,
         "inter_file": f"{name}.inter",
         "inter_sha256": inter_sha256,
     }

@@ -270,6 +270,7 @@ def fake_topics(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
     module.TopicConfig = FakeTopicConfig  # type: ignore[attr-defined]
     module.build_topics = build_topics  # type: ignore[attr-defined]
+    module.minimum_sentences = lambda config: 1  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "dataset_preprocess.topics", module)
     return calls
 
