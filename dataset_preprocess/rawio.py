@@ -64,11 +64,12 @@ def open_raw(path: str | os.PathLike[str]) -> IO[bytes]:
 _GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
 
 
-def _gzip_problem(exc: BaseException) -> str:
+def _gzip_problem(exc: BaseException, line_no: int = 0) -> str:
+    where = f" after line {line_no}" if line_no else ""
     if isinstance(exc, EOFError):
-        return ("the gzip stream ends early: the file is truncated (an interrupted download?); "
-                "fetch it again")
-    return f"the gzip data is corrupt ({exc}); fetch the file again"
+        return (f"the gzip stream ends early{where}: the file is truncated (an interrupted "
+                "download?); fetch it again")
+    return f"the gzip data is corrupt{where} ({exc}); fetch the file again"
 
 
 def sniff(path: Path) -> None:
@@ -124,8 +125,7 @@ def iter_lines(path: str | os.PathLike[str],
                         if not rest or rest.endswith(b"\n"):
                             break
             except _GZIP_ERRORS as exc:
-                raise BadRawFile(path, f"{_gzip_problem(exc)} (after line {line_no})"
-                                 if line_no else _gzip_problem(exc)) from None
+                raise BadRawFile(path, _gzip_problem(exc, line_no)) from None
             yield RawLine(line_no, data.rstrip(b"\r\n"), too_long, length)
 
 
