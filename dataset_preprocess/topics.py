@@ -29,6 +29,10 @@ from dataset_preprocess.topic_files import FORMAT_VERSION, REVIEW_TOPIC_HEADER, 
 
 logger = logging.getLogger(__name__)
 
+# Topic diversity (Dieng et al. 2020, as BERTopic users measure it) reads each topic's top 25
+# words, so that many are kept per topic in topics.json ("words_25") besides "words".
+DIVERSITY_N_WORDS = 25
+
 
 @dataclass
 class TopicConfig:
@@ -85,7 +89,7 @@ def build_topics(
     )
 
     start = time.perf_counter()
-    labels, words = _cluster(texts, embeddings, config)
+    labels, words, words_25 = _cluster(texts, embeddings, config)
     cluster_s = time.perf_counter() - start
     n_topics = len(words)
     n_outliers = int((labels < 0).sum())
@@ -120,6 +124,7 @@ def build_topics(
             "n_users": int(per_topic.at[topic, "n_users"]),
             "n_items": int(per_topic.at[topic, "n_items"]),
             "words": words[topic],
+            "words_25": words_25[topic],
         }
         for topic in range(n_topics)
     ]
@@ -148,8 +153,9 @@ def build_topics(
 
 def _cluster(
     texts: list[str], embeddings: np.ndarray, config: TopicConfig
-) -> tuple[np.ndarray, list[list[str]]]:
-    """BERTopic on precomputed embeddings: labels renumbered 0..k-1 (-1 outlier), top words."""
+) -> tuple[np.ndarray, list[list[str]], list[list[str]]]:
+    """BERTopic on precomputed embeddings: labels renumbered 0..k-1 (-1 outlier), the top
+    ``config.top_n_words`` words and the top :data:`DIVERSITY_N_WORDS` words of each topic."""
     from bertopic import BERTopic
     from hdbscan import HDBSCAN
     from sklearn.feature_extraction.text import CountVectorizer
@@ -172,7 +178,7 @@ def _cluster(
             prediction_data=False,
         ),
         vectorizer_model=CountVectorizer(stop_words="english"),
-        top_n_words=config.top_n_words,
+        top_n_words=max(config.top_n_words, DIVERSITY_N_WORDS),
         calculate_probabilities=False,
         verbose=config.show_progress,
     )
@@ -182,11 +188,10 @@ def _cluster(
     old_ids = [int(ids[j]) for j in order]
     mapping = {old: new for new, old in enumerate(old_ids)}
     labels = np.array([mapping.get(int(t), -1) for t in raw], dtype=np.int64)
-    words = [
-        [word for word, _ in (model.get_topic(old) or []) if word][: config.top_n_words]
-        for old in old_ids
-    ]
-    return labels, words
+    ranked = [[word for word, _ in (model.get_topic(old) or []) if word] for old in old_ids]
+    words = [topic[: config.top_n_words] for topic in ranked]
+    words_25 = [topic[:DIVERSITY_N_WORDS] for topic in ranked]
+    return labels, words, words_25
 
 
 def _topic_vectors(embeddings: np.ndarray, labels: np.ndarray, n_topics: int) -> np.ndarray:

@@ -281,6 +281,15 @@ def test_build_topics_words_have_no_stop_words(built):
         assert not set(topic["words"]) & ENGLISH_STOP_WORDS, topic
 
 
+def test_build_topics_keeps_25_words_for_diversity(built):
+    """words_25 extends words: the same c-TF-IDF ranking, cut at 25 instead of 10."""
+    _, summary = built["runs"][0]
+    for topic in summary["topics"]:
+        assert topic["words_25"][: len(topic["words"])] == topic["words"]
+        assert len(topic["words_25"]) <= 25 and len(set(topic["words_25"])) == len(topic["words_25"])
+    assert max(len(t["words_25"]) for t in summary["topics"]) == 25
+
+
 def test_build_topics_repeatable_and_cached(built):
     (dir1, first), (dir2, second) = built["runs"]
     paths1, paths2 = topic_file_paths(dir1, "Instrument"), topic_file_paths(dir2, "Instrument")
