@@ -63,11 +63,26 @@ class Cell:
         return results / self.study / self.protocol / self.dataset / slug / f"seed{self.seed}.json"
 
 
+def freeze(value):
+    """Lists (NGCF's hidden_size_list) as tuples, so that a cell can be hashed."""
+    return tuple(freeze(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def thaw(value):
+    """Tuples back to the lists RecBole's models expect."""
+    return [thaw(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def frozen_overrides(overrides: dict) -> tuple:
+    return tuple(sorted((key, freeze(value)) for key, value in overrides.items()))
+
+
 def expand_overrides(overrides: dict, config) -> dict:
     """Dotted keys ('train_neg_sample_args.sample_num') update a copy of the dict the base
     ``config`` holds, since RecBole replaces a dict-valued key as a whole."""
     expanded = {}
     for key, value in overrides.items():
+        value = thaw(value)
         if "." in key:
             outer, inner = key.split(".", 1)
             base = expanded.get(outer) or dict(config[outer] or {})
@@ -141,7 +156,7 @@ def run_cells(cells: list[Cell], results: Path, data_root: str, rerun: bool = Fa
         ensure_prepared(base)
         settings.update(expand_overrides(dict(cell.overrides), base))
         result = run(cell.model, cell.dataset, config_dict=settings, evaluate_test=cell.evaluate_test).to_dict()
-        record = {"label": cell.label, "overrides": dict(cell.overrides), **result}
+        record = {"label": cell.label, "overrides": {k: thaw(v) for k, v in cell.overrides}, **result}
         cell.path(results).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(cell.path(results), record)
         records[cell] = record
@@ -381,7 +396,7 @@ def main(argv=None) -> int:
             settings = dict(tuned_overrides(results, model, dataset, args.protocol)) if args.tuned else {}
             settings.update(overrides)  # the row's own setting wins over the tuned one
             study = "cells_tuned" if args.tuned else "cells"
-            cells += [Cell(label, model, dataset, seed, tuple(sorted(settings.items())), args.protocol, study)
+            cells += [Cell(label, model, dataset, seed, frozen_overrides(settings), args.protocol, study)
                       for seed in args.seeds]
     records = run_cells(cells, results, args.data_path, rerun=args.rerun, threads=args.threads)
     tuned = f"`python -m recbole_sdmtmp.tune --protocol {args.protocol}`" if args.tuned else None

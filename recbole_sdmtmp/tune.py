@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from dataset_preprocess.atomic_io import atomic_write_text
-from recbole_sdmtmp.compare import BASELINES, Cell, run_cells
+from recbole_sdmtmp.compare import BASELINES, Cell, frozen_overrides, run_cells
 from recbole_sdmtmp.runner import PROPERTIES
 
 TUNING = PROPERTIES / "tuning"
@@ -77,7 +77,7 @@ def study_seed(base_seed: int, model: str, dataset: str, protocol: str) -> int:
 def trial_cells(model: str, dataset: str, protocol: str, n_trials: int, seed: int) -> list[Cell]:
     trials = draw_trials(search_space(model), n_trials, study_seed(seed, model, dataset, protocol))
     return [
-        Cell(f"{model}_trial_{index}", model, dataset, seed, tuple(sorted(overrides.items())),
+        Cell(f"{model}_trial_{index}", model, dataset, seed, frozen_overrides(overrides),
              protocol=protocol, study="tuning", evaluate_test=False)
         for index, overrides in enumerate(trials)
     ]

@@ -150,3 +150,13 @@ def test_tuning_reads_validation_only_and_picks_the_best(tiny_root, tmp_path):
     assert "| BPR | 3 | 15 |" in report
     with pytest.raises(FileNotFoundError, match="recbole_sdmtmp.tune"):
         tune.chosen_trial(results, "SASRec", "tiny", "paper")
+
+
+def test_list_valued_settings_survive_a_cell(tiny_root, tmp_path):
+    """NGCF's hidden_size_list is a list: the cell must hash, and the model must get a list."""
+    cells = tune.trial_cells("NGCF", "tiny", "paper", 2, seed=3)
+    cell = next(c for c in cells if dict(c.overrides).get("hidden_size_list") is not None)
+    hash(cell)
+    cell = compare.Cell(cell.label, "NGCF", "tiny", 3, cell.overrides + (("epochs", 1),), "paper", "tuning", False)
+    record = compare.run_cells([cell], tmp_path / "results", str(tiny_root))[cell]
+    assert isinstance(record["overrides"]["hidden_size_list"], list)

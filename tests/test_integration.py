@@ -1,15 +1,11 @@
-"""The real pipeline on the real Instrument data: RecBole loads the converted files under the
-protocol, and SD-MTMP trains, beats random ranking, and reloads from its checkpoint."""
+"""The real pipeline on the real Instrument data: RecBole loads the converted files under both
+protocols, and SD-MTMP trains, beats the most-popular floor, and reloads from its checkpoint."""
 
 import numpy as np
 import pandas as pd
-from recbole.data import data_preparation
-
 from recbole_sdmtmp.data import SDMTMPDataset
-from recbole_sdmtmp.runner import build_config, run
-
-N_ITEMS = 900
-
+from recbole_sdmtmp.data.protocol import split_counts
+from recbole_sdmtmp.runner import build_config, load_data, run
 
 def small_run_settings(root, tmp_path, **overrides):
     settings = {
@@ -27,39 +23,37 @@ def small_run_settings(root, tmp_path, **overrides):
 
 
 def test_protocol_split_and_raw_sequences(instrument_root, tmp_path):
-    config = build_config("SDMTMP", "Instrument", config_dict=small_run_settings(instrument_root, tmp_path))
-    dataset = SDMTMPDataset(config)
-    train, valid, test = data_preparation(config, dataset)
     inter = pd.read_csv(instrument_root / "Instrument" / "Instrument.inter", sep="\t")
-    # A user with n interactions has c = n - 1 cases (the first one is history only). RecBole's
-    # RS split gives test int(0.2 c) and validation int(0.1 c), each raised to one when the
-    # fraction is below one (5-core users are short: most get exactly one of each).
-    cases = inter.groupby("user_id:token").size() - 1
-    expected_test = np.maximum(1, (0.2 * cases).astype(int))
-    expected_valid = np.maximum(1, (0.1 * cases).astype(int))
-    sizes = [len(part._dataset.inter_feat) for part in (train, valid, test)]
-    assert sizes[2] == expected_test.sum()
-    assert sizes[1] == expected_valid.sum()
-    assert sum(sizes) == cases.sum()
-
+    per_user = inter.groupby("user_id:token").size()
+    # paper: a user's n interactions split 70/10/20 by RecBole's rule; one case per user.
+    config = build_config("SDMTMP", "Instrument", config_dict=small_run_settings(instrument_root, tmp_path))
+    assert config["protocol"] == "paper"
+    _, (train, valid, test) = load_data(config, SDMTMPDataset)
+    counts = np.array([split_counts(n, [0.7, 0.1, 0.2]) for n in per_user])
+    assert len(test.positives) == len(valid.positives) == len(per_user) == 1429
+    assert sum(len(p) for p in test.positives) == counts[:, 2].sum()
+    assert sum(len(p) for p in valid.positives) == counts[:, 1].sum()
+    assert len(train._dataset.inter_feat) == (counts[:, 0] - 1).sum()
     feat = test._dataset.inter_feat
     ratings, times = feat["rating_list"].numpy(), feat["timestamp_list"].numpy()
     lengths = feat["item_length"].numpy()
+    assert np.array_equal(np.sort(lengths), np.sort(counts[:, 0]))  # input: the training part
     valid_positions = np.arange(ratings.shape[1]) < lengths[:, None]
     assert set(np.unique(ratings[valid_positions])) <= {1.0, 2.0, 3.0, 4.0, 5.0}  # raw ratings
     assert times[valid_positions].min() >= 1095465600 / 86400  # days, not seconds or [0, 1]
     assert times[valid_positions].max() <= 1405987200 / 86400
-    # Chronology: every test case's history ends no later than its target.
-    last = times[np.arange(len(lengths)), lengths - 1]
-    assert np.all(last <= feat["timestamp"].numpy())
-    # Per user, test cases come after validation cases, which come after training cases.
-    def latest(part):
-        frame = pd.DataFrame({"u": part._dataset.inter_feat["user_id"].numpy(),
-                              "t": part._dataset.inter_feat["timestamp"].numpy()})
-        return frame.groupby("u")["t"]
 
-    joined = pd.concat([latest(train).max(), latest(test).min()], axis=1, join="inner")
-    assert (joined.iloc[:, 0] <= joined.iloc[:, 1]).all()
+    # next_item: the cases (interactions after the first) split 70/10/20 per user.
+    config = build_config("SDMTMP", "Instrument", config_dict=small_run_settings(
+        instrument_root, tmp_path, protocol="next_item"))
+    _, (train, valid, test) = load_data(config, SDMTMPDataset)
+    cases = np.array([split_counts(n - 1, [0.7, 0.1, 0.2]) for n in per_user])
+    assert [len(train._dataset.inter_feat), len(valid.positives), len(test.positives)] == cases.sum(axis=0).tolist()
+    feat = test._dataset.inter_feat
+    lengths = feat["item_length"].numpy()
+    last = feat["timestamp_list"].numpy()[np.arange(len(lengths)), lengths - 1]
+    assert np.all(last <= feat["timestamp"].numpy())  # chronology: history before the target
+    assert all(int(t) not in set(e.tolist()) for t, e in zip(feat["item_id"], test.excluded))
 
 
 def test_sdmtmp_trains_on_real_data_and_reloads(instrument_root, tmp_path):
@@ -67,9 +61,11 @@ def test_sdmtmp_trains_on_real_data_and_reloads(instrument_root, tmp_path):
     result = run("SDMTMP", "Instrument", config_dict=settings)
     losses = result.train_losses
     assert len(losses) == 6 and losses[-1] < losses[0]
-    random_hit10 = 10 / N_ITEMS
-    assert result.test_result["hit@10"] > 3 * random_hit10
-    assert result.test_result["ndcg@20"] > 3 * (20 / N_ITEMS) / 10  # well above chance
+    # The floor: ranking by training popularity, on the same cases (paper protocol).
+    popular = run("Pop", "Instrument", config_dict=settings)
+    print("SD-MTMP", result.test_result, "Pop", popular.test_result)
+    assert result.test_result["ndcg@10"] > popular.test_result["ndcg@10"]
+    assert result.test_result["hit@20"] > popular.test_result["hit@20"]
 
     reloaded = run("SDMTMP", "Instrument", config_dict=settings, checkpoint=result.checkpoint)
     assert reloaded.epochs == 0
