@@ -160,3 +160,15 @@ def test_list_valued_settings_survive_a_cell(tiny_root, tmp_path):
     cell = compare.Cell(cell.label, "NGCF", "tiny", 3, cell.overrides + (("epochs", 1),), "paper", "tuning", False)
     record = compare.run_cells([cell], tmp_path / "results", str(tiny_root))[cell]
     assert isinstance(record["overrides"]["hidden_size_list"], list)
+
+
+def test_readings_table_reports_validation_and_each_change(tmp_path):
+    records = {}
+    for label, positions, valid in (("SD-MTMP", [0, 30], 0.2), ("attention: product divided by its sum", [0, 0], 0.3)):
+        for seed in (1, 2):
+            record = fake_record(label, seed, positions)
+            record["best_valid_result"] = {"ndcg@10": valid + seed / 100}
+            records[compare.Cell(label, "SDMTMP", "toy", seed)] = record
+    text = compare.write_readings(records, "toy", tmp_path, "cmd").read_text()
+    assert "| SD-MTMP | 2 | 0.2150 ± 0.0071 | 0.5000 ± 0.0000 |" in text
+    assert "| attention: product divided by its sum | 2 | 0.3150 ± 0.0071 | 1.0000 ± 0.0000 |" in text

@@ -206,3 +206,13 @@ def test_history_length_fitted_to_the_longest_input(tiny_root):
     config = tiny(tiny_root, protocol="paper", MAX_ITEM_LIST_LENGTH=4)  # a user's own cap still holds
     load_data(config)
     assert config["MAX_ITEM_LIST_LENGTH"] == 4
+
+
+def test_target_only_exclusion_can_return_other_history_items():
+    """The first version's rule (RecBole's sequential sampler): only the target is excluded."""
+    sampler = TrainingItemSampler(4, {1: [1, 2]}, exclude="target")
+    np.random.seed(2)
+    draws = sampler.sample_by_user_ids(np.array([1]), np.array([1]), 200).numpy()
+    assert set(draws) == {2, 3}  # item 2 is the user's own training item, drawn as a negative
+    with pytest.raises(ValueError, match="interacted"):
+        TrainingItemSampler(4, {1: [1]}, exclude="none")

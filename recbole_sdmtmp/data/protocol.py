@@ -99,14 +99,22 @@ class HeldOutDataLoader(FullSortEvalDataLoader):
         return interaction, (history_u, torch.cat(excluded)), positive_u, torch.cat(positives)
 
 
+NEGATIVE_EXCLUSIONS = ("interacted", "target")
+
+
 class TrainingItemSampler:
     """Negative items a user never interacted with in training (paper section 2.3).
 
-    RecBole's sequential sampler excludes only the target. Rejection sampling against the sorted
-    (user, item) keys of the training interactions; uniform or popularity-weighted candidates.
+    RecBole's sequential sampler excludes only the target (``exclude='target'``, kept to measure
+    the difference). Rejection sampling against the sorted (user, item) keys of the training
+    interactions; uniform or popularity-weighted candidates.
     """
 
-    def __init__(self, n_items: int, user_items: dict, distribution="uniform", popularity=None):
+    def __init__(self, n_items: int, user_items: dict, distribution="uniform", popularity=None,
+                 exclude: str = "interacted"):
+        if exclude not in NEGATIVE_EXCLUSIONS:
+            raise ValueError(f"train_neg_exclude={exclude!r} is not valid; choose 'interacted' or 'target'")
+        self.exclude = exclude
         self.n_items = n_items
         keys = [np.asarray(items, dtype=np.int64) + int(user) * n_items for user, items in user_items.items()]
         self.keys = np.unique(np.concatenate(keys)) if keys else np.array([], dtype=np.int64)
@@ -133,11 +141,18 @@ class TrainingItemSampler:
     def sample_by_user_ids(self, user_ids, item_ids, num: int) -> torch.Tensor:
         """RecBole's layout: sample r for user i sits at position r * len(user_ids) + i."""
         users = np.tile(np.asarray(user_ids, dtype=np.int64), num)
+        targets = np.tile(np.asarray(item_ids, dtype=np.int64), num)
+
+        def rejected(index):
+            if self.exclude == "target":
+                return items[index] == targets[index]
+            return self._used(users[index], items[index])
+
         items = self._draw(len(users))
-        todo = np.flatnonzero(self._used(users, items))
+        todo = np.flatnonzero(rejected(np.arange(len(users))))
         while len(todo):
             items[todo] = self._draw(len(todo))
-            todo = todo[self._used(users[todo], items[todo])]
+            todo = todo[rejected(todo)]
         return torch.from_numpy(items)
 
 
@@ -224,7 +239,8 @@ def prepare(config, dataset) -> ProtocolData:
     sampler = None
     if neg_args and neg_args.get("distribution", "none") != "none" and neg_args.get("sample_num", "none") != "none":
         popularity = np.bincount(train_dataset.inter_feat[dataset.iid_field].numpy(), minlength=dataset.item_num)
-        sampler = TrainingItemSampler(dataset.item_num, train_items, neg_args["distribution"], popularity)
+        sampler = TrainingItemSampler(dataset.item_num, train_items, neg_args["distribution"], popularity,
+                                      config["train_neg_exclude"] or "interacted")
     train_data = get_dataloader(config, "train")(config, train_dataset, sampler, shuffle=config["shuffle"])
     loaders = {}
     for phase, (rows, positives, excluded) in phases.items():
