@@ -231,3 +231,14 @@ def test_csv_trains_end_to_end_through_the_run_script(tmp_path: Path,
     summary = json.loads((tmp_path / "dataset/TinyShop/TinyShop.summary.json").read_text())
     assert (summary["reviews"], summary["users"], summary["items"]) == (216, 36, 30)
     assert Path(result["checkpoint"]).with_suffix(".json").is_file()
+
+
+def test_too_little_text_for_topics_writes_nothing(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    raw = write_csv(tmp_path / "r.csv")  # 4 reviews (one empty), 4 sentences: topics need 60
+    assert cli.main(["Small", "--raw-file", str(raw), "--columns", MAPPING,
+                     "--out-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "Small: 4 review sentences, but topic modelling needs at least 60" in err
+    assert "nothing was written" in err and "--no-topics" in err
+    assert not (tmp_path / "out").exists()
