@@ -269,3 +269,19 @@ def test_fixed_topic_projection_is_not_trained(tiny_root):
 def test_bad_ablation_value_fails_at_construction(tiny_root):
     with pytest.raises(ValueError, match="w/o-S2"):
         build(tiny_root, ablation="no-topics")
+
+
+def test_cross_entropy_variant_is_a_softmax_over_every_item(tiny_root):
+    """Beyond the paper (a labelled variant): loss_type CE scores the target against all items."""
+    model, train, _ = build(tiny_root, loss_type="CE", train_neg_sample_args=None, gamma2=0.0, reg_weight=0.0)
+    interaction = first_batch(train)
+    assert "neg_item_id" not in interaction
+    output = model.forward()
+    user = model.user_representation(interaction, output.user_long)
+    logits = user @ output.item_final.T
+    expected = (torch.logsumexp(logits, dim=1) - logits.gather(1, interaction["item_id"].unsqueeze(1)).squeeze(1)).mean()
+    torch.testing.assert_close(model.calculate_loss(interaction), expected)
+    config = tiny_config(tiny_root, loss_type="CE", train_neg_sample_args=None)
+    config["loss_type"] = "BCE"
+    with pytest.raises(ValueError, match="loss_type='BCE'"):
+        SDMTMP(config, train._dataset)

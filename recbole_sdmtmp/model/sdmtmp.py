@@ -95,8 +95,10 @@ class SDMTMP(SequentialRecommender):
         self.ablation = parse_ablation(config["ablation"])
         self.uses_topics = self.ablation != "w/o-H"
         self.uses_short_term = self.ablation != "w/o-A"
-        if config["loss_type"] != "BPR":
-            raise ValueError(f"SDMTMP trains with BPR (paper 2.3); got loss_type={config['loss_type']!r}")
+        self.loss_type = config["loss_type"]
+        if self.loss_type not in ("BPR", "CE"):
+            raise ValueError(f"SDMTMP trains with BPR (paper 2.3) or, as a labelled departure, CE; "
+                             f"got loss_type={self.loss_type!r}")
         if self.topic_projection not in ("learned", "fixed"):
             raise ValueError(f"topic_projection must be 'learned' or 'fixed', got {self.topic_projection!r}")
 
@@ -242,12 +244,15 @@ class SDMTMP(SequentialRecommender):
         output = self.forward()
         user = self.user_representation(interaction, output.user_long)  # [B, d]
         pos_items = interaction[self.POS_ITEM_ID]  # [B]
-        neg_items = interaction[self.NEG_ITEM_ID]  # [B]
-        pos_score = (user * output.item_final[pos_items]).sum(dim=-1)  # [B]
-        neg_score = (user * output.item_final[neg_items]).sum(dim=-1)  # [B]
-        bpr = self.bpr_loss(pos_score, neg_score)
+        if self.loss_type == "CE":  # beyond the paper: softmax over every item, no sampled negative
+            ranking = nn.functional.cross_entropy(user @ output.item_final.T, pos_items)  # [B, n] -> scalar
+        else:
+            neg_items = interaction[self.NEG_ITEM_ID]  # [B]
+            pos_score = (user * output.item_final[pos_items]).sum(dim=-1)  # [B]
+            neg_score = (user * output.item_final[neg_items]).sum(dim=-1)  # [B]
+            ranking = self.bpr_loss(pos_score, neg_score)
         reg = self.regularization(interaction)
-        return bpr + self.gamma2 * self.auxiliary_loss(output, interaction) + self.reg_weight * reg
+        return ranking + self.gamma2 * self.auxiliary_loss(output, interaction) + self.reg_weight * reg
 
     def regularization(self, interaction) -> torch.Tensor:
         """Section 2.3: ||Theta||^2, the squared L2 norm of every trained parameter (``params``,
@@ -255,11 +260,10 @@ class SDMTMP(SequentialRecommender):
         embeddings (a non-squared norm divided by the batch size, about 1e-5 of the loss)."""
         if self.reg_type == "params":
             return sum(p.pow(2).sum() for p in self.parameters() if p.requires_grad)
-        return self.reg_loss(
-            self.user_embedding(interaction[self.USER_ID]),
-            self.item_embedding(interaction[self.POS_ITEM_ID]),
-            self.item_embedding(interaction[self.NEG_ITEM_ID]),
-        )
+        items = [interaction[self.POS_ITEM_ID]]
+        if self.NEG_ITEM_ID in interaction:
+            items.append(interaction[self.NEG_ITEM_ID])
+        return self.reg_loss(self.user_embedding(interaction[self.USER_ID]), *(self.item_embedding(i) for i in items))
 
     def _cached_graph(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.restore_user_e is None or self.restore_item_e is None:
