@@ -61,11 +61,13 @@ def sentence_word_sets(sentences: Sequence[str], vocabulary: Sequence[str]):
 
 
 def npmi_coherence(topics_words: Sequence[Sequence[str]], sentences: Sequence[str],
-                   n_words: int = COHERENCE_N_WORDS) -> list[float]:
+                   n_words: int = COHERENCE_N_WORDS, never: list[int] | None = None
+                   ) -> list[float]:
     """NPMI coherence of each topic (its first ``n_words`` words), documents = ``sentences``.
 
     Pairs with a word that occurs in no sentence count as -1 (they never co-occur); a topic
-    with fewer than two words gets NaN.
+    with fewer than two words gets NaN. ``never``, if given, receives [pairs that never share
+    a document, all pairs].
     """
     words = [list(dict.fromkeys(w))[:n_words] for w in topics_words]
     vocabulary = sorted({w for topic in words for w in topic})
@@ -85,8 +87,12 @@ def npmi_coherence(topics_words: Sequence[Sequence[str]], sentences: Sequence[st
         for a, b in pairs:
             i, j = index.get(a), index.get(b)
             n_ab = float(joint[i, j]) if i is not None and j is not None else 0.0
+            if never is not None:
+                never[1] += 1
             if n_ab == 0:
                 values.append(-1.0)
+                if never is not None:
+                    never[0] += 1
                 continue
             p_ab = n_ab / n_docs
             p_a, p_b = counts[i] / n_docs, counts[j] / n_docs
@@ -124,6 +130,7 @@ class DatasetReport:
     outlier_share: float | None = None
     coherence: float | None = None
     coherence_review: float | None = None
+    never_together: float | None = None  # share of top-word pairs in no common sentence
     diversity: float | None = None
     diversity_n_words: int | None = None
     source: str = ""
@@ -222,7 +229,9 @@ def build_report(name: str, data_dir: Path = Path("dataset"),
             raise ValueError(f"{name}: {len(sentences)} sentences in the raw file now, but the "
                              f"topics were built from {meta['n_sentences']}; rebuild them with "
                              f"python -m dataset_preprocess {name}")
-        scores = npmi_coherence([t["words"] for t in report.topics], sentences)
+        never = [0, 0]
+        scores = npmi_coherence([t["words"] for t in report.topics], sentences, never=never)
+        report.never_together = never[0] / never[1] if never[1] else None
         for topic, score in zip(report.topics, scores):
             topic["npmi"] = score
         report.coherence = float(np.nanmean(scores)) if report.topics else None
@@ -295,7 +304,10 @@ def topic_markdown(report: DatasetReport, chart: str, command: str) -> str:
         "",
         f"- **Coherence** (mean NPMI of the top {COHERENCE_N_WORDS} words, sentences as "
         f"documents): **{_fmt(report.coherence, 3)}**; with each review as a document: "
-        f"{_fmt(report.coherence_review, 3)}",
+        f"{_fmt(report.coherence_review, 3)}. {_fmt(report.never_together, 1, pct=True)} of the "
+        "top-word pairs never share a sentence (NPMI -1): a topic gathers sentences that *mean* "
+        "the same (embedding clusters), often with different words (thanks / thank / ty), which "
+        "rarely stand in one sentence",
         f"- **Diversity** (unique share of the top {report.diversity_n_words} words of all "
         f"topics): **{_fmt(report.diversity, 3)}**",
         f"- Topic size: median {int(np.median([t['size'] for t in topics])):,} sentences, "
@@ -349,9 +361,9 @@ def topic_chart(report: DatasetReport, path: Path, n: int = CHART_TOPICS) -> Non
                 fontsize=8)
     ax.set_xlim(0, max(sizes) * 1.45 if sizes else 1)
     ax.set_xlabel("review sentences in the topic")
-    ax.set_title(f"{report.name}: the {len(topics)} largest of {report.n_topics} topics "
-                 f"({_fmt(report.outlier_share, 0, pct=True)} of sentences are outliers)",
-                 fontsize=10)
+    ax.set_title(f"{report.name}: the {len(topics)} largest of {report.n_topics} topics\n"
+                 f"{_fmt(report.outlier_share, 0, pct=True)} of the review sentences are in no "
+                 "topic (outliers)", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     with atomic_write(path, "wb") as fh:

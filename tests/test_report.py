@@ -24,9 +24,11 @@ NPMI_AC = math.log(0.25 / (0.75 * 0.25)) / -math.log(0.25)  # 0.2075
 
 
 def test_npmi_hand_computed() -> None:
+    never = [0, 0]
     scores = npmi_coherence([["apple", "banana"], ["banana", "cherry"],
                              ["apple", "banana", "cherry"], ["cherry", "dog"], ["dog"]],
-                            SENTENCES)
+                            SENTENCES, never=never)
+    assert never == [3, 6]  # b-c, b-c again, c-d of 1 + 1 + 3 + 1 pairs
     assert scores[0] == pytest.approx(NPMI_AB) and NPMI_AB == pytest.approx(0.41504, abs=1e-5)
     assert scores[1] == -1.0
     assert scores[2] == pytest.approx((NPMI_AB + NPMI_AC - 1.0) / 3)
