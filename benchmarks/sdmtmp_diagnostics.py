@@ -1,14 +1,18 @@
-"""The realised split, and why beta and gamma2 barely move SD-MTMP's metrics: print the size of the distillation loss
-against the total loss, and how much the dual-aware weights depend on beta.
+"""Where SD-MTMP's score comes from, measured on a trained model: the split, the size of each
+loss term, the fusion gates, the long- and short-term parts of the score, where the top-10 slots
+go, and how much beta moves the attention.
 
-    python benchmarks/sdmtmp_diagnostics.py --dataset Instrument [--checkpoint saved/SDMTMP-....pth]
+    python benchmarks/sdmtmp_diagnostics.py --dataset Instrument [--checkpoint saved/SDMTMP-....pth] [--key=value ...]
 
-Without ``--checkpoint`` it first trains SD-MTMP with the defaults (seed 2024).
+Without ``--checkpoint`` it first trains SD-MTMP with the defaults (seed 2024). Extra
+``--key=value`` settings (e.g. ``--protocol=next_item``) go to RecBole's Config, as in the run
+script; give the same ones that trained the checkpoint.
 """
 
 import argparse
 import sys
 
+import numpy as np
 import torch
 
 import recbole_sdmtmp  # noqa: F401  (RecBole compatibility fixes first)
@@ -18,41 +22,89 @@ from recbole_sdmtmp.model.sdmtmp import SDMTMP
 from recbole_sdmtmp.runner import build_config, load_data, run
 
 
+def settings_from(overrides: list[str]) -> dict:
+    settings = {"show_progress": False}
+    for item in overrides:
+        key, _, value = item.lstrip("-").partition("=")
+        try:
+            settings[key] = eval(value, {}, {})  # numbers, True/False, lists
+        except Exception:  # noqa: BLE001 - a plain string
+            settings[key] = value
+    return settings
+
+
+@torch.no_grad()
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dataset", default="Instrument")
     parser.add_argument("--checkpoint", default=None)
-    args = parser.parse_args()
+    args, overrides = parser.parse_known_args()
     sys.argv = sys.argv[:1]
-    settings = {"show_progress": False}
+    settings = settings_from(overrides)
     checkpoint = args.checkpoint or run("SDMTMP", args.dataset, config_dict=settings).checkpoint
 
     config = build_config("SDMTMP", args.dataset, config_dict=settings)
     _, (train, valid, test) = load_data(config, SDMTMPDataset)
-    sizes = [len(part._dataset.inter_feat) for part in (train, valid, test)]
-    shares = "/".join(f"{100 * size / sum(sizes):.1f}" for size in sizes)
-    print(f"cases train/valid/test: {sizes[0]}/{sizes[1]}/{sizes[2]} ({shares}%)")
+    print(f"protocol {config['protocol']}: {len(train._dataset.inter_feat)} training cases, "
+          f"{len(valid.positives)} validation and {len(test.positives)} test cases, "
+          f"{np.mean([len(p) for p in test.positives]):.2f} test items per case")
     model = SDMTMP(config, train._dataset)
     model.load_state_dict(torch.load(checkpoint, weights_only=False)["state_dict"])
+    model.load_other_parameter(torch.load(checkpoint, weights_only=False).get("other_parameter"))
     model.eval()
-    with torch.no_grad():
-        batch = next(iter(train))
-        distillation = model.auxiliary_loss(model.forward(), batch).item()
-        total = model.calculate_loss(batch).item()
-        print(f"first training batch: Loss_SD {distillation:.4f}, total loss {total:.4f} "
-              f"(gamma2 * Loss_SD = {config['gamma2'] * distillation:.4f})")
 
-        cases = test._dataset.inter_feat
-        lengths = cases["item_length"]
-        window = short_term_mask(lengths, cases["item_id_list"].shape[1], config["short_term_ratio"])
-        several = window.sum(dim=1) > 1
-        print(f"test cases: {len(lengths)}, with a one-item short-term window: {int((~several).sum())}")
-        ratings, times = cases["rating_list"][several], cases["timestamp_list"][several]
-        reference = dual_aware_weights(ratings, times, window[several], config["gamma1"], 0.0)
-        for beta in (0.1, 0.2, 0.3, 0.4, 0.5):
-            weights = dual_aware_weights(ratings, times, window[several], config["gamma1"], beta)
-            change = (weights - reference).abs().sum(dim=1).mean().item()
-            print(f"beta {beta}: mean L1 change of the attention weights from beta 0: {change:.4f}")
+    batch = next(iter(train))
+    output = model.forward()
+    user = model.user_representation(batch, output.user_long)
+    ranking = model.bpr_loss((user * output.item_final[batch["item_id"]]).sum(-1),
+                             (user * output.item_final[batch["neg_item_id"]]).sum(-1)).item()
+    distillation = model.auxiliary_loss(output, batch).item()
+    regularization = model.regularization(batch).item()
+    print(f"loss terms on a training batch: ranking {ranking:.4f}, gamma2 * Loss_SD "
+          f"{config['gamma2'] * distillation:.5f} (Loss_SD {distillation:.5f}), lambda * L2 "
+          f"{config['reg_weight'] * regularization:.4f}")
+
+    interaction = next(iter(test))[0]
+    long_term = output.user_long[interaction["user_id"]]  # [B, d]
+    short = model.short_term(interaction)  # [B, d]
+    alpha1 = torch.sigmoid(model.long_gate(long_term)).squeeze(1)
+    alpha2 = torch.sigmoid(model.short_gate(short)).squeeze(1)
+    print(f"fusion gates over {len(alpha1)} test cases: alpha1 (long) mean {alpha1.mean():.3f} "
+          f"[{alpha1.min():.3f}, {alpha1.max():.3f}], alpha2 (short) mean {alpha2.mean():.3f} "
+          f"[{alpha2.min():.3f}, {alpha2.max():.3f}]")
+    print(f"vector norms: e_long {long_term.norm(dim=1).mean():.3f}, e_short {short.norm(dim=1).mean():.3f}, "
+          f"e_i^inter {output.item_inter.norm(dim=1).mean():.3f}, e_i^topic "
+          f"{output.item_topic.norm(dim=1).mean() if output.item_topic is not None else 0:.3f}")
+
+    long_part = (alpha1.unsqueeze(1) * long_term) @ output.item_final.T  # [B, n]
+    short_part = (alpha2.unsqueeze(1) * short) @ output.item_final.T
+    scores = long_part + short_part
+    scores[:, 0] = -np.inf
+    history_u, history_i = next(iter(test))[1]
+    scores[history_u, history_i] = -np.inf
+    top = torch.topk(scores, 10, dim=1).indices  # [B, 10]
+    rows = torch.arange(len(top)).unsqueeze(1)
+    print(f"score of a top-10 item: long-term part {long_part[rows, top].mean():.3f}, short-term part "
+          f"{short_part[rows, top].mean():.3f} (std over all items: long {long_part[:, 1:].std():.3f}, "
+          f"short {short_part[:, 1:].std():.3f})")
+    counts = np.bincount(train._dataset.inter_feat["item_id"].numpy(), minlength=model.n_items)
+    popular = set(np.argsort(-counts)[: max(1, model.n_items // 10)].tolist())
+    in_popular = np.isin(top.numpy(), list(popular)).mean()
+    print(f"top-10 slots: {100 * in_popular:.1f}% go to the 10% most popular training items; "
+          f"{len(np.unique(top.numpy()))} distinct items across {len(top)} cases")
+
+    lengths = interaction["item_length"]
+    window = short_term_mask(lengths, interaction["item_id_list"].shape[1], config["short_term_ratio"])
+    several = window.sum(dim=1) > 1
+    print(f"test cases with a one-item short-term window: {int((~several).sum())} of {len(lengths)}")
+    ratings, times = interaction["rating_list"][several], interaction["timestamp_list"][several]
+    for norm in ("softmax", "sum"):
+        reference = dual_aware_weights(ratings, times, window[several], config["gamma1"], 0.0, norm)
+        changes = []
+        for beta in (0.1, 0.3, 0.5):
+            weights = dual_aware_weights(ratings, times, window[several], config["gamma1"], beta, norm)
+            changes.append(f"beta {beta}: {(weights - reference).abs().sum(dim=1).mean().item():.3f}")
+        print(f"attention_norm {norm}: mean L1 change of the weights from beta 0 -- " + ", ".join(changes))
 
 
 if __name__ == "__main__":
