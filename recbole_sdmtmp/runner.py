@@ -5,6 +5,7 @@ up by name inside ``recbole.model`` only; this module does the same steps with m
 Config -> dataset -> data_preparation -> model -> trainer.
 """
 
+import importlib.util
 import logging
 import resource
 import statistics
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+import recbole.data.dataset as recbole_datasets
 from recbole.config import Config
 from recbole.data.dataset import SequentialDataset
 from recbole.utils import ModelType, get_model, get_trainer, init_logger, init_seed, set_color
@@ -61,10 +63,13 @@ def resolve_model(name: str):
     if name in PLUGIN_MODELS:
         return PLUGIN_MODELS[name]
     try:
-        return get_model(name), None
+        model_class = get_model(name)
     except ValueError as error:
         valid = ", ".join(sorted(PLUGIN_MODELS))
         raise ValueError(f"unknown model {name!r}: not a plugin model ({valid}) nor a RecBole model") from error
+    # RecBole's create_dataset gives a model its own dataset class where one exists (DIEN's
+    # DIENDataset adds the negative item sequences DIEN trains on); every other model: None.
+    return model_class, getattr(recbole_datasets, f"{name}Dataset", None)
 
 
 def dataset_properties(dataset: str) -> Path:
@@ -84,11 +89,59 @@ def config_files_for(model: str, dataset: str, extra_files=()) -> list[str]:
 
 FITTING_TYPES = (ModelType.GENERAL, ModelType.SEQUENTIAL, ModelType.TRADITIONAL)
 
+# RecBole general/sequential models that read side information which no dataset of this project
+# has: the Amazon conversions and the user's own files carry user, item, rating and time only.
+ITEM_FEATURES = "item features (an .item atomic file with the fields of 'selected_features', RecBole's default [class])"
+NEEDS_SIDE_INFORMATION = {
+    "FDSA": ITEM_FEATURES,
+    "GRU4RecF": ITEM_FEATURES,
+    "SASRecF": ITEM_FEATURES,
+    "S3Rec": "item attributes for its self-supervised pre-training (an .item atomic file with the field "
+             "of 'item_attribute', RecBole's default class)",
+    "GRU4RecKG": "pre-trained knowledge-graph entity embeddings (.link and .ent atomic files)",
+    "KSR": "a knowledge graph with pre-trained entity and relation embeddings (.kg, .link, .ent and .rel "
+           "atomic files)",
+}
+# Optional packages that a RecBole model imports only once it trains: (module, pip name, what for).
+NEEDS_PACKAGE = {"NCL": ("faiss", "faiss-cpu", "its k-means prototypes")}
+
+
+def check_model_supported(model: str) -> None:
+    """A clear ValueError, before any data is read, for a model this project cannot feed."""
+    if model in NEEDS_SIDE_INFORMATION:
+        raise ValueError(f"{model} needs {NEEDS_SIDE_INFORMATION[model]}; the datasets of this project have "
+                         "only user, item, rating and timestamp, so it cannot run here")
+    if model in NEEDS_PACKAGE:
+        module, package, purpose = NEEDS_PACKAGE[model]
+        if importlib.util.find_spec(module) is None:
+            raise ValueError(f"{model} needs the package {module} for {purpose}: pip install {package}")
+
+
+def check_model_fits(config: Config, dataset) -> None:
+    """A clear ValueError for settings that a dataset is too small for (a deep RecBole traceback
+    otherwise): NCL's k-means needs at least ``num_clusters`` users and items; the CPR models take
+    the top ``reranker_CAN_NUM`` items of every prediction."""
+    model = config["model"]
+    if model == "NCL":
+        smallest = min(dataset.user_num, dataset.item_num)
+        if config["num_clusters"] > smallest:
+            raise ValueError(f"NCL: num_clusters={config['num_clusters']} is more than the users "
+                             f"({dataset.user_num}) or the items ({dataset.item_num}) of {config['dataset']} "
+                             f"(its k-means needs at least k points); lower it, e.g. "
+                             f"--num_clusters={max(1, smallest // 4)}")
+    if model in ("GRU4RecCPR", "SASRecCPR"):
+        sizes = [int(size) for size in str(config["reranker_CAN_NUM"]).split(",")]
+        if max(sizes) > dataset.item_num:
+            raise ValueError(f"{model}: reranker_CAN_NUM={config['reranker_CAN_NUM']} asks for more candidates "
+                             f"than the {dataset.item_num} items of {config['dataset']}; lower it, e.g. "
+                             f"--reranker_CAN_NUM={max(1, dataset.item_num // 2)}")
+
 
 def build_config(model: str, dataset: str, config_files=(), config_dict=None) -> Config:
     """The run's Config. General and traditional models (Pop, ItemKNN...) are switched to the
     sequential pipeline (SPEC 4) and score a case by its user id; ``native_model_type`` keeps
     their own type, which picks their trainer."""
+    check_model_supported(model)
     model_class, _ = resolve_model(model)
     settings = dict(config_dict or {})
     files = config_files_for(model, dataset, config_files)
@@ -150,6 +203,7 @@ def run(
     model_class, dataset_class = resolve_model(model)
     data, (train_data, valid_data, test_data) = load_data(config, dataset_class)
     logger.info(data)
+    check_model_fits(config, data)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     recommender = model_class(config, train_data._dataset).to(config["device"])
     logger.info(recommender)
