@@ -178,8 +178,9 @@ def _topic(link: TopicLink, n_words: int = 5) -> str:
 def format_explanation(e: Explanation) -> str:
     lines = [f"SD-MTMP top {len(e.recommendations)} for user {e.user} on {e.dataset} "
              f"(checkpoint {e.checkpoint}{', trained just now with the defaults' if e.trained_now else ''})",
-             f"Input: the user's {len(e.history)} interaction(s) before the test period "
-             f"(protocol {e.protocol}); {len(e.held_out)} held-out test item(s), marked *."]
+             f"Input: the {len(e.history)} interaction(s) the model reads for the user's test "
+             f"case (protocol {e.protocol}); items the user already has are not ranked; "
+             f"{len(e.held_out)} held-out test item(s), marked * if recommended."]
     if e.user_topics:
         lines.append("The user's training reviews talk about: " + "; ".join(
             f"{_topic(t)} ({t.user_sentences} sentence{'s' * (t.user_sentences != 1)})"
@@ -252,6 +253,8 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     explanation.trained_now = trained_now
+    if trained_now:
+        print()
     print(format_explanation(explanation))
     return 0
 
