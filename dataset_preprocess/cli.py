@@ -278,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="longest raw line accepted, in bytes (default: 1 MiB)")
     parser.add_argument("--kcore", type=int, metavar="K",
                         help="keep the K-core: drop users and items with fewer than K reviews, "
-                             "repeated until none is left")
+                             "repeated until every user and item has at least K")
     parser.add_argument("--no-download", action="store_true",
                         help="do not try to download a raw file that is not found")
     parser.add_argument("--force", action="store_true",
