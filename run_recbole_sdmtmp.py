@@ -71,7 +71,11 @@ def main(argv=None) -> int:
         amazon = lookup(args.dataset)
         dataset = amazon.name if amazon is not None else args.dataset
     config_files = args.config_files.split()
-    config = build_config(args.model, dataset, config_files)
+    try:
+        config = build_config(args.model, dataset, config_files)  # unknown model, bad setting
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     try:
         if args.raw_file is not None or options:
             ensure_dataset(args.dataset, out_dir=Path(config["data_path"]).parent, raw_file=args.raw_file,

@@ -154,3 +154,12 @@ def test_ncl_without_faiss_fails_clearly(zoo_root, monkeypatch):
                         lambda name, *args: None if name == "faiss" else real_find_spec(name, *args))
     with pytest.raises(ValueError, match="^NCL needs the package faiss .*: pip install faiss-cpu$"):
         build_config("NCL", "zoo", config_dict=settings(zoo_root, "paper"))
+
+
+def test_run_script_prints_one_line_for_a_model_it_cannot_feed(capsys):
+    """`--model FDSA` ends in one error line and exit status 2, not a traceback."""
+    import run_recbole_sdmtmp
+
+    assert run_recbole_sdmtmp.main(["--dataset", "Instrument", "--model", "FDSA"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: FDSA needs item features") and "Traceback" not in error
