@@ -252,7 +252,9 @@ def write_csv(path: Path, rows: list[RowStats], dataset: str) -> None:
 
 def device_line(rows: list[RowStats]) -> str:
     devices = sorted({run["device"] for row in rows for run in row.runs})
-    return f"Device: {', '.join(devices)}; all cells of a table ran one after another on one machine."
+    return (f"Device: {', '.join(devices)}. Each time is a median measured inside its own cell; cells "
+            "that ran while other jobs shared the CPU (as during this project's studies on a 2-core "
+            "machine) ran slower, so read the ratios as rough.")
 
 
 PROTOCOL_NOTES = {
