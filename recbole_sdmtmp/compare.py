@@ -155,6 +155,9 @@ def run_cells(cells: list[Cell], results: Path, data_root: str, rerun: bool = Fa
         logger.info("%d of %d cells already finished: not run again", len(cells) - len(todo), len(cells))
     progress = tqdm(todo, desc="cells", unit="run")
     for cell in progress:
+        if not rerun and cell.path(results).is_file():  # finished meanwhile by another process
+            records[cell] = json.loads(cell.path(results).read_text())
+            continue
         progress.set_postfix_str(f"{cell.dataset} {cell.label} seed {cell.seed}")
         settings = {
             "seed": cell.seed,

@@ -2,6 +2,8 @@
 reach nested settings, trials never read the test split, the choice is the best validation
 score, and the tables say what the numbers say."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -40,6 +42,28 @@ def test_runner_skips_finished_cells(tiny_root, tmp_path, monkeypatch):
     assert {c: r["test_result"] for c, r in first.items()} == {c: r["test_result"] for c, r in second.items()}
     compare.run_cells(cells[:1], results, str(tiny_root), rerun=True)
     assert len(calls) == 3
+
+
+def test_a_cell_finished_by_another_process_meanwhile_is_not_run(tiny_root, tmp_path, monkeypatch):
+    """Two studies can share the cells: each checks a cell's file right before running it."""
+    import recbole_sdmtmp.runner as runner
+
+    results = tmp_path / "results"
+    cells = [compare.Cell("BPR", "BPR", "tiny", seed, (("epochs", 1), ("embedding_size", 8))) for seed in (1, 2)]
+    calls = []
+    real_run = runner.run
+
+    def run_and_finish_the_other(*args, **kwargs):
+        calls.append(kwargs["config_dict"]["seed"])
+        result = real_run(*args, **kwargs)
+        other = cells[1].path(results)  # as if a second process had just written seed 2
+        other.parent.mkdir(parents=True, exist_ok=True)
+        other.write_text(json.dumps({"label": "BPR", "test_result": {"hit@10": 0.5}}))
+        return result
+
+    monkeypatch.setattr(runner, "run", run_and_finish_the_other)
+    records = compare.run_cells(cells, results, str(tiny_root))
+    assert calls == [1] and records[cells[1]]["test_result"] == {"hit@10": 0.5}
 
 
 def single_positive_metrics(positions, topk=(10, 20)):
