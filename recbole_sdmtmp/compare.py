@@ -131,6 +131,19 @@ class RowStats:
         return statistics.median(values) if values else None
 
 
+def finished_record(cell: Cell, results: Path) -> dict | None:
+    """The cell's saved record, unless absent or run with other settings (a tuned configuration
+    that a longer study has since replaced): such a stale cell is run again."""
+    path = cell.path(results)
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    if "overrides" in record and record["overrides"] != {k: thaw(v) for k, v in cell.overrides}:
+        logger.info("%s was run with other settings: running it again", path)
+        return None
+    return record
+
+
 def run_cells(cells: list[Cell], results: Path, data_root: str, rerun: bool = False,
               threads: int | None = None) -> dict:
     """Run what is missing (or everything with ``rerun``); return {cell: its JSON record}.
@@ -147,16 +160,16 @@ def run_cells(cells: list[Cell], results: Path, data_root: str, rerun: bool = Fa
         torch.set_num_threads(threads)
 
     records = {}
-    todo = [cell for cell in cells if rerun or not cell.path(results).is_file()]
     for cell in cells:
-        if cell not in todo:
-            records[cell] = json.loads(cell.path(results).read_text())
+        if not rerun and (record := finished_record(cell, results)) is not None:
+            records[cell] = record
+    todo = [cell for cell in cells if cell not in records]
     if len(cells) > len(todo):
         logger.info("%d of %d cells already finished: not run again", len(cells) - len(todo), len(cells))
     progress = tqdm(todo, desc="cells", unit="run")
     for cell in progress:
-        if not rerun and cell.path(results).is_file():  # finished meanwhile by another process
-            records[cell] = json.loads(cell.path(results).read_text())
+        if not rerun and (record := finished_record(cell, results)) is not None:
+            records[cell] = record  # finished meanwhile by another process
             continue
         progress.set_postfix_str(f"{cell.dataset} {cell.label} seed {cell.seed}")
         settings = {

@@ -196,3 +196,15 @@ def test_readings_table_reports_validation_and_each_change(tmp_path):
     text = compare.write_readings(records, "toy", tmp_path, "cmd").read_text()
     assert "| SD-MTMP | 2 | 0.2150 ± 0.0071 | 0.5000 ± 0.0000 |" in text
     assert "| attention: product divided by its sum | 2 | 0.3150 ± 0.0071 | 1.0000 ± 0.0000 |" in text
+
+
+def test_a_cell_run_with_other_settings_is_run_again(tiny_root, tmp_path):
+    """A tuned configuration replaced by a longer study must not keep its old results."""
+    results = tmp_path / "results"
+    old = compare.Cell("BPR", "BPR", "tiny", 1, (("epochs", 1), ("embedding_size", 8)))
+    first = compare.run_cells([old], results, str(tiny_root))[old]
+    assert compare.finished_record(old, results) == first
+    new = compare.Cell("BPR", "BPR", "tiny", 1, (("epochs", 1), ("embedding_size", 16)))
+    assert new.path(results) == old.path(results) and compare.finished_record(new, results) is None
+    second = compare.run_cells([new], results, str(tiny_root))[new]
+    assert second["overrides"]["embedding_size"] == 16
