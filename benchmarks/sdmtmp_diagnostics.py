@@ -10,6 +10,7 @@ script; give the same ones that trained the checkpoint.
 """
 
 import argparse
+import ast
 import sys
 
 import numpy as np
@@ -27,8 +28,8 @@ def settings_from(overrides: list[str]) -> dict:
     for item in overrides:
         key, _, value = item.lstrip("-").partition("=")
         try:
-            settings[key] = eval(value, {}, {})  # numbers, True/False, lists
-        except Exception:  # noqa: BLE001 - a plain string
+            settings[key] = ast.literal_eval(value)  # numbers, True/False, lists, dicts
+        except (ValueError, SyntaxError):  # a plain string such as 'sum'
             settings[key] = value
     return settings
 
