@@ -208,3 +208,22 @@ def test_a_cell_run_with_other_settings_is_run_again(tiny_root, tmp_path):
     assert new.path(results) == old.path(results) and compare.finished_record(new, results) is None
     second = compare.run_cells([new], results, str(tiny_root))[new]
     assert second["overrides"]["embedding_size"] == 16
+
+
+def test_a_cleared_setting_wins_over_tuned_dotted_keys():
+    """The CE variant clears the negatives a tuned BPR configuration asked for."""
+    base = {"train_neg_sample_args": {"distribution": "uniform", "sample_num": 1}}
+    overrides = {"train_neg_sample_args.sample_num": 16, "train_neg_sample_args": None, "loss_type": "CE"}
+    assert compare.expand_overrides(overrides, base) == {"train_neg_sample_args": None, "loss_type": "CE"}
+
+
+def test_variants_are_extra_labelled_rows(tmp_path):
+    records = {}
+    for label in ("SD-MTMP", "beyond the paper: cross-entropy over every item"):
+        record = fake_record(label, 1, [0, 30])
+        record["best_valid_result"] = {"ndcg@10": 0.1}
+        records[compare.Cell(label, "SDMTMP", "toy", 1)] = record
+    path = compare.write_readings(records, "toy", tmp_path, "cmd", study="variants")
+    text = path.read_text()
+    assert path.name == "variants_toy_paper.md" and "never a replacement" in text
+    assert text.index("| SD-MTMP |") < text.index("| beyond the paper: cross-entropy over every item |")
