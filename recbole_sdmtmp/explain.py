@@ -72,21 +72,8 @@ class Explanation:
 
 
 def topic_sentence_counts(dataset: SDMTMPDataset, side: str) -> sp.csr_matrix:
-    """Like ``dataset.topic_incidence(side)`` but counting review sentences per (row, topic):
-    the same reviews (those of the dataset's interactions, unless ``leaky_all``)."""
-    reviews = dataset.topic_files.review_topic
-    users = dataset._token_ids(dataset.uid_field, reviews["user_id"])
-    items = dataset._token_ids(dataset.iid_field, reviews["item_id"])
-    topics = reviews["topic_id"].to_numpy(dtype=np.int64)
-    counts = reviews["sentences"].to_numpy(dtype=np.float64)
-    known = (users >= 0) & (items >= 0)
-    if dataset.topic_reviews == "train":
-        interactions = dataset.inter_matrix(form="csr").astype(bool)
-        known[known] = np.asarray(interactions[users[known], items[known]]).ravel()
-    rows = users[known] if side == "user" else items[known]
-    n_rows = dataset.user_num if side == "user" else dataset.item_num
-    return sp.csr_matrix((counts[known], (rows, topics[known])),
-                         shape=(n_rows, dataset.topic_vectors.shape[0]))
+    """Review sentences per (row, topic), from the same reviews as the model's incidence."""
+    return dataset.topic_incidence(side, sentences=True).astype(np.float64)
 
 
 def load_model(checkpoint: str, dataset_name: str | None = None, device: str = "cpu"):

@@ -41,11 +41,13 @@ class SDMTMPDataset(SequentialDataset):
         """e(T_g) in the sentence encoder's space: float32 [k, D]."""
         return self.topic_files.topic_vectors
 
-    def topic_incidence(self, side: str) -> sp.csr_matrix:
+    def topic_incidence(self, side: str, sentences: bool = False) -> sp.csr_matrix:
         """Binary incidence (user_num x k for 'user', item_num x k for 'item') of section 2.1.2.
 
         A user (item) is linked to topic g when one of its reviews has a sentence in topic g,
-        counting only the reviews of this dataset's interactions unless ``leaky_all``.
+        counting only the reviews of this dataset's interactions unless ``leaky_all``. With
+        ``sentences`` each entry is instead the number of those review sentences in the topic
+        (what ``recbole_sdmtmp.explain`` shows).
         """
         if side not in ("user", "item"):
             raise ValueError(f"side must be 'user' or 'item', got {side!r}")
@@ -53,6 +55,7 @@ class SDMTMPDataset(SequentialDataset):
         users = self._token_ids(self.uid_field, reviews["user_id"])
         items = self._token_ids(self.iid_field, reviews["item_id"])
         topics = reviews["topic_id"].to_numpy(dtype=np.int64)
+        counts = reviews["sentences"].to_numpy(dtype=np.float32)
         known = (users >= 0) & (items >= 0)
         if self.topic_reviews == "train":
             interactions = self.inter_matrix(form="csr").astype(bool)
@@ -60,11 +63,9 @@ class SDMTMPDataset(SequentialDataset):
         rows = users[known] if side == "user" else items[known]
         n_rows = self.user_num if side == "user" else self.item_num
         n_topics = self.topic_vectors.shape[0]
-        incidence = sp.csr_matrix(
-            (np.ones(rows.shape[0], dtype=np.float32), (rows, topics[known])),
-            shape=(n_rows, n_topics),
-        )
-        incidence.data[:] = 1.0  # duplicates summed by csr construction: back to binary
+        incidence = sp.csr_matrix((counts[known], (rows, topics[known])), shape=(n_rows, n_topics))
+        if not sentences:
+            incidence.data[:] = 1.0  # duplicates summed by csr construction: back to binary
         return incidence
 
     def _token_ids(self, field: str, tokens) -> np.ndarray:
