@@ -167,7 +167,7 @@ def run_cells(cells: list[Cell], results: Path, data_root: str, rerun: bool = Fa
     """Run what is missing (or everything with ``rerun``); return {cell: its JSON record}.
 
     ``threads`` sets torch's intra-op threads: on a small shared CPU one thread per process
-    avoids OpenMP spin-waits that made tiny-tensor steps 30x slower when another job ran.
+    avoids OpenMP spin-waits that made tiny-tensor steps many times slower when another job ran.
     """
     import torch
 

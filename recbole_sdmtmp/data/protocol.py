@@ -160,8 +160,7 @@ class TrainingItemSampler:
 class ProtocolData:
     """What a run trains and evaluates on."""
 
-    train_dataset: object
-    train_data: object
+    train_data: object  # its ._dataset holds the training cases
     valid_data: HeldOutDataLoader
     test_data: HeldOutDataLoader
 
@@ -245,5 +244,5 @@ def prepare(config, dataset) -> ProtocolData:
     loaders = {}
     for phase, (rows, positives, excluded) in phases.items():
         loaders[phase] = HeldOutDataLoader(config, _rows(dataset, rows), positives, excluded)
-    return ProtocolData(train_dataset, train_data, loaders["valid"], loaders["test"])
+    return ProtocolData(train_data, loaders["valid"], loaders["test"])
 
