@@ -5,6 +5,7 @@ up by name inside ``recbole.model`` only; this module does the same steps with m
 Config -> dataset -> data_preparation -> model -> trainer.
 """
 
+import importlib
 import importlib.util
 import logging
 import resource
@@ -29,6 +30,22 @@ from recbole_sdmtmp.model.xsimgcl import XSimGCL
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROPERTIES = REPO_ROOT / "properties"
 PLUGIN_MODELS = {"SDMTMP": (SDMTMP, SDMTMPDataset), "XSimGCL": (XSimGCL, None), "SelfCF": (SelfCF, None)}
+
+
+def discover_plugin_model(name: str):
+    """(class, dataset class) from ``recbole_sdmtmp/model/<name lower>.py``, or None.
+
+    A model module added to the plugin needs no registration here: it defines the class named
+    like the model and, when it needs its own RecBole dataset, a module-level ``DATASET_CLASS``.
+    """
+    module_name = f"recbole_sdmtmp.model.{name.lower()}"
+    if not name.isidentifier() or importlib.util.find_spec(module_name) is None:
+        return None
+    module = importlib.import_module(module_name)
+    model_class = getattr(module, name, None)
+    if model_class is None:
+        return None
+    return model_class, getattr(module, "DATASET_CLASS", None)
 
 
 @dataclass
@@ -62,9 +79,12 @@ def resolve_model(name: str):
     """(model class, dataset class or None for RecBole's default) for a plugin or RecBole name."""
     if name in PLUGIN_MODELS:
         return PLUGIN_MODELS[name]
+    discovered = discover_plugin_model(name)
+    if discovered is not None:
+        return discovered
     try:
         model_class = get_model(name)
-    except ValueError as error:
+    except (ValueError, ImportError) as error:  # RecBole imports its exlib package (lightgbm) last
         valid = ", ".join(sorted(PLUGIN_MODELS))
         raise ValueError(f"unknown model {name!r}: not a plugin model ({valid}) nor a RecBole model") from error
     # RecBole's create_dataset gives a model its own dataset class where one exists (DIEN's

@@ -334,3 +334,23 @@ def test_trains_on_real_slice_through_the_runner(slice_root, tmp_path, name):
         assert math.isfinite(result.test_result[metric])
         assert 0.0 <= result.test_result[metric] <= 1.0
     assert result.test_result["hit@20"] >= result.test_result["hit@10"]
+
+
+def test_plugin_models_are_found_by_module_name(tmp_path, monkeypatch):
+    """A new ``recbole_sdmtmp/model/<name>.py`` needs no registration; unknown names say so."""
+    from recbole_sdmtmp import runner
+
+    assert runner.resolve_model("SASRec")[0].__name__ == "SASRec"
+    assert runner.discover_plugin_model("graph") is None  # a module without the class
+    with pytest.raises(ValueError, match="unknown model 'NoSuchModel'"):
+        runner.resolve_model("NoSuchModel")
+    package = tmp_path / "recbole_sdmtmp_probe"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "toymodel.py").write_text("class ToyModel:\n    pass\nDATASET_CLASS = dict\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import recbole_sdmtmp.model as model_package
+
+    monkeypatch.setattr(model_package, "__path__", [*model_package.__path__, str(package)])
+    found, dataset_class = runner.resolve_model("ToyModel")
+    assert found.__name__ == "ToyModel" and dataset_class is dict
