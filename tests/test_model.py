@@ -285,3 +285,20 @@ def test_cross_entropy_variant_is_a_softmax_over_every_item(tiny_root):
     config["loss_type"] = "BCE"
     with pytest.raises(ValueError, match="loss_type='BCE'"):
         SDMTMP(config, train._dataset)
+
+
+def test_lightgcn_variant_propagates_without_weights_or_nonlinearity(tiny_root):
+    """graph_encoder: lightgcn (beyond the paper): E_bar = mean(E, L E, L^2 E) by hand."""
+    model, _, _ = build(tiny_root, graph_encoder="lightgcn", n_layers=2, dropout_type="none")
+    model.eval()
+    assert len(model.gcn_layers) == 0
+    laplacian = model.laplacian.to_dense()
+    ego = torch.cat([model.user_embedding.weight, model.item_embedding.weight]).detach()
+    expected = (ego + laplacian @ ego + laplacian @ laplacian @ ego) / 3
+    users, items = model.rating_aware()
+    torch.testing.assert_close(torch.cat([users, items]).detach(), expected)
+    ngcf, _, _ = build(tiny_root, n_layers=2, dropout_type="none")
+    ngcf.eval()
+    assert not torch.allclose(torch.cat(ngcf.rating_aware()).detach(), expected)
+    with pytest.raises(ValueError, match="graph_encoder"):
+        build(tiny_root, graph_encoder="gat")

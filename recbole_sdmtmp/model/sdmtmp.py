@@ -38,6 +38,7 @@ ABLATIONS = {
 
 
 DROPOUT_TYPES = ("edge", "message", "none")
+GRAPH_ENCODERS = ("ngcf", "lightgcn")  # lightgcn: a labelled variant beyond the paper
 REG_TYPES = ("params", "batch_embeddings")
 
 
@@ -77,6 +78,7 @@ class SDMTMP(SequentialRecommender):
         # load parameters info
         self.embedding_size = config["embedding_size"]
         self.n_layers = config["n_layers"]
+        self.graph_encoder = check_choice("graph_encoder", config["graph_encoder"] or "ngcf", GRAPH_ENCODERS)
         self.leaky_relu_slope = config["leaky_relu_slope"]
         self.dropout_type = check_choice("dropout_type", config["dropout_type"], DROPOUT_TYPES)
         self.dropout_rate = config["dropout_rate"]
@@ -127,7 +129,7 @@ class SDMTMP(SequentialRecommender):
         self.user_embedding = nn.Embedding(self.n_users, d)  # P(0)
         self.item_embedding = nn.Embedding(self.n_items, d)  # Q(0)
         self.gcn_layers = nn.ModuleList(
-            NGCFLayer(d, d, self.leaky_relu_slope) for _ in range(self.n_layers)
+            NGCFLayer(d, d, self.leaky_relu_slope) for _ in range(self.n_layers if self.graph_encoder == "ngcf" else 0)
         )
         self.message_dropout = nn.Dropout(self.dropout_rate if self.dropout_type == "message" else 0.0)
         if self.uses_topics:
@@ -157,14 +159,20 @@ class SDMTMP(SequentialRecommender):
         self.other_parameter_name = ["restore_user_e", "restore_item_e"]
 
     def rating_aware(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Section 2.1.1: E_bar = mean(E(0..L)) over the rating-weighted graph."""
+        """Section 2.1.1: E_bar = mean(E(0..L)) over the rating-weighted graph. The variant
+        ``graph_encoder: lightgcn`` (beyond the paper) propagates E(l+1) = L_hat E(l) without NGCF's
+        weights and nonlinearity, the backbone that wins the baseline tables."""
         laplacian = self.laplacian
         if self.training and self.dropout_type == "edge":
             laplacian = edge_dropout(laplacian, self.laplacian_edge_ids, self.dropout_rate)
         layer = torch.cat([self.user_embedding.weight, self.item_embedding.weight], dim=0)
         layers = [layer]  # [m + n, d] each
-        for gcn_layer in self.gcn_layers:
-            layer = self.message_dropout(gcn_layer(laplacian, layer))
+        for depth in range(self.n_layers):
+            if self.graph_encoder == "ngcf":
+                layer = self.gcn_layers[depth](laplacian, layer)
+            else:
+                layer = torch.sparse.mm(laplacian, layer)
+            layer = self.message_dropout(layer)
             layers.append(layer)
         mean = torch.stack(layers, dim=0).mean(dim=0)
         return torch.split(mean, [self.n_users, self.n_items])
