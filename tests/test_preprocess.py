@@ -258,6 +258,8 @@ def test_fractional_days_round_trip(tmp_path: Path) -> None:
 class FakeTopicConfig:
     encoder: str = "all-MiniLM-L6-v2"
     min_cluster_size: int = 30
+    cache_dir: str = "cache/embeddings"
+    batch_size: int = 64
 
 
 @pytest.fixture
@@ -272,6 +274,9 @@ def fake_topics(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     module.build_topics = build_topics  # type: ignore[attr-defined]
     module.minimum_sentences = lambda config: 1  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "dataset_preprocess.topics", module)
+    vectors = types.ModuleType("dataset_preprocess.review_vectors")  # no encoder in these tests
+    vectors.build_review_vectors = lambda reviews, *args, **kwargs: None  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "dataset_preprocess.review_vectors", vectors)
     return calls
 
 

@@ -1,0 +1,252 @@
+"""Per-review text vectors: the review side-file of the review-aware baselines (RGCL, MISSRec, RRPU).
+
+A review's vector is the mean of its sentences' embeddings (the same sentences, encoder and
+embedding cache as the topics: ``dataset_preprocess.sentences``, ``dataset_preprocess.embedding_cache``).
+Sentence embeddings are L2-normalised; their mean is **not re-normalised**: its norm (<= 1) says how
+much the sentences agree, and a consumer that wants unit vectors normalises in one line, while the
+opposite cannot be undone. Three files next to the atomic files of dataset ``<name>``:
+
+``<name>.review_vec.npy``
+    float32 [n, D] (D = 384 for all-MiniLM-L6-v2): row i is the vector of index row i.
+``<name>.review_vec.tsv``
+    Header ``user_id:token<TAB>item_id:token<TAB>sentences:float``; one row per review *with
+    text*, sorted by user_id, item_id; ``sentences`` (>= 1) is how many sentences were averaged.
+    A review without text (empty, or only punctuation) has no sentence and **no row**: a consumer
+    treats a missing (user, item) pair as "no text" (RGCL: a zero edge feature).
+``<name>.review_vec.json``
+    ``format_version``, ``encoder``, ``embedding_dim``, ``normalized_sentences`` (true),
+    ``renormalized`` (false), ``n_reviews``, ``n_reviews_without_text``, ``n_rows``.
+
+The pipeline (``python -m dataset_preprocess NAME``) writes them after the topics. For a dataset
+prepared before this file existed, ``python -m dataset_preprocess.review_vectors NAME`` re-reads
+the raw file named in ``<name>.summary.json`` with the recorded options (no re-clustering; the
+sentence embeddings come from the cache). Files are written atomically, the json last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dataset_preprocess.atomic_io import atomic_write, atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+INDEX_HEADER = ("user_id:token", "item_id:token", "sentences:float")
+VECTOR_SUFFIX = ".review_vec.npy"
+INDEX_SUFFIX = ".review_vec.tsv"
+META_SUFFIX = ".review_vec.json"
+
+
+@dataclass
+class ReviewVectors:
+    """The validated content of a dataset's review-vector files."""
+
+    index: pd.DataFrame  # user_id str, item_id str, sentences float64; row i <-> vectors[i]
+    vectors: np.ndarray  # float32 [n, D]
+    meta: dict
+
+
+def review_vector_paths(data_dir: Path, name: str) -> dict[str, Path]:
+    data_dir = Path(data_dir)
+    return {
+        "vectors": data_dir / f"{name}{VECTOR_SUFFIX}",
+        "index": data_dir / f"{name}{INDEX_SUFFIX}",
+        "meta": data_dir / f"{name}{META_SUFFIX}",
+    }
+
+
+def mean_review_vectors(
+    review_pos: np.ndarray, embeddings: np.ndarray, n_reviews: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors float32 [n_reviews, D], sentence counts [n_reviews]): the plain mean of each
+    review's sentence embeddings; a review without sentences gets a zero row and count 0."""
+    sums = np.zeros((n_reviews, embeddings.shape[1]), dtype=np.float64)
+    np.add.at(sums, review_pos, embeddings)
+    counts = np.bincount(review_pos, minlength=n_reviews)
+    vectors = sums / np.maximum(counts, 1)[:, None]
+    return vectors.astype(np.float32), counts
+
+
+def write_review_vectors(
+    reviews: pd.DataFrame,
+    sentences: pd.DataFrame,
+    embeddings: np.ndarray,
+    out_dir: Path,
+    name: str,
+    encoder_identity: str,
+) -> dict:
+    """Write the three files from already embedded sentences; returns the json content.
+
+    ``reviews``: user_id, item_id (one row per review); ``sentences``: ``split_reviews(reviews)``
+    (its ``review`` column is a row position in ``reviews``); ``embeddings`` [len(sentences), D].
+    """
+    vectors, counts = mean_review_vectors(
+        sentences["review"].to_numpy(dtype=np.int64), embeddings, len(reviews)
+    )
+    index = pd.DataFrame(
+        {
+            "user_id": reviews["user_id"].astype(str).to_numpy(),
+            "item_id": reviews["item_id"].astype(str).to_numpy(),
+            "sentences": counts.astype(np.float64),
+        }
+    )
+    keep = counts > 0
+    index, vectors = index[keep], vectors[keep]
+    order = np.lexsort((index["item_id"].to_numpy(), index["user_id"].to_numpy()))
+    index, vectors = index.iloc[order].reset_index(drop=True), vectors[order]
+    if index.duplicated(["user_id", "item_id"]).any():
+        raise ValueError(f"{name}: a (user, item) pair has two reviews; the index needs one")
+
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "encoder": encoder_identity,
+        "embedding_dim": int(embeddings.shape[1]),
+        "normalized_sentences": True,
+        "renormalized": False,
+        "n_reviews": len(reviews),
+        "n_reviews_without_text": int((~keep).sum()),
+        "n_rows": len(index),
+    }
+    paths = review_vector_paths(out_dir, name)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    with atomic_write(paths["vectors"], "wb") as handle:
+        np.save(handle, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+    lines = ["\t".join(INDEX_HEADER)]
+    lines += [f"{u}\t{i}\t{float(s)}" for u, i, s in index.itertuples(index=False)]
+    atomic_write_text(paths["index"], "\n".join(lines) + "\n")
+    atomic_write_text(paths["meta"], json.dumps(meta, indent=2) + "\n")
+    logger.info("%s: %d review vectors (%d reviews without text) -> %s",
+                name, len(index), meta["n_reviews_without_text"], paths["vectors"])
+    return meta
+
+
+def build_review_vectors(
+    reviews: pd.DataFrame,
+    out_dir: Path,
+    name: str,
+    encoder: str = "all-MiniLM-L6-v2",
+    cache_dir: str | Path = "cache/embeddings",
+    batch_size: int = 64,
+    show_progress: bool = False,
+) -> dict:
+    """Split, embed (cache first, the encoder only for missing sentences) and write the files."""
+    from dataset_preprocess.embedding_cache import SentenceEncoder, embed_sentences
+    from dataset_preprocess.sentences import split_reviews
+
+    sentences = split_reviews(reviews)
+    sentence_encoder = SentenceEncoder(encoder, batch_size=batch_size)
+    embeddings, stats = embed_sentences(
+        sentences["sentence"].tolist(), sentence_encoder, Path(cache_dir), show_progress=show_progress
+    )
+    if len(sentences) == 0:
+        embeddings = np.zeros((0, 0), dtype=np.float32)
+    logger.info("%s: %d sentences, %d newly encoded", name, len(sentences), stats["n_encoded"])
+    return write_review_vectors(reviews, sentences, embeddings, out_dir, name, sentence_encoder.identity)
+
+
+def build_for_prepared(name: str, out_dir: str | Path = "dataset", cache_dir: str | Path | None = None,
+                       encoder: str | None = None) -> dict:
+    """The review vectors of an already prepared dataset ``<out_dir>/<name>``, without re-clustering.
+
+    Reads the raw file and options recorded in ``<name>.summary.json`` (as the conversion did),
+    checks the reviews are exactly the ``.inter`` pairs, and takes encoder and cache directory
+    from ``<name>.topics.json`` when the topics exist (so the warm cache is used).
+    """
+    from dataset_preprocess.amazon import summary_path
+    from dataset_preprocess.cli import read_source, resolve_source
+
+    dataset_dir = Path(out_dir) / name
+    summary_file = summary_path(dataset_dir, name)
+    if not summary_file.is_file():
+        raise FileNotFoundError(f"{summary_file} is missing: prepare the dataset first with "
+                                f"python -m dataset_preprocess {name}")
+    summary = json.loads(summary_file.read_text(encoding="utf-8"))
+    options = dict(summary.get("options") or {})
+    source = resolve_source(name, raw_file=summary["source_file"], download=False,
+                            columns=options.get("columns"), file_format=options.get("format"),
+                            time_format=options.get("time_format"))
+    reviews, _, _ = read_source(source, summary.get("on_bad_line", "error"), options.get("kcore"))
+    inter = pd.read_csv(dataset_dir / summary["inter_file"], sep="\t", dtype=str,
+                        usecols=["user_id:token", "item_id:token"], keep_default_na=False,
+                        quoting=csv.QUOTE_NONE)
+    pairs = set(zip(inter["user_id:token"], inter["item_id:token"]))
+    read = set(zip(reviews["user_id"].astype(str), reviews["item_id"].astype(str)))
+    if pairs != read or len(reviews) != len(inter):
+        raise ValueError(f"{name}: the reviews re-read from {summary['source_file']} are not the "
+                         f"{len(inter)} interactions of {summary['inter_file']}; convert again with "
+                         f"python -m dataset_preprocess {name} --force")
+    topics_meta = dataset_dir / f"{name}.topics.json"
+    topic_config = (json.loads(topics_meta.read_text(encoding="utf-8")).get("config", {})
+                    if topics_meta.is_file() else {})
+    return build_review_vectors(
+        reviews, dataset_dir, name,
+        encoder=encoder or topic_config.get("encoder", "all-MiniLM-L6-v2"),
+        cache_dir=cache_dir or topic_config.get("cache_dir", "cache/embeddings"),
+        batch_size=topic_config.get("batch_size", 64),
+    )
+
+
+def load_review_vectors(data_dir: Path, name: str) -> ReviewVectors:
+    """Read and check the files; errors say which file and how to make it."""
+    paths = review_vector_paths(data_dir, name)
+    for path in paths.values():
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"review-vector file {path} is missing; make it with: "
+                f"python -m dataset_preprocess.review_vectors {name}"
+            )
+    meta = json.loads(paths["meta"].read_text(encoding="utf-8"))
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{paths['meta']}: format_version {meta.get('format_version')!r}, expected "
+                         f"{FORMAT_VERSION}; rebuild with python -m dataset_preprocess.review_vectors {name}")
+    vectors = np.load(paths["vectors"], allow_pickle=False)
+    index = pd.read_csv(paths["index"], sep="\t", dtype=str, keep_default_na=False,
+                        quoting=csv.QUOTE_NONE, engine="c")
+    if tuple(index.columns) != INDEX_HEADER:
+        raise ValueError(f"{paths['index']}: header {list(index.columns)}, expected {list(INDEX_HEADER)}")
+    index.columns = [column.split(":")[0] for column in INDEX_HEADER]
+    index["sentences"] = index["sentences"].astype(np.float64)
+    expected = (meta["n_rows"], meta["embedding_dim"])
+    if vectors.dtype != np.float32 or vectors.shape != expected or len(index) != expected[0]:
+        raise ValueError(f"{paths['vectors']}: {vectors.dtype} {vectors.shape} with {len(index)} index "
+                         f"rows, but {paths['meta'].name} says float32 {expected}")
+    return ReviewVectors(index=index, vectors=vectors, meta=meta)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m dataset_preprocess.review_vectors",
+        description="Write <Name>.review_vec.{npy,tsv,json} for an already prepared dataset: one "
+                    "vector per review (mean of its sentence embeddings), no re-clustering.")
+    parser.add_argument("names", nargs="+", help="prepared datasets, e.g. Instrument Gift_Cards")
+    parser.add_argument("--out-dir", default="dataset", help="dataset root (default: dataset)")
+    parser.add_argument("--cache-dir", help="sentence-embedding cache (default: the topics' one)")
+    parser.add_argument("--encoder", help="sentence encoder (default: the topics' one)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, datefmt="%H:%M:%S",
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in args.names:
+        try:
+            meta = build_for_prepared(name, args.out_dir, args.cache_dir, args.encoder)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"{name}: {meta['n_rows']} review vectors of dimension {meta['embedding_dim']} "
+              f"({meta['n_reviews_without_text']} reviews without text have no row)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
