@@ -4,6 +4,7 @@
     python run_recbole_sdmtmp.py --dataset Instrument --model SASRec
     python run_recbole_sdmtmp.py --dataset Instrument --embedding_size=64 --ablation=w/o-A
     python run_recbole_sdmtmp.py --dataset Instrument --checkpoint saved/SDMTMP-....pth
+    python run_recbole_sdmtmp.py --dataset Instrument --nproc 2   # 2 processes (gloo on CPU, NCCL on GPUs)
     python run_recbole_sdmtmp.py --dataset Gift_Cards          # any Amazon 5-core category
     python run_recbole_sdmtmp.py --dataset MyShop --raw-file reviews.csv \
         --columns user=customer_id,item=sku,rating=stars,time=created_at,text=body --kcore 5
@@ -45,6 +46,11 @@ def parse_args(argv=None):
                         help="format of your own file (default: from the suffix)")
     parser.add_argument("--time-format", default=None, help="strptime format of a date column")
     parser.add_argument("--kcore", type=int, default=None, metavar="K", help="keep the K-core of the reviews")
+    parser.add_argument("--nproc", type=int, default=1, help="processes on this machine (torch.distributed)")
+    parser.add_argument("--world_size", type=int, default=-1, help="processes on all machines (default: nproc)")
+    parser.add_argument("--ip", default="localhost", help="address of the machine of rank 0")
+    parser.add_argument("--port", default=None, help="port of rank 0 (default: a free one; same on every machine)")
+    parser.add_argument("--group_offset", type=int, default=0, help="global rank of this machine's first process")
     return parser.parse_known_args(argv)
 
 
@@ -84,7 +90,10 @@ def main(argv=None) -> int:
     except INPUT_ERRORS + (ValueError,) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    result = run(args.model, dataset, config_files, checkpoint=args.checkpoint)
+    result = run(args.model, dataset, config_files, checkpoint=args.checkpoint, nproc=args.nproc,
+                 world_size=args.world_size, ip=args.ip, port=args.port, group_offset=args.group_offset)
+    if result is None:  # a machine without rank 0 of a several-machine run
+        return 0
     if result.checkpoint and args.checkpoint is None:  # a training run: its summary beside the checkpoint
         atomic_write_json(Path(result.checkpoint).with_suffix(".json"), result.to_dict())
     print(json.dumps({"test_result": result.test_result, "epochs": result.epochs,

@@ -20,6 +20,7 @@ from recbole.config import Config
 from recbole.data.dataset import SequentialDataset
 from recbole.utils import ModelType, get_model, get_trainer, init_logger, init_seed, set_color
 
+from recbole_sdmtmp import distributed as ddp
 from recbole_sdmtmp.data import SDMTMPDataset
 from recbole_sdmtmp.data.protocol import prepare
 from recbole_sdmtmp.evaluation import case_metrics_of
@@ -208,13 +209,35 @@ def run(
     checkpoint: str | None = None,
     saved: bool = True,
     evaluate_test: bool = True,
+    nproc: int = 1,
+    world_size: int = -1,
+    ip: str = "localhost",
+    port=None,
+    group_offset: int = 0,
+    distributed: dict | None = None,
 ) -> RunResult:
     """Train (or, with ``checkpoint``, only evaluate) ``model`` on ``dataset``; test metrics.
 
     ``evaluate_test=False`` (tuning trials) never touches the test split: selection reads the
     validation split only, and the test is read once, for the chosen configuration.
+    ``nproc`` > 1 (or a ``world_size``) trains in ``nproc`` processes on this machine with
+    torch.distributed (``recbole_sdmtmp.distributed``; RecBole's keys: ``world_size`` processes
+    in all, this machine's ranks from ``group_offset``, rank 0 at ``ip:port``); the result is
+    rank 0's. ``distributed`` is what each spawned process receives.
     """
+    if distributed is None and (nproc > 1 or world_size > 0):
+        world_size = nproc if world_size <= 0 else world_size
+        if port is None:
+            if world_size != nproc:
+                raise ValueError("a run over several machines needs the same --port on each")
+            port = ddp.free_port()
+        group = dict(nproc=nproc, world_size=world_size, ip=ip, port=port, offset=group_offset)
+        arguments = dict(model=model, dataset=dataset, config_files=config_files, config_dict=config_dict,
+                         checkpoint=checkpoint, saved=saved, evaluate_test=evaluate_test)
+        return ddp.spawn(_run_rank, nproc, (arguments, group))
     config = build_config(model, dataset, config_files, config_dict)
+    if distributed is not None:
+        ddp.init_process(config, **distributed)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = logging.getLogger()
@@ -227,7 +250,14 @@ def run(
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     recommender = model_class(config, train_data._dataset).to(config["device"])
     logger.info(recommender)
-    trainer = get_trainer(config["native_model_type"], config["model"])(config, recommender)
+    trainer_class = get_trainer(config["native_model_type"], config["model"])
+    if distributed is None:
+        trainer = trainer_class(config, recommender)
+    else:  # built single-process, then wrapped (RecBole's own wrapper is CUDA-only)
+        config["single_spec"] = True
+        trainer = trainer_class(config, recommender)
+        config["single_spec"] = False
+        ddp.distribute_trainer(trainer, config)
 
     train_seconds, eval_seconds = [], []
     trainer._train_epoch = _timed(trainer._train_epoch, train_seconds)
@@ -240,6 +270,8 @@ def run(
             train_data, valid_data, saved=saved, show_progress=config["show_progress"]
         )
         checkpoint = trainer.saved_model_file if saved else None
+        if distributed is not None:
+            torch.distributed.barrier()  # rank 0 has written the best checkpoint
     if evaluate_test:
         test_result = trainer.evaluate(
             test_data,
@@ -249,6 +281,8 @@ def run(
         )
         result.test_result = dict(test_result)
         per_case = case_metrics_of(trainer, test_data, tuple(config["topk"]))
+        if distributed is not None:  # this process's share of the cases -> all cases, in order
+            per_case = {name: ddp.gather_rows(values) for name, values in per_case.items()}
         result.test_case_metrics = {name: values.tolist() for name, values in per_case.items()}
     result.best_valid_result = dict(result.best_valid_result or {})
     result.epochs = len(train_seconds)
@@ -263,3 +297,14 @@ def run(
     logger.info(set_color("best valid ", "yellow") + f": {result.best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {result.test_result}")
     return result
+
+
+def _run_rank(local_rank: int, queue, arguments: dict, group: dict) -> None:
+    """One spawned process of a ``run(nproc=...)``: rank 0 hands its RunResult back."""
+    try:
+        result = run(**arguments, distributed=dict(group, local_rank=local_rank))
+        if local_rank + group["offset"] == 0:
+            queue.put(result)
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()

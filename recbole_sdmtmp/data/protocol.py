@@ -24,6 +24,8 @@ import torch
 from recbole.data.dataloader import FullSortEvalDataLoader
 from recbole.data.utils import get_dataloader
 
+from recbole_sdmtmp.distributed import case_shard
+
 PROTOCOLS = ("paper", "next_item")
 
 
@@ -74,6 +76,10 @@ class HeldOutDataLoader(FullSortEvalDataLoader):
     and ``excluded[r]`` are the item ids of case r. Batches have RecBole's evaluation format
     ``(interaction, (history_u, history_i), positive_u, positive_i)``, so RecBole's trainer masks
     the excluded items and its evaluator computes HR and NDCG with several positives.
+
+    Under torch.distributed each process scores a contiguous share of the cases, unpadded
+    (``self.cases``; RecBole's padded ``DistributedSampler`` would count some cases twice), and
+    ``recbole_sdmtmp.distributed`` gathers the per-case rows before the metrics are computed.
     """
 
     def __init__(self, config, dataset, positives, excluded):
@@ -81,16 +87,22 @@ class HeldOutDataLoader(FullSortEvalDataLoader):
             raise ValueError("one positive list and one exclusion list per case are needed")
         self.positives = [torch.as_tensor(p, dtype=torch.int64) for p in positives]
         self.excluded = [torch.as_tensor(e, dtype=torch.int64) for e in excluded]
-        super().__init__(config, dataset, sampler=None, shuffle=False)
+        distributed = not config["single_spec"]
+        self.cases = case_shard(len(dataset)) if distributed else np.arange(len(dataset))
+        config["single_spec"] = True  # no DistributedSampler: the share is taken above
+        try:
+            super().__init__(config, dataset, sampler=None, shuffle=False)
+        finally:
+            config["single_spec"] = not distributed
         self.is_sequential = True
-        self.sample_size = len(dataset)
 
     def _init_batch_size_and_step(self):
+        self.sample_size = len(self.cases)  # what the index sampler runs over
         self.step = self.config["eval_batch_size"]
         self.set_batch_size(self.step)
 
     def collate_fn(self, index):
-        index = np.array(index)
+        index = self.cases[np.array(index, dtype=np.int64)]
         interaction = self.transform(self._dataset, self._dataset[index])
         positives = [self.positives[i] for i in index]
         excluded = [self.excluded[i] for i in index]
