@@ -1,0 +1,330 @@
+r"""RGCL as a RecBole general recommender (a multimodal baseline of the SD-MTMP paper).
+
+Reference:
+    Jie Shuai, Kun Zhang, Le Wu, Peijie Sun, Richang Hong, Meng Wang, Yong Li.
+    "A Review-aware Graph Contrastive Learning Framework for Recommendation." SIGIR 2022.
+
+Reference code (read, not copied): JarenceSJ/ReviewGraph, ``RGCL/rgc_nd_ed.py`` and
+``RGCL/data.py`` (DGL, rating prediction).
+
+The user-item graph has one edge per training interaction, typed by its rating level r and
+carrying the review's feature e_ui. Review-aware message passing (the RG module), for an edge
+from source j to target i of level r at layer l:
+
+    m_{j->i} = ( sigmoid(a_r . e_ij) * s_j^r  +  sigmoid(b_r . e_ij) * e_ij W_r ) * c_j
+    h_i      = c_i * sum_j m_{j->i},        c = 1 / sqrt(degree)
+    x_i      = W_fc Dropout(GELU(h_i)) + b_fc
+
+with s_j^r = E_r[j] at the first layer (GCMC's one-hot node input times a per-level matrix)
+and x_j^(l-1) V_r after; each direction (items -> users, users -> items) has its own a, b, W,
+E / V. Two contrastive tasks:
+
+- node discrimination (ND): two views of the graph with edges dropped at random; a node's two
+  representations form a positive pair, a node and a shuffled other node a negative, scored by
+  a bilinear discriminator x W y and a binary cross-entropy (as the reference code);
+- edge discrimination (ED): an interaction's representation MLP([x_u; x_i]) against its own
+  review feature (positive) and another edge's review feature (negative), bilinear + BCE.
+
+Adapted to top-k ranking as the SD-MTMP paper did: the rating classifier is replaced by an inner
+product score x_u . x_i trained with BPR (one sampled negative), averaged over the two views as
+the reference averages its rating loss; ND runs over the batch's users and positive items, ED
+over the batch's positive edges (the reference computes both over the full graph, one step per
+epoch). Review features: the reference uses BERT-whitening vectors of 64 dimensions; here the
+MiniLM review vectors of ``ReviewDataset`` (training reviews only) are whitened the same way
+(PCA on the training reviews, to ``review_feat_size`` dimensions); an edge whose review has no
+text gets a zero feature (the mean review) and takes no part in ED. Edge dropout drops an edge
+in both directions at once (the reference drops each direction's message independently).
+
+In this project general models run inside RecBole's sequential pipeline (SPEC section 4): each
+case is scored by its user id, the history sequence is not read.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from recbole.model.abstract_recommender import GeneralRecommender
+from recbole.model.loss import BPRLoss
+from recbole.utils import InputType
+
+from recbole_sdmtmp.data.reviews import ReviewDataset
+from recbole_sdmtmp.model.sparse import safe_power
+
+DATASET_CLASS = ReviewDataset
+
+
+def whitening(vectors: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
+    """BERT-whitening (Su et al. 2021), as the reference prepares its review features:
+    (mean [D], transform [D, k]) with (x - mean) @ transform of identity covariance over
+    ``vectors``; k = min(dims, number of non-degenerate directions)."""
+    mean = vectors.mean(axis=0, dtype=np.float64)
+    centred = vectors.astype(np.float64) - mean
+    u, s, _ = np.linalg.svd(centred.T @ centred / max(len(vectors), 1))
+    keep = min(dims, int((s > 1e-8 * max(s.max(initial=0.0), 1e-30)).sum()))
+    return mean.astype(np.float32), (u[:, :keep] / np.sqrt(s[:keep])).astype(np.float32)
+
+
+def bilinear_bce(x: torch.Tensor, y: torch.Tensor, y_negative: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Per-row BCE(x W y, 1) + BCE(x W y_neg, 0): the reference's ContrastLoss; [N]."""
+    # x: [N, d]; y, y_negative: [N, k]; weight: [d, k]
+    projected = x @ weight  # [N, k]
+    positive = (projected * y).sum(dim=-1)
+    negative = (projected * y_negative).sum(dim=-1)
+    return (F.binary_cross_entropy_with_logits(positive, torch.ones_like(positive), reduction="none")
+            + F.binary_cross_entropy_with_logits(negative, torch.zeros_like(negative), reduction="none"))
+
+
+class ReviewGraph(NamedTuple):
+    """The training graph: one row per (user, item) edge, sorted by user then item."""
+
+    user: torch.Tensor  # [E] int64
+    item: torch.Tensor  # [E] int64
+    level: torch.Tensor  # [E] int64, rating level 0..R-1
+    review: torch.Tensor  # [E, k] whitened review feature, 0 without text
+    has_text: torch.Tensor  # [E] bool
+    user_norm: torch.Tensor  # [m] 1/sqrt(degree), 0 for isolated users
+    item_norm: torch.Tensor  # [n]
+
+
+class ReviewAwareConv(nn.Module):
+    """Messages along one direction (sources -> targets) for every rating level: the RG module."""
+
+    def __init__(self, n_levels: int, review_dim: int, out_dim: int, n_sources: int | None, in_dim: int):
+        super().__init__()
+        self.one_hot_input = n_sources is not None
+        # first layer: E_r [R, n_sources, d] (one-hot input); later layers: V_r [R, d_in, d]
+        self.source = nn.Parameter(torch.empty(n_levels, n_sources if self.one_hot_input else in_dim, out_dim))
+        self.node_gate = nn.Parameter(torch.empty(n_levels, review_dim))  # a_r
+        self.review_gate = nn.Parameter(torch.empty(n_levels, review_dim))  # b_r
+        self.review_transform = nn.Parameter(torch.empty(n_levels, review_dim, out_dim))  # W_r
+        for weight in (self.source, self.review_transform):
+            for level in weight:
+                nn.init.xavier_uniform_(level)
+        nn.init.xavier_uniform_(self.node_gate)
+        nn.init.xavier_uniform_(self.review_gate)
+
+    def forward(self, sources, source_ids, target_ids, level, review, source_norm, target_norm, n_targets: int):
+        # sources: [n_sources, d_in] or None; ids, level: [E]; review: [E, k]; norms: [n_*]
+        if self.one_hot_input:
+            rows = self.source[level, source_ids]  # s_j^r = E_r[j]: [E, d]
+        else:
+            rows = torch.einsum("nd,rde->rne", sources, self.source)[level, source_ids]  # x_j V_r: [E, d]
+        node_gate = torch.sigmoid((review * self.node_gate[level]).sum(dim=-1, keepdim=True))  # [E, 1]
+        review_gate = torch.sigmoid((review * self.review_gate[level]).sum(dim=-1, keepdim=True))  # [E, 1]
+        edges = torch.arange(len(level), device=level.device)
+        review_message = torch.einsum("ek,rkd->erd", review, self.review_transform)[edges, level]  # e W_r: [E, d]
+        messages = (node_gate * rows + review_gate * review_message) * source_norm.unsqueeze(-1)  # [E, d]
+        aggregated = rows.new_zeros(n_targets, rows.shape[1]).index_add_(0, target_ids, messages)
+        return aggregated * target_norm.unsqueeze(-1)  # h_i: [n_targets, d]
+
+
+class RGCLayer(nn.Module):
+    """One RG layer: both directions, then GELU, dropout and a linear map per side."""
+
+    def __init__(self, n_levels, review_dim, dim, n_users, n_items, first: bool, dropout: float):
+        super().__init__()
+        self.to_users = ReviewAwareConv(n_levels, review_dim, dim, n_items if first else None, dim)
+        self.to_items = ReviewAwareConv(n_levels, review_dim, dim, n_users if first else None, dim)
+        self.user_fc = nn.Linear(dim, dim)
+        self.item_fc = nn.Linear(dim, dim)
+        self.activation = nn.GELU()
+        self.dropout = nn.Dropout(dropout)
+        for fc in (self.user_fc, self.item_fc):
+            nn.init.xavier_uniform_(fc.weight)
+            nn.init.zeros_(fc.bias)
+
+    def forward(self, graph: ReviewGraph, users, items, edge_scale: torch.Tensor):
+        # users: [m, d] or None; items: [n, d] or None; edge_scale: [E] (0 for a dropped edge)
+        n_users, n_items = len(graph.user_norm), len(graph.item_norm)
+        h_users = self.to_users(items, graph.item, graph.user, graph.level, graph.review,
+                                graph.item_norm[graph.item] * edge_scale, graph.user_norm, n_users)
+        h_items = self.to_items(users, graph.user, graph.item, graph.level, graph.review,
+                                graph.user_norm[graph.user] * edge_scale, graph.item_norm, n_items)
+        users = self.user_fc(self.dropout(self.activation(h_users)))  # [m, d]
+        items = self.item_fc(self.dropout(self.activation(h_items)))  # [n, d]
+        return users, items
+
+
+class RGCL(GeneralRecommender):
+    r"""Review-aware graph + node and edge discrimination, ranked by inner product with BPR."""
+
+    input_type = InputType.PAIRWISE
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+
+        # load parameters info
+        self.embedding_size = config["embedding_size"]  # d
+        self.n_layers = config["n_layers"]  # RG layers (the reference: 1)
+        self.review_feat_size = config["review_feat_size"]  # k, whitened review dimensions
+        self.dropout_rate = config["dropout_rate"]  # edge dropout of the views and feature dropout
+        self.nd_weight = config["nd_weight"]  # lambda_ND
+        self.ed_weight = config["ed_weight"]  # lambda_ED
+        if self.n_layers < 1:
+            raise ValueError(f"RGCL needs n_layers >= 1, got {self.n_layers}")
+        if not 0.0 <= self.dropout_rate < 1.0:
+            raise ValueError(f"dropout_rate must be in [0, 1), got {self.dropout_rate}")
+
+        # load dataset info: the training graph with ratings and review features
+        graph, self.rating_levels, self.review_mean, self.review_whitening = self.build_graph(dataset)
+        for name, tensor in graph._asdict().items():
+            self.register_buffer(f"graph_{name}", tensor)
+        self.register_buffer("edge_keys", graph.user * self.n_items + graph.item)  # sorted: [E]
+        review_dim = graph.review.shape[1]
+
+        # define layers and loss
+        self.layers = nn.ModuleList([
+            RGCLayer(len(self.rating_levels), review_dim, self.embedding_size, self.n_users, self.n_items,
+                     first=(layer == 0), dropout=self.dropout_rate)
+            for layer in range(self.n_layers)
+        ])
+        self.nd_weight_matrix = nn.Parameter(torch.empty(self.embedding_size, self.embedding_size))  # ND's W
+        self.edge_mlp = nn.Sequential(  # MLP([x_u; x_i]) of ED
+            nn.Linear(2 * self.embedding_size, self.embedding_size, bias=False),
+            nn.ReLU(),
+            nn.Linear(self.embedding_size, self.embedding_size, bias=False),
+        )
+        self.ed_weight_matrix = nn.Parameter(torch.empty(self.embedding_size, review_dim))  # ED's W
+        self.bpr_loss = BPRLoss()
+
+        # storage variables for full sort evaluation acceleration
+        self.restore_user_e = None
+        self.restore_item_e = None
+
+        # parameters initialization (the reference: xavier uniform everywhere)
+        nn.init.xavier_uniform_(self.nd_weight_matrix)
+        nn.init.xavier_uniform_(self.ed_weight_matrix)
+        for layer in self.edge_mlp:
+            if isinstance(layer, nn.Linear):
+                nn.init.xavier_uniform_(layer.weight)
+        self.other_parameter_name = ["restore_user_e", "restore_item_e"]
+
+    @property
+    def graph(self) -> ReviewGraph:
+        return ReviewGraph(*(getattr(self, f"graph_{name}") for name in ReviewGraph._fields))
+
+    def build_graph(self, dataset):
+        """The training edges, their rating levels, whitened review features and degree norms.
+
+        Ratings are the training interactions' (``inter_matrix``, each user's first one
+        included); levels are the distinct training ratings, sorted. Review vectors come from
+        ``dataset.review_vectors()``, which serves this (training) dataset's reviews only.
+        """
+        counts = sp.csr_matrix(dataset.inter_matrix(form="coo"))  # [m, n], duplicates summed
+        ratings = sp.csr_matrix(dataset.inter_matrix(form="coo", value_field=dataset.config["RATING_FIELD"]))
+        counts.sum_duplicates()
+        ratings.sum_duplicates()
+        coo = counts.tocoo()
+        order = np.lexsort((coo.col, coo.row))
+        users, items = coo.row[order].astype(np.int64), coo.col[order].astype(np.int64)
+        mean_rating = np.asarray(ratings[users, items]).ravel() / coo.data[order]
+        levels = np.unique(np.round(mean_rating, 6))
+        level = np.searchsorted(levels, np.round(mean_rating, 6)).astype(np.int64)
+
+        review_users, review_items, vectors = dataset.review_vectors()
+        if len(vectors) < 2:
+            raise ValueError(f"RGCL needs review texts: the training split of {dataset.dataset_name} has "
+                             f"{len(vectors)} review vector(s)")
+        mean, transform = whitening(vectors, self.review_feat_size)
+        keys = users * self.n_items + items
+        positions = np.searchsorted(keys, review_users * self.n_items + review_items)
+        assert np.array_equal(keys[positions], review_users * self.n_items + review_items)
+        review = np.zeros((len(users), transform.shape[1]), dtype=np.float32)
+        review[positions] = (vectors - mean) @ transform
+        has_text = np.zeros(len(users), dtype=bool)
+        has_text[positions] = True
+
+        user_norm = safe_power(np.bincount(users, minlength=self.n_users), -0.5)
+        item_norm = safe_power(np.bincount(items, minlength=self.n_items), -0.5)
+        graph = ReviewGraph(
+            torch.from_numpy(users), torch.from_numpy(items), torch.from_numpy(level),
+            torch.from_numpy(review), torch.from_numpy(has_text),
+            torch.from_numpy(user_norm.astype(np.float32)), torch.from_numpy(item_norm.astype(np.float32)),
+        )
+        return graph, levels, mean, transform
+
+    def edge_scale(self) -> torch.Tensor:
+        """A view of the graph: each edge kept with probability 1 - rate and rescaled (both
+        directions together); every edge with weight 1 outside training."""
+        ones = torch.ones(len(self.graph_user), device=self.graph_user.device)
+        if not self.training or self.dropout_rate == 0.0:
+            return ones
+        return torch.bernoulli(ones * (1.0 - self.dropout_rate)) / (1.0 - self.dropout_rate)
+
+    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One view: (users [m, d], items [n, d]) after the RG layers (dropout in training only)."""
+        graph, scale = self.graph, self.edge_scale()
+        users = items = None
+        for layer in self.layers:
+            users, items = layer(graph, users, items, scale)
+        return users, items
+
+    def node_discrimination_loss(self, view1, view2, nodes, permutation=None) -> torch.Tensor:
+        """ND for ``nodes``: view 1 against view 2 of the same node (positive) and of the node
+        at ``permutation`` (negative; random when None); mean over nodes."""
+        x, y = view1[nodes], view2[nodes]  # [N, d]
+        if permutation is None:
+            permutation = torch.randperm(len(nodes), device=nodes.device)
+        return bilinear_bce(x, y, y[permutation], self.nd_weight_matrix).mean()
+
+    def edge_discrimination_loss(self, users_e, items_e, users, items, permutation=None) -> torch.Tensor:
+        """ED for the (user, item) edges that have a review: MLP([x_u; x_i]) against the edge's
+        own review feature and the feature of the edge at ``permutation`` (random when None)."""
+        positions = torch.searchsorted(self.edge_keys, users * self.n_items + items)  # [B]
+        positions = positions.clamp(max=len(self.edge_keys) - 1)
+        found = (self.edge_keys[positions] == users * self.n_items + items) & self.graph_has_text[positions]
+        if not found.any():
+            return users_e.new_zeros(())
+        users, items, positions = users[found], items[found], positions[found]
+        pair = self.edge_mlp(torch.cat([users_e[users], items_e[items]], dim=-1))  # [N, d]
+        review = self.graph_review[positions]  # [N, k]
+        if permutation is None:
+            permutation = torch.randperm(len(positions), device=positions.device)
+        return bilinear_bce(pair, review, review[permutation], self.ed_weight_matrix).mean()
+
+    def calculate_loss(self, interaction):
+        # clear the storage variable when training
+        self.restore_user_e, self.restore_item_e = None, None
+
+        user = interaction[self.USER_ID]  # [B]
+        pos_item = interaction[self.ITEM_ID]  # [B]
+        neg_item = interaction[self.NEG_ITEM_ID]  # [B]
+
+        views = [self.forward(), self.forward()]  # two edge-dropped views: ([m, d], [n, d]) each
+        bpr = 0.0
+        for users_e, items_e in views:
+            u = users_e[user]  # [B, d]
+            pos_scores = (u * items_e[pos_item]).sum(dim=1)  # [B]
+            neg_scores = (u * items_e[neg_item]).sum(dim=1)  # [B]
+            bpr = bpr + self.bpr_loss(pos_scores, neg_scores) / 2
+        (users1, items1), (users2, items2) = views
+        unique_users, unique_items = torch.unique(user), torch.unique(pos_item)
+        nd = (self.node_discrimination_loss(users1, users2, unique_users)
+              + self.node_discrimination_loss(items1, items2, unique_items)) / 2
+        ed = sum(self.edge_discrimination_loss(u_e, i_e, user, pos_item) for u_e, i_e in views) / 2
+        return bpr + self.nd_weight * nd + self.ed_weight * ed
+
+    def train(self, mode: bool = True):
+        """Cached full-graph embeddings are for evaluation only."""
+        self.restore_user_e, self.restore_item_e = None, None
+        return super().train(mode)
+
+    def _cached_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dropout-free full-graph embeddings, computed once per evaluation."""
+        if self.restore_user_e is None or self.restore_item_e is None:
+            self.restore_user_e, self.restore_item_e = self.forward()
+        return self.restore_user_e, self.restore_item_e
+
+    def predict(self, interaction):
+        user_e, item_e = self._cached_embeddings()
+        u_embeddings = user_e[interaction[self.USER_ID]]  # [B, d]
+        i_embeddings = item_e[interaction[self.ITEM_ID]]  # [B, d]
+        return (u_embeddings * i_embeddings).sum(dim=1)  # [B]
+
+    def full_sort_predict(self, interaction):
+        user_e, item_e = self._cached_embeddings()
+        u_embeddings = user_e[interaction[self.USER_ID]]  # [B, d]
+        return u_embeddings @ item_e.T  # [B, n_items]
