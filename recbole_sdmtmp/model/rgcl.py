@@ -77,6 +77,16 @@ def bilinear_bce(x: torch.Tensor, y: torch.Tensor, y_negative: torch.Tensor, wei
             + F.binary_cross_entropy_with_logits(negative, torch.zeros_like(negative), reduction="none"))
 
 
+def per_level_matmul(x: torch.Tensor, level: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Row e times ``weights[level[e]]``, one matmul per level (not every level for every row)."""
+    # x: [E, d_in]; level: [E]; weights: [R, d_in, d_out] -> [E, d_out]
+    order = torch.argsort(level, stable=True)
+    counts = torch.bincount(level, minlength=len(weights)).tolist()
+    chunks = torch.split(x[order], counts)
+    by_level = torch.cat([chunk @ weight for chunk, weight in zip(chunks, weights)])
+    return by_level[torch.argsort(order)]
+
+
 class ReviewGraph(NamedTuple):
     """The training graph: one row per (user, item) edge, sorted by user then item."""
 
@@ -111,11 +121,11 @@ class ReviewAwareConv(nn.Module):
         if self.one_hot_input:
             rows = self.source[level, source_ids]  # s_j^r = E_r[j]: [E, d]
         else:
-            rows = torch.einsum("nd,rde->rne", sources, self.source)[level, source_ids]  # x_j V_r: [E, d]
-        node_gate = torch.sigmoid((review * self.node_gate[level]).sum(dim=-1, keepdim=True))  # [E, 1]
-        review_gate = torch.sigmoid((review * self.review_gate[level]).sum(dim=-1, keepdim=True))  # [E, 1]
-        edges = torch.arange(len(level), device=level.device)
-        review_message = torch.einsum("ek,rkd->erd", review, self.review_transform)[edges, level]  # e W_r: [E, d]
+            rows = per_level_matmul(sources[source_ids], level, self.source)  # x_j V_r: [E, d]
+        gates = review @ torch.cat([self.node_gate, self.review_gate]).T  # a_r . e, b_r . e for every r: [E, 2R]
+        node_gate = torch.sigmoid(gates.gather(1, level.unsqueeze(-1)))  # [E, 1]
+        review_gate = torch.sigmoid(gates.gather(1, level.unsqueeze(-1) + len(self.node_gate)))  # [E, 1]
+        review_message = per_level_matmul(review, level, self.review_transform)  # e W_r: [E, d]
         messages = (node_gate * rows + review_gate * review_message) * source_norm.unsqueeze(-1)  # [E, d]
         aggregated = rows.new_zeros(n_targets, rows.shape[1]).index_add_(0, target_ids, messages)
         return aggregated * target_norm.unsqueeze(-1)  # h_i: [n_targets, d]
