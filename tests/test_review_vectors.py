@@ -169,3 +169,21 @@ def test_changing_a_test_review_changes_no_model_input(root, tmp_path, protocol)
     for got, want in zip(train_after.review_vectors(), train_before.review_vectors()):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(train_after.item_text_vectors(), train_before.item_text_vectors())
+
+
+def test_run_preparation_writes_missing_review_vectors(tmp_path, monkeypatch):
+    """``ensure_prepared`` (the run script, compare) builds the files for a ReviewDataset model
+    (RGCL) when a prepared dataset lacks them; SD-MTMP's runs are left alone."""
+    from recbole_sdmtmp.data.preparation import ensure_prepared, needs_review_vectors
+
+    monkeypatch.chdir(tmp_path)  # the default embedding cache, cache/embeddings, is relative
+    root = prepared_root(tmp_path, {})
+    fill_cache(tmp_path / "cache" / "embeddings", tiny_reviews())
+    paths = review_vector_paths(root / "tiny", "tiny")
+    for path in paths.values():
+        path.unlink()
+    config = build_config("RGCL", "tiny", config_dict={"data_path": str(root)})
+    assert needs_review_vectors(config)
+    assert not needs_review_vectors(build_config("SDMTMP", "tiny", config_dict={"data_path": str(root)}))
+    ensure_prepared(config)
+    assert load_review_vectors(root / "tiny", "tiny").vectors.shape == (48, DIM)

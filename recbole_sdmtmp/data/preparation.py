@@ -1,8 +1,9 @@
-"""Make sure a run's atomic files (and topic files, for models that read them) exist."""
+"""Make sure a run's atomic files (and topic or review-vector files, for models that read them) exist."""
 
 import logging
 from pathlib import Path
 
+from dataset_preprocess.review_vectors import review_vector_paths
 from recbole_sdmtmp.model.sdmtmp import parse_ablation
 from recbole_sdmtmp.topic_files import topic_file_paths
 
@@ -10,6 +11,15 @@ from recbole_sdmtmp.topic_files import topic_file_paths
 def needs_topics(config) -> bool:
     """SD-MTMP reads the review topics unless the w/o-H ablation drops them."""
     return config["model"] == "SDMTMP" and parse_ablation(config["ablation"]) != "w/o-H"
+
+
+def needs_review_vectors(config) -> bool:
+    """Models on ReviewDataset (RGCL, MISSRec, RRPU) read one text vector per review."""
+    from recbole_sdmtmp.data.reviews import ReviewDataset
+    from recbole_sdmtmp.runner import resolve_model
+
+    dataset_class = resolve_model(config["model"])[1]
+    return dataset_class is not None and issubclass(dataset_class, ReviewDataset)
 
 
 def ensure_prepared(config, raw_file=None) -> Path:
@@ -26,4 +36,9 @@ def ensure_prepared(config, raw_file=None) -> Path:
 
         logging.getLogger(__name__).info("preparing %s in %s", name, dataset_dir.parent)
         prepare_dataset(name, out_dir=dataset_dir.parent, raw_file=raw_file, topics=missing_topics)
+    if needs_review_vectors(config) and not all(path.is_file() for path in review_vector_paths(dataset_dir, name).values()):
+        from dataset_preprocess.review_vectors import build_for_prepared
+
+        logging.getLogger(__name__).info("writing the review vectors of %s", name)
+        build_for_prepared(name, out_dir=dataset_dir.parent)
     return dataset_dir
