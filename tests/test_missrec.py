@@ -138,6 +138,26 @@ def test_decoder_reads_only_the_interests_of_the_sequence(tiny):
     assert torch.allclose(base[0], batched[0], atol=1e-5)
 
 
+@pytest.mark.parametrize("n_layers", [2, 4])
+def test_last_position_decoding_equals_the_full_decoder(tiny, n_layers):
+    config, train_dataset, *_ = tiny
+    torch.manual_seed(0)
+    config["n_layers"] = n_layers
+    try:
+        model = MISSRec(config, train_dataset).eval()
+    finally:
+        config["n_layers"] = 2
+    assert len(model.decoder.layers) == n_layers // 2 and len(model.encoder.layers) == n_layers // 2
+    tokens, memory = torch.randn(3, 5, 8), torch.randn(3, 4, 8)
+    tokens_padding = torch.tensor([[False] * 3 + [True] * 2, [False] * 5, [False] + [True] * 4])
+    memory_padding = torch.tensor([[False, False, True, True], [False] * 4, [False, True, True, True]])
+    positions = torch.tensor([2, 4, 0])
+    full = model.decoder(tokens, memory, tgt_key_padding_mask=tokens_padding, memory_key_padding_mask=memory_padding)
+    expected = full[torch.arange(3), positions]
+    got = model.decode_at(tokens, memory, positions, tokens_padding, memory_padding)
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
 def test_loss_is_cross_entropy_over_cosine_logits_plus_diversity(tiny):
     config, _, train_data, *_ = tiny
     model = make_model(tiny).eval()  # no dropout anyway; eval keeps the interests fixed

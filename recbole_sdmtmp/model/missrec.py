@@ -213,11 +213,24 @@ class MISSRec(SequentialRecommender):
             + self.position_embedding(positions)
         )  # [B, L, d]
         tokens = self.dropout(self.LayerNorm(tokens))
-        output = self.decoder(
-            tokens, memory, tgt_key_padding_mask=item_seq == 0, memory_key_padding_mask=interest_padding
-        )  # [B, L, d]
-        seq_output = self.gather_indexes(output, item_seq_len - 1)  # [B, d]
+        seq_output = self.decode_at(tokens, memory, item_seq_len - 1, item_seq == 0, interest_padding)  # [B, d]
         return F.normalize(seq_output, dim=1), diversity
+
+    def decode_at(self, tokens, memory, positions, tokens_padding, memory_padding):
+        """The decoder's output at one position per row, ``decoder(tokens, memory)`` gathered at
+        ``positions``: the layers before the last run on every position (the next layer reads them
+        all); the last layer computes its query at ``positions`` only, the outputs the reference
+        computes there and never reads (post-norm layer of nn.TransformerDecoderLayer)."""
+        # tokens: [B, L, d], memory: [B, M, d], positions: [B]
+        for layer in self.decoder.layers[:-1]:
+            tokens = layer(tokens, memory, tgt_key_padding_mask=tokens_padding, memory_key_padding_mask=memory_padding)
+        layer = self.decoder.layers[-1]
+        query = self.gather_indexes(tokens, positions).unsqueeze(1)  # [B, 1, d]
+        attended = layer.self_attn(query, tokens, tokens, key_padding_mask=tokens_padding, need_weights=False)[0]
+        query = layer.norm1(query + layer.dropout1(attended))
+        query = layer.norm2(query + layer._mha_block(query, memory, None, memory_padding))
+        query = layer.norm3(query + layer._ff_block(query))
+        return self.decoder.norm(query.squeeze(1))  # [B, d]
 
     def calculate_loss(self, interaction):
         item_seq = interaction[self.ITEM_SEQ]  # [B, L]
