@@ -16,7 +16,8 @@ does not fix is a decision of this implementation:
 
  1. Review text: the mean MiniLM sentence embedding of each *training* review
     (``ReviewDataset.review_vectors()``), not a word-level CNN/RNN over the review.
- 2. Review encoder: h_j = tanh(W_r v_j + b_r), dropout on h_j.
+ 2. Review encoder: h_j = tanh(W_r v_j + b_r), dropout on h_j (one mask per user and batch, shared by
+    the positive and the negative pair).
  3. Item document: the mean of the item's training review embeddings
     (``ReviewDataset.item_text_vectors()``; zero for an item without one).
  4. Aspects: K aspect-specific projections of the document, A_ik = tanh(W_k c_i + b_k).
@@ -152,8 +153,8 @@ class RRPU(GeneralRecommender):
 
     def user_reviews_of(self, users):
         """(h [B, R, d], log sigma^2 [B, R], reviewed item [B, R]) of the users' reviews."""
-        h = torch.tanh(self.review_encoder(self.review_features[self.user_reviews[users]]))  # [B, R, d]
-        h = self.dropout(h)
+        encoded = torch.tanh(self.review_encoder(self.review_features))  # every review once: [n_reviews + 1, d]
+        h = self.dropout(encoded[self.user_reviews[users]])  # [B, R, d]
         return h, self.review_log_var(h).squeeze(-1), self.user_reviewed_items[users]
 
     def attention_logits(self, mu, log_var):
@@ -162,9 +163,10 @@ class RRPU(GeneralRecommender):
             return mu
         return mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)
 
-    def forward(self, user, item):
-        """(scores [B], KL per attention entry [B, R], attention mask [B, R]) of (user, item) pairs."""
-        h, log_var, reviewed = self.user_reviews_of(user)  # [B, R, d], [B, R], [B, R]
+    def forward(self, user, item, reviews=None):
+        """(scores [B], KL per attention entry [B, R], attention mask [B, R]) of (user, item) pairs;
+        ``reviews``: the users' ``user_reviews_of`` when already computed."""
+        h, log_var, reviewed = reviews or self.user_reviews_of(user)  # [B, R, d], [B, R], [B, R]
         q = self.item_representations(item)  # [B, d]
         mu = torch.einsum("brd,bd->br", self.review_attention(h), q)  # mu_ij: [B, R]
         mask = (reviewed == 0) | (reviewed == item.unsqueeze(1))  # padding or the target's own review
@@ -180,8 +182,9 @@ class RRPU(GeneralRecommender):
         pos_item = interaction[self.ITEM_ID]  # [B]
         neg_item = interaction[self.NEG_ITEM_ID]  # [B]
 
-        pos_scores, pos_kl, pos_mask = self.forward(user, pos_item)
-        neg_scores, neg_kl, neg_mask = self.forward(user, neg_item)
+        reviews = self.user_reviews_of(user)  # one encoding (and dropout) of the user's reviews
+        pos_scores, pos_kl, pos_mask = self.forward(user, pos_item, reviews)
+        neg_scores, neg_kl, neg_mask = self.forward(user, neg_item, reviews)
         bpr = self.bpr_loss(pos_scores, neg_scores)
         kl = torch.cat([pos_kl[~pos_mask], neg_kl[~neg_mask]])
         kl = kl.mean() if kl.numel() else pos_scores.new_zeros(())
