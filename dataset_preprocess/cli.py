@@ -63,6 +63,9 @@ TOPIC_OPTIONS = {
     "umap_neighbors": "umap_n_neighbors",
     "umap_components": "umap_n_components",
     "cache_dir": "cache_dir",
+    "umap_sample": "umap_sample",
+    "pca_components": "pca_components",
+    "topic_cache_dir": "topic_cache_dir",
 }
 
 
@@ -307,6 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
     topic.add_argument("--umap-neighbors", type=int, help="UMAP n_neighbors")
     topic.add_argument("--umap-components", type=int, help="UMAP n_components")
     topic.add_argument("--cache-dir", help="sentence-embedding cache directory")
+    topic.add_argument("--umap-sample", type=int, metavar="N",
+                       help="fit UMAP on N sentences and place the rest (default: all; faster, "
+                            "see docs/PREPROCESSING.md)")
+    topic.add_argument("--pca-components", type=int, metavar="N",
+                       help="PCA to N dimensions before UMAP (default: none)")
+    topic.add_argument("--topic-cache-dir",
+                       help="cache of fitted topics, keyed by every input of the fit (default: "
+                            "'topics' beside --cache-dir; '' for none)")
     return parser
 
 

@@ -17,7 +17,9 @@ files next to the RecBole atomic files of dataset ``<name>``:
     ``normalized_embeddings``, ``seed``, ``config`` (every TopicConfig field), ``n_reviews``,
     ``n_reviews_without_text``, ``n_sentences``, ``n_outlier_sentences``, ``outlier_ratio``,
     ``n_topics`` (k), ``timings`` (``embed_s``, ``cluster_s``), ``cache`` (``n_unique_sentences``,
-    ``n_encoded``) and ``topics``: one ``{topic_id, size, n_users, n_items, words, words_25}``
+    ``n_encoded``), ``topic_fit`` (``key``: the hash of every input of the fit, ``reused``:
+    whether the fit came from the topic-fit cache, :mod:`dataset_preprocess.topic_cache`) and
+    ``topics``: one ``{topic_id, size, n_users, n_items, words, words_25}``
     per topic, ``size`` in sentences, ``words`` the top c-TF-IDF words (English stop words
     removed; ``config.top_n_words``, 10), ``words_25`` the top 25 (for topic diversity; absent
     in files written before it was added).

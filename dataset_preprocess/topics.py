@@ -1,7 +1,9 @@
 """Review topics with BERTopic (SD-MTMP paper section 1, SPEC section 2).
 
 reviews -> sentences -> sentence embeddings (cached) -> UMAP -> HDBSCAN -> topics, written as
-the side-files documented in ``dataset_preprocess.topic_files``. The outlier cluster (-1) is not a
+the side-files documented in ``dataset_preprocess.topic_files``. The fit (UMAP + HDBSCAN + topic
+words) is cached too, keyed by every input that determines it (``dataset_preprocess.topic_cache``),
+so preparing a dataset again with nothing changed skips it. The outlier cluster (-1) is not a
 topic; topics are renumbered 0..k-1 by size descending (ties by BERTopic's id). Topic vectors
 are the means of their sentences' embeddings in the encoder's space, so the model can sweep its
 embedding size d without recomputing topics.
@@ -25,6 +27,7 @@ import pandas as pd
 from dataset_preprocess.atomic_io import atomic_write, atomic_write_text
 from dataset_preprocess.embedding_cache import SentenceEncoder, embed_sentences
 from dataset_preprocess.sentences import split_reviews
+from dataset_preprocess.topic_cache import TopicFitCache, fit_inputs, fit_key
 from dataset_preprocess.topic_files import FORMAT_VERSION, REVIEW_TOPIC_HEADER, topic_file_paths
 
 logger = logging.getLogger(__name__)
@@ -45,9 +48,41 @@ class TopicConfig:
     min_cluster_size: int = 30
     min_samples: int = 10
     top_n_words: int = 10
+    umap_sample: int = 0  # fit UMAP on this many sentences, place the rest (0: all)
+    pca_components: int = 0  # PCA to this many dimensions before UMAP (0: none)
     batch_size: int = 64
     cache_dir: str = "cache/embeddings"
+    # Fitted topics by input hash (dataset_preprocess.topic_cache); None: "topics" beside
+    # cache_dir (cache/topics), "": no cache.
+    topic_cache_dir: str | None = None
     show_progress: bool = True
+
+
+def cluster_settings(config: TopicConfig) -> dict:
+    """Every setting of the fit, as :func:`_cluster` passes it on (and the topic-fit cache key
+    hashes it): change one here and a cached fit is no longer reused."""
+    return {
+        "umap": {
+            "n_neighbors": config.umap_n_neighbors,
+            "n_components": config.umap_n_components,
+            "min_dist": 0.0,
+            "metric": "cosine",
+            "random_state": config.seed,
+            "n_jobs": 1,  # what random_state implies anyway; said here to silence UMAP's warning
+        },
+        "umap_sample": config.umap_sample,
+        "pca_components": config.pca_components,
+        "hdbscan": {
+            "min_cluster_size": config.min_cluster_size,
+            "min_samples": config.min_samples,
+            "metric": "euclidean",
+            "cluster_selection_method": "eom",
+            "prediction_data": False,
+        },
+        "vectorizer": {"stop_words": "english"},
+        "top_n_words": config.top_n_words,
+        "bertopic_top_n_words": max(config.top_n_words, DIVERSITY_N_WORDS),
+    }
 
 
 def minimum_sentences(config: TopicConfig) -> int:
@@ -89,7 +124,19 @@ def build_topics(
     )
 
     start = time.perf_counter()
-    labels, words, words_25 = _cluster(texts, embeddings, config)
+    fit_cache = None
+    if config.topic_cache_dir != "":
+        fit_cache = TopicFitCache(config.topic_cache_dir or Path(config.cache_dir).parent / "topics")
+    inputs = fit_inputs(texts, embeddings, encoder.identity, cluster_settings(config))
+    key = fit_key(inputs)
+    cached = fit_cache.load(key, n_sentences) if fit_cache else None
+    if cached is None:
+        labels, words, words_25 = _cluster(texts, embeddings, config)
+        if fit_cache:
+            fit_cache.store(key, inputs, labels, words, words_25)
+    else:
+        labels, words, words_25 = cached
+        logger.info("%s: topics reused from %s (key %s)", name, fit_cache.directory, key[:12])
     cluster_s = time.perf_counter() - start
     n_topics = len(words)
     n_outliers = int((labels < 0).sum())
@@ -145,6 +192,7 @@ def build_topics(
         "n_topics": n_topics,
         "timings": {"embed_s": round(embed_s, 3), "cluster_s": round(cluster_s, 3)},
         "cache": cache_stats,
+        "topic_fit": {"key": key, "reused": cached is not None},
         "topics": topics,
     }
     _write_side_files(Path(out_dir), name, review_topic, topic_vectors, summary)
@@ -161,24 +209,19 @@ def _cluster(
     from sklearn.feature_extraction.text import CountVectorizer
     from umap import UMAP
 
+    from dataset_preprocess.reduction import SampledUMAP
+
+    settings = cluster_settings(config)
+    if settings["umap_sample"] or settings["pca_components"]:
+        reducer = SampledUMAP(settings["umap"], settings["umap_sample"],
+                              settings["pca_components"], seed=config.seed)
+    else:
+        reducer = UMAP(**settings["umap"])
     model = BERTopic(
-        umap_model=UMAP(
-            n_neighbors=config.umap_n_neighbors,
-            n_components=config.umap_n_components,
-            min_dist=0.0,
-            metric="cosine",
-            random_state=config.seed,
-            n_jobs=1,  # what random_state implies anyway; said here to silence UMAP's warning
-        ),
-        hdbscan_model=HDBSCAN(
-            min_cluster_size=config.min_cluster_size,
-            min_samples=config.min_samples,
-            metric="euclidean",
-            cluster_selection_method="eom",
-            prediction_data=False,
-        ),
-        vectorizer_model=CountVectorizer(stop_words="english"),
-        top_n_words=max(config.top_n_words, DIVERSITY_N_WORDS),
+        umap_model=reducer,
+        hdbscan_model=HDBSCAN(**settings["hdbscan"]),
+        vectorizer_model=CountVectorizer(**settings["vectorizer"]),
+        top_n_words=settings["bertopic_top_n_words"],
         calculate_probabilities=False,
         verbose=config.show_progress,
     )

@@ -57,7 +57,8 @@ def instrument_root(tmp_path_factory, instrument_raw, topic_slice, embedding_cac
         "Instrument", out_dir=root, raw_file=instrument_raw, download=False, topics=False
     )
     config = TopicConfig(
-        min_cluster_size=15, min_samples=5, cache_dir=str(embedding_cache_dir), show_progress=False
+        min_cluster_size=15, min_samples=5, cache_dir=str(embedding_cache_dir), show_progress=False,
+        topic_cache_dir="",
     )
     build_topics(topic_slice, out_dir=dataset_dir, name="Instrument", config=config)
     return root
