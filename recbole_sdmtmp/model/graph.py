@@ -31,7 +31,11 @@ class NGCFLayer(nn.Module):
 
     def forward(self, laplacian: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
         # laplacian: sparse [N, N]; embeddings: [N, d_in] -> [N, d_out]
-        neighbours = torch.sparse.mm(laplacian, embeddings)  # L_hat E
+        return self.combine(torch.sparse.mm(laplacian, embeddings), embeddings)  # L_hat E, E
+
+    def combine(self, neighbours: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+        """The layer from L_hat E and E (rows of a sub-graph too: recbole_sdmtmp/model/subgraph.py)."""
+        # neighbours, embeddings: [N, d_in] -> [N, d_out]
         return self.activation(
             self.self_and_neighbours(neighbours + embeddings)  # (L_hat + I) E W1
             + self.interaction(neighbours * embeddings)  # (L_hat E * E) W2

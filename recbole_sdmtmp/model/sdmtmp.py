@@ -11,6 +11,10 @@ y_hat = e_u . e_i, trained with BPR + gamma2 * Loss_SD + lambda * ||Theta||^2.
 Where the paper can be read two ways a config key offers both (SPEC 3): ``attention_norm``
 (softmax | sum), ``sd_direction`` (topic_teaches | as_printed) with ``sd_detach_teacher``,
 ``dropout_type`` (edge | message | none) and ``reg_type`` (params | batch_embeddings).
+Beyond the paper, ``graph_batch: subgraph`` computes a training batch on the exact L-hop
+sub-graph of its nodes (``recbole_sdmtmp/model/subgraph.py``) instead of the whole graph, with
+Loss_SD over the batch's users and items, and ``subgraph_fanout`` > 0 samples that many
+neighbours per node and layer (GraphSAGE-style, unbiased): an epoch then grows linearly.
 """
 
 from typing import NamedTuple
@@ -27,6 +31,7 @@ from recbole_sdmtmp.model.distillation import SD_DIRECTIONS, info_nce_loss, self
 from recbole_sdmtmp.model.graph import NGCFLayer, edge_dropout, rating_normalized_adjacency, undirected_edge_ids
 from recbole_sdmtmp.model.hypergraph import HypergraphConv, hypergraph_operators
 from recbole_sdmtmp.model.sparse import to_torch_sparse
+from recbole_sdmtmp.model.subgraph import CSR, hashed_keep, hypergraph_rows, propagate_rows
 
 ABLATIONS = {
     "none": "the full model",
@@ -40,6 +45,7 @@ ABLATIONS = {
 DROPOUT_TYPES = ("edge", "message", "none")
 GRAPH_ENCODERS = ("ngcf", "lightgcn")  # lightgcn: a labelled variant beyond the paper
 REG_TYPES = ("params", "batch_embeddings")
+GRAPH_BATCHES = ("full", "subgraph")
 
 
 def check_choice(key: str, value, valid) -> str:
@@ -98,6 +104,10 @@ class SDMTMP(SequentialRecommender):
         self.uses_topics = self.ablation != "w/o-H"
         self.uses_short_term = self.ablation != "w/o-A"
         self.loss_type = config["loss_type"]
+        self.graph_batch = check_choice("graph_batch", config["graph_batch"] or "full", GRAPH_BATCHES)
+        self.subgraph_fanout = int(config["subgraph_fanout"] or 0)
+        if self.graph_batch == "subgraph" and self.loss_type == "CE":
+            raise ValueError("graph_batch=subgraph scores a batch's own items; loss_type=CE scores every item")
         if self.loss_type not in ("BPR", "CE"):
             raise ValueError(f"SDMTMP trains with BPR (paper 2.3) or, as a labelled departure, CE; "
                              f"got loss_type={self.loss_type!r}")
@@ -113,6 +123,7 @@ class SDMTMP(SequentialRecommender):
         ratings = dataset.inter_matrix(form="csr", value_field=config["RATING_FIELD"])
         self.laplacian = to_torch_sparse(rating_normalized_adjacency(ratings)).to(self.device)
         self.laplacian_edge_ids = undirected_edge_ids(self.laplacian)
+        self.laplacian_rows = CSR.of(self.laplacian)
         if self.uses_topics:
             user_gather, user_scatter = hypergraph_operators(dataset.topic_incidence("user"))
             item_gather, item_scatter = hypergraph_operators(dataset.topic_incidence("item"))
@@ -120,6 +131,9 @@ class SDMTMP(SequentialRecommender):
             self.user_node_scatter = to_torch_sparse(user_scatter).to(self.device)
             self.item_edge_gather = to_torch_sparse(item_gather).to(self.device)
             self.item_node_scatter = to_torch_sparse(item_scatter).to(self.device)
+            self.hypergraph_rows = {side: (CSR.of(gather), CSR.of(scatter)) for side, gather, scatter in (
+                ("user", self.user_edge_gather, self.user_node_scatter),
+                ("item", self.item_edge_gather, self.item_node_scatter))}
             self.register_buffer("user_has_topic", torch.from_numpy(user_scatter.getnnz(axis=1) > 0))
             self.register_buffer("item_has_topic", torch.from_numpy(item_scatter.getnnz(axis=1) > 0))
             self.register_buffer("topic_vectors", torch.from_numpy(np.asarray(dataset.topic_vectors)))
@@ -202,6 +216,46 @@ class SDMTMP(SequentialRecommender):
             item_final = item_inter + item_topic  # e_i = e_i* + e_i^topic
         return GraphOutput(user_inter, item_inter, user_topic, item_topic, user_long, item_final)
 
+    def forward_rows(self, users: torch.Tensor, items: torch.Tensor) -> GraphOutput:
+        """``forward``'s rows of ``users`` and ``items`` (sorted unique ids), from their L-hop
+        sub-graph: the same values as the full propagation's rows (``graph_batch: subgraph``)."""
+        edge_weight, fanout = None, self.subgraph_fanout if self.training else 0
+        if self.training and self.dropout_type == "edge" and self.dropout_rate > 0:
+            salt = int(torch.randint(0, 2**31, (1,)))
+            edge_weight = lambda position: hashed_keep(  # noqa: E731
+                self.laplacian_edge_ids[position], self.dropout_rate, salt)
+
+        def layer0(ids):  # P(0) rows for ids < m, Q(0) rows after
+            is_user = ids < self.n_users
+            out = torch.empty(len(ids), self.embedding_size, device=self.device)
+            out[is_user] = self.user_embedding(ids[is_user])
+            out[~is_user] = self.item_embedding(ids[~is_user] - self.n_users)
+            return out
+
+        if self.graph_encoder == "ngcf":
+            layers = [lambda n, e, layer=layer: self.message_dropout(layer.combine(n, e)) for layer in self.gcn_layers]
+        else:  # E(l+1) = L_hat E(l)
+            layers = [lambda n, e: self.message_dropout(n)] * self.n_layers
+        targets = torch.cat([users, items + self.n_users])
+        mean = torch.stack(propagate_rows(self.laplacian_rows, targets, layer0, layers, edge_weight, fanout)).mean(dim=0)
+        user_inter, item_inter = mean[:len(users)], mean[len(users):]
+        if not self.uses_topics:
+            return GraphOutput(user_inter, item_inter, None, None, user_inter, item_inter)
+
+        def topics(ids):  # rows of E_T: [len(ids), d]
+            return self.topic_to_d(self.topic_vectors[ids])
+
+        user_topic = self.user_hyperconv.weight(
+            hypergraph_rows(*self.hypergraph_rows["user"], users, self.user_embedding, topics, fanout))
+        item_topic = self.item_hyperconv.weight(
+            hypergraph_rows(*self.hypergraph_rows["item"], items, self.item_embedding, topics, fanout))
+        if self.ablation == "w/o-S2":
+            user_long = self.user_concat(torch.cat([user_inter, user_topic], dim=-1))
+            item_final = self.item_concat(torch.cat([item_inter, item_topic], dim=-1))
+        else:
+            user_long, item_final = user_inter + user_topic, item_inter + item_topic
+        return GraphOutput(user_inter, item_inter, user_topic, item_topic, user_long, item_final)
+
     def short_term(self, interaction) -> torch.Tensor:
         """Section 2.2: e_short from the history's items, ratings and times (never the target's)."""
         item_seq = interaction[self.ITEM_SEQ]  # [B, L]
@@ -218,23 +272,32 @@ class SDMTMP(SequentialRecommender):
             self.attention_norm,
         )  # [B, d]
 
-    def user_representation(self, interaction, user_long: torch.Tensor) -> torch.Tensor:
-        """Section 2.3: e_u = alpha1 e_long + alpha2 e_short with sigmoid gates."""
-        long_term = user_long[interaction[self.USER_ID]]  # [B, d]
+    def user_representation(self, interaction, user_long: torch.Tensor, rows=None) -> torch.Tensor:
+        """Section 2.3: e_u = alpha1 e_long + alpha2 e_short with sigmoid gates; ``rows``: each
+        case's row of ``user_long`` (its user id unless ``user_long`` holds a batch's users)."""
+        long_term = user_long[interaction[self.USER_ID] if rows is None else rows]  # [B, d]
         user = torch.sigmoid(self.long_gate(long_term)) * long_term
         if self.uses_short_term:
             short = self.short_term(interaction)
             user = user + torch.sigmoid(self.short_gate(short)) * short
         return user  # [B, d]
 
-    def auxiliary_loss(self, output: GraphOutput, interaction) -> torch.Tensor:
-        """Loss_SD (2.1.3) for the full model; InfoNCE for w/o-S1; nothing otherwise."""
+    def auxiliary_loss(self, output: GraphOutput, interaction, nodes=None) -> torch.Tensor:
+        """Loss_SD (2.1.3) for the full model; InfoNCE for w/o-S1; nothing otherwise.
+        ``nodes``: the (users, items) whose rows ``output`` holds, under ``graph_batch: subgraph``."""
         if self.ablation in ("none", "w/o-A"):
             settings = dict(temperature=self.sd_temperature, detach_teacher=self.sd_detach_teacher,
                             direction=self.sd_direction)
+            user_mask, item_mask = self.user_has_topic, self.item_has_topic
+            if nodes is not None:
+                user_mask, item_mask = user_mask[nodes[0]], item_mask[nodes[1]]
             return self_distillation_loss(
-                output.user_topic, output.user_inter, self.user_has_topic, **settings
-            ) + self_distillation_loss(output.item_topic, output.item_inter, self.item_has_topic, **settings)
+                output.user_topic, output.user_inter, user_mask, **settings
+            ) + self_distillation_loss(output.item_topic, output.item_inter, item_mask, **settings)
+        if self.ablation == "w/o-S1" and nodes is not None:
+            users, items = self.user_has_topic[nodes[0]], self.item_has_topic[nodes[1]]
+            return info_nce_loss(output.user_inter[users], output.user_topic[users], self.cl_temperature) + \
+                info_nce_loss(output.item_inter[items], output.item_topic[items], self.cl_temperature)
         if self.ablation == "w/o-S1":
             users = torch.unique(interaction[self.USER_ID])
             users = users[self.user_has_topic[users]]
@@ -249,18 +312,25 @@ class SDMTMP(SequentialRecommender):
         # clear the storage variable when training
         self.restore_user_e, self.restore_item_e = None, None
 
-        output = self.forward()
-        user = self.user_representation(interaction, output.user_long)  # [B, d]
         pos_items = interaction[self.POS_ITEM_ID]  # [B]
+        if self.graph_batch == "subgraph":  # rows of the batch's users and items only
+            users, user_rows = torch.unique(interaction[self.USER_ID], return_inverse=True)
+            items, item_rows = torch.unique(torch.cat([pos_items, interaction[self.NEG_ITEM_ID]]), return_inverse=True)
+            nodes, (pos_rows, neg_rows) = (users, items), item_rows.split(len(pos_items))
+            output = self.forward_rows(users, items)
+        else:
+            nodes, user_rows, pos_rows = None, None, pos_items
+            output = self.forward()
+        user = self.user_representation(interaction, output.user_long, user_rows)  # [B, d]
         if self.loss_type == "CE":  # beyond the paper: softmax over every item, no sampled negative
             ranking = nn.functional.cross_entropy(user @ output.item_final.T, pos_items)  # [B, n] -> scalar
         else:
-            neg_items = interaction[self.NEG_ITEM_ID]  # [B]
-            pos_score = (user * output.item_final[pos_items]).sum(dim=-1)  # [B]
-            neg_score = (user * output.item_final[neg_items]).sum(dim=-1)  # [B]
+            neg_rows = interaction[self.NEG_ITEM_ID] if nodes is None else neg_rows  # [B]
+            pos_score = (user * output.item_final[pos_rows]).sum(dim=-1)  # [B]
+            neg_score = (user * output.item_final[neg_rows]).sum(dim=-1)  # [B]
             ranking = self.bpr_loss(pos_score, neg_score)
         reg = self.regularization(interaction)
-        return ranking + self.gamma2 * self.auxiliary_loss(output, interaction) + self.reg_weight * reg
+        return ranking + self.gamma2 * self.auxiliary_loss(output, interaction, nodes) + self.reg_weight * reg
 
     def regularization(self, interaction) -> torch.Tensor:
         """Section 2.3: ||Theta||^2, the squared L2 norm of every trained parameter (``params``,
