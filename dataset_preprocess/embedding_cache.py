@@ -64,14 +64,31 @@ class Encoder(Protocol):
 
 
 class SentenceEncoder:
-    """A sentence-transformers model, loaded offline and only when something must be encoded."""
+    """A sentence-transformers model, loaded offline and only when something must be encoded.
 
-    def __init__(self, name: str, batch_size: int = 64, device: str | None = None):
+    On a machine with several GPUs it encodes on all of them (one process each,
+    sentence-transformers' multi-process pool); ``processes`` > 1 does the same with that many
+    CPU processes. One device: one process, as before.
+    """
+
+    def __init__(self, name: str, batch_size: int = 64, device: str | None = None, processes: int = 1):
         self.name = name
         self.load_path, self.identity = resolve_encoder(name)
         self.batch_size = batch_size
         self.device = device
+        self.processes = processes
         self._model = None
+        self._pool = None
+
+    def target_devices(self) -> list[str]:
+        """Where to encode: the given device, else every GPU, else ``processes`` CPU processes."""
+        import torch
+
+        if self.device is not None:
+            return [self.device] * max(1, self.processes)
+        if torch.cuda.device_count() > 1:
+            return [f"cuda:{index}" for index in range(torch.cuda.device_count())]
+        return ["cuda" if torch.cuda.is_available() else "cpu"] * max(1, self.processes)
 
     def _load(self):
         # No hub access at run time unless the user opted in with HF_HUB_OFFLINE=0.
@@ -80,7 +97,7 @@ class SentenceEncoder:
         import torch
         from sentence_transformers import SentenceTransformer
 
-        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = self.target_devices()[0]
         try:
             self._model = SentenceTransformer(self.load_path, device=device)
         except OSError as err:
@@ -93,14 +110,21 @@ class SentenceEncoder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         model = self._model or self._load()
-        vectors = model.encode(
-            texts,
-            batch_size=self.batch_size,
-            show_progress_bar=False,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        )
+        settings = dict(batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True)
+        devices = self.target_devices()
+        if len(devices) > 1:
+            if self._pool is None:
+                self._pool = model.start_multi_process_pool(target_devices=devices)
+            vectors = model.encode(texts, pool=self._pool, show_progress_bar=False, **settings)
+        else:
+            vectors = model.encode(texts, show_progress_bar=False, **settings)
         return np.asarray(vectors, dtype=np.float32)
+
+    def close(self) -> None:
+        """Stop the worker processes of a multi-device encoder (none otherwise)."""
+        if self._pool is not None:
+            self._model.stop_multi_process_pool(self._pool)
+            self._pool = None
 
 
 def sentence_key(text: str) -> bytes:

@@ -1,0 +1,25 @@
+"""The sentence encoder on several processes (several GPUs, or CPU processes) gives the vectors
+of one process, in the input order."""
+
+import numpy as np
+
+from dataset_preprocess.embedding_cache import SentenceEncoder
+
+SENTENCES = ["The strings sound bright.", "Shipping was fast.", "A sturdy stand for the price.",
+             "The tuner clips on the headstock.", "Too much hum from this cable."]
+
+
+def test_target_devices_follow_the_settings():
+    assert SentenceEncoder("all-MiniLM-L6-v2", device="cpu").target_devices() == ["cpu"]
+    assert SentenceEncoder("all-MiniLM-L6-v2", device="cpu", processes=3).target_devices() == ["cpu"] * 3
+
+
+def test_two_cpu_processes_encode_like_one():
+    single = SentenceEncoder("all-MiniLM-L6-v2", device="cpu").encode(SENTENCES)
+    pooled = SentenceEncoder("all-MiniLM-L6-v2", device="cpu", processes=2)
+    try:
+        vectors = pooled.encode(SENTENCES)
+    finally:
+        pooled.close()
+    assert vectors.shape == single.shape == (5, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose((vectors * single).sum(axis=1), 1.0, atol=1e-5)  # same unit vectors, same order
