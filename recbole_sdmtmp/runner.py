@@ -258,6 +258,9 @@ def run(
         trainer = trainer_class(config, recommender)
         config["single_spec"] = False
         ddp.distribute_trainer(trainer, config)
+    own_optimizer = getattr(recommender, "build_optimizer", lambda: None)()
+    if own_optimizer is not None:  # a model whose parameters need another optimizer (SDMTMP sparse_embeddings)
+        trainer.optimizer = own_optimizer
 
     train_seconds, eval_seconds = [], []
     trainer._train_epoch = _timed(trainer._train_epoch, train_seconds)

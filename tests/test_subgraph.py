@@ -140,3 +140,46 @@ def test_subgraph_refuses_ce(tiny_root):
 def test_bad_graph_batch_value(tiny_root):
     with pytest.raises(ValueError, match="graph_batch"):
         build(tiny_root, graph_batch="sampled")
+
+
+def test_sparse_embeddings_update_only_the_batch_rows(tiny_root):
+    """After a first step, plain Adam keeps moving every row it ever touched (momentum); LazyAdam
+    moves only the rows in this batch's sparse gradient."""
+    model, train, _ = build(tiny_root, dropout_type="none", graph_batch="subgraph", sparse_embeddings=True,
+                            train_batch_size=4)
+    model.train()
+    optimizer = model.build_optimizer()
+    batches = iter(train)
+    for step in range(2):
+        batch = next(batches)
+        before = model.user_embedding.weight.detach().clone()
+        optimizer.zero_grad()
+        model.calculate_loss(batch).backward()
+        grad = model.user_embedding.weight.grad.coalesce()
+        assert grad.is_sparse
+        optimizer.step()
+    changed = torch.nonzero((model.user_embedding.weight.detach() != before).any(dim=1)).flatten()
+    assert len(changed) and set(changed.tolist()) <= set(grad.indices()[0].tolist())
+    assert set(grad.indices()[0].tolist()) < set(range(model.n_users))  # a batch does not reach every user
+
+
+def test_sparse_embeddings_l2_counts_the_batch_rows(tiny_root):
+    model, train, _ = build(tiny_root, graph_batch="subgraph", sparse_embeddings=True)
+    batch = first_batch(train)
+    users = torch.unique(batch[model.USER_ID])
+    items = torch.unique(torch.cat([batch[model.POS_ITEM_ID], batch[model.NEG_ITEM_ID]]))
+    others = sum(p.pow(2).sum() for name, p in model.named_parameters()
+                 if p.requires_grad and name not in ("user_embedding.weight", "item_embedding.weight"))
+    expected = model.user_embedding.weight[users].pow(2).sum() + model.item_embedding.weight[items].pow(2).sum() + others
+    torch.testing.assert_close(model.regularization(batch), expected)
+
+
+def test_sparse_embeddings_train_through_the_runner(tiny_root, tmp_path):
+    from recbole_sdmtmp.runner import run
+
+    result = run("SDMTMP", "tiny", config_dict={"data_path": str(tiny_root), "epochs": 2, "show_progress": False,
+                                                "checkpoint_dir": str(tmp_path), "graph_batch": "subgraph",
+                                                "sparse_embeddings": True, "embedding_size": 4})
+    assert result.epochs == 2 and all(torch.isfinite(torch.tensor(result.train_losses)))
+    with pytest.raises(ValueError, match="sparse_embeddings"):
+        build(tiny_root, sparse_embeddings=True)

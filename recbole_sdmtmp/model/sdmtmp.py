@@ -14,7 +14,8 @@ Where the paper can be read two ways a config key offers both (SPEC 3): ``attent
 Beyond the paper, ``graph_batch: subgraph`` computes a training batch on the exact L-hop
 sub-graph of its nodes (``recbole_sdmtmp/model/subgraph.py``) instead of the whole graph, with
 Loss_SD over the batch's users and items, and ``subgraph_fanout`` > 0 samples that many
-neighbours per node and layer (GraphSAGE-style, unbiased): an epoch then grows linearly.
+neighbours per node and layer (GraphSAGE-style, unbiased), and ``sparse_embeddings`` updates
+(and L2-regularises) only the batch's embedding rows: an epoch then grows linearly.
 """
 
 from typing import NamedTuple
@@ -30,6 +31,7 @@ from recbole_sdmtmp.model.attention import ATTENTION_NORMS, dual_aware_attention
 from recbole_sdmtmp.model.distillation import SD_DIRECTIONS, info_nce_loss, self_distillation_loss
 from recbole_sdmtmp.model.graph import NGCFLayer, edge_dropout, rating_normalized_adjacency, undirected_edge_ids
 from recbole_sdmtmp.model.hypergraph import HypergraphConv, hypergraph_operators
+from recbole_sdmtmp.model.optim import LazyAdam
 from recbole_sdmtmp.model.sparse import to_torch_sparse
 from recbole_sdmtmp.model.subgraph import CSR, hashed_keep, hypergraph_rows, propagate_rows
 
@@ -106,6 +108,10 @@ class SDMTMP(SequentialRecommender):
         self.loss_type = config["loss_type"]
         self.graph_batch = check_choice("graph_batch", config["graph_batch"] or "full", GRAPH_BATCHES)
         self.subgraph_fanout = int(config["subgraph_fanout"] or 0)
+        self.sparse_embeddings = bool(config["sparse_embeddings"])
+        if self.sparse_embeddings and self.graph_batch != "subgraph":
+            raise ValueError("sparse_embeddings needs graph_batch=subgraph (the full graph reads every embedding row)")
+        self.learning_rate = config["learning_rate"]
         if self.graph_batch == "subgraph" and self.loss_type == "CE":
             raise ValueError("graph_batch=subgraph scores a batch's own items; loss_type=CE scores every item")
         if self.loss_type not in ("BPR", "CE"):
@@ -140,8 +146,8 @@ class SDMTMP(SequentialRecommender):
 
         # define layers and loss
         d = self.embedding_size
-        self.user_embedding = nn.Embedding(self.n_users, d)  # P(0)
-        self.item_embedding = nn.Embedding(self.n_items, d)  # Q(0)
+        self.user_embedding = nn.Embedding(self.n_users, d, sparse=self.sparse_embeddings)  # P(0)
+        self.item_embedding = nn.Embedding(self.n_items, d, sparse=self.sparse_embeddings)  # Q(0)
         self.gcn_layers = nn.ModuleList(
             NGCFLayer(d, d, self.leaky_relu_slope) for _ in range(self.n_layers if self.graph_encoder == "ngcf" else 0)
         )
@@ -335,13 +341,30 @@ class SDMTMP(SequentialRecommender):
     def regularization(self, interaction) -> torch.Tensor:
         """Section 2.3: ||Theta||^2, the squared L2 norm of every trained parameter (``params``,
         as the paper writes it); ``batch_embeddings`` is RecBole's EmbLoss on the batch's ego
-        embeddings (a non-squared norm divided by the batch size, about 1e-5 of the loss)."""
+        embeddings (a non-squared norm divided by the batch size, about 1e-5 of the loss). With
+        ``sparse_embeddings`` the embedding tables count only the batch's rows (a lazy L2, as
+        LazyAdam is a lazy Adam), every other parameter in full."""
+        if self.reg_type == "params" and self.sparse_embeddings:  # the batch's rows of P(0), Q(0)
+            users = torch.unique(interaction[self.USER_ID])
+            items = torch.unique(torch.cat([interaction[self.POS_ITEM_ID], interaction[self.NEG_ITEM_ID]]))
+            tables = (self.user_embedding.weight, self.item_embedding.weight)
+            return self.user_embedding(users).pow(2).sum() + self.item_embedding(items).pow(2).sum() + sum(
+                p.pow(2).sum() for p in self.parameters() if p.requires_grad and all(p is not t for t in tables))
         if self.reg_type == "params":
             return sum(p.pow(2).sum() for p in self.parameters() if p.requires_grad)
         items = [interaction[self.POS_ITEM_ID]]
         if self.NEG_ITEM_ID in interaction:
             items.append(interaction[self.NEG_ITEM_ID])
         return self.reg_loss(self.user_embedding(interaction[self.USER_ID]), *(self.item_embedding(i) for i in items))
+
+    def build_optimizer(self):
+        """``sparse_embeddings``: Adam on the batch's embedding rows only (``LazyAdam``); None
+        otherwise (RecBole's trainer builds its own)."""
+        if not self.sparse_embeddings:
+            return None
+        tables = [self.user_embedding.weight, self.item_embedding.weight]
+        others = [p for p in self.parameters() if all(p is not t for t in tables)]
+        return LazyAdam(tables, others, self.learning_rate)
 
     def _cached_graph(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.restore_user_e is None or self.restore_item_e is None:
