@@ -57,6 +57,7 @@ INPUT_ERRORS = (RawDataMissing, BadRawFile, BadReviewLine, BadColumns, EmptyRevi
 # CLI option -> TopicConfig field; options left out keep TopicConfig's defaults.
 TOPIC_OPTIONS = {
     "encoder": "encoder",
+    "encoder_precision": "encoder_precision",
     "seed": "seed",
     "min_cluster_size": "min_cluster_size",
     "min_samples": "min_samples",
@@ -304,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     topic = parser.add_argument_group("topics")
     topic.add_argument("--no-topics", action="store_true", help="skip the topic step")
     topic.add_argument("--encoder", help="sentence-transformers model name or path")
+    topic.add_argument("--encoder-precision", choices=("fp32", "bf16"),
+                       help="fp32 (default) or bf16 autocast: faster, but other topics "
+                            "(docs/PREPROCESSING.md)")
     topic.add_argument("--seed", type=int)
     topic.add_argument("--min-cluster-size", type=int, help="HDBSCAN min_cluster_size")
     topic.add_argument("--min-samples", type=int, help="HDBSCAN min_samples")

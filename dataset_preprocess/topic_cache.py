@@ -33,7 +33,7 @@ from dataset_preprocess.atomic_io import atomic_write, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
-FIT_FORMAT = 1
+FIT_FORMAT = 1  # raise when a change to topics._cluster changes what a fit returns
 LIBRARIES = ("umap-learn", "pynndescent", "hdbscan", "bertopic", "scikit-learn", "numba", "numpy")
 
 

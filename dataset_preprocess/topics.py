@@ -42,6 +42,7 @@ class TopicConfig:
     """BERTopic settings; the defaults are those measured in SPEC section 2."""
 
     encoder: str = "all-MiniLM-L6-v2"  # the bundled copy; any sentence-transformers name or path
+    encoder_precision: str = "fp32"  # "bf16": faster, other topics (docs/PREPROCESSING.md)
     seed: int = 2024
     umap_n_neighbors: int = 15
     umap_n_components: int = 5
@@ -50,7 +51,7 @@ class TopicConfig:
     top_n_words: int = 10
     umap_sample: int = 0  # fit UMAP on this many sentences, place the rest (0: all)
     pca_components: int = 0  # PCA to this many dimensions before UMAP (0: none)
-    batch_size: int = 64
+    batch_size: int = 16  # fixed-shape batches: 16 pads least (docs/PREPROCESSING.md)
     cache_dir: str = "cache/embeddings"
     # Fitted topics by input hash (dataset_preprocess.topic_cache); None: "topics" beside
     # cache_dir (cache/topics), "": no cache.
@@ -111,7 +112,8 @@ def build_topics(
         )
     texts = sentences["sentence"].tolist()
 
-    encoder = SentenceEncoder(config.encoder, batch_size=config.batch_size)
+    encoder = SentenceEncoder(config.encoder, batch_size=config.batch_size,
+                              precision=config.encoder_precision)
     start = time.perf_counter()
     embeddings, cache_stats = embed_sentences(
         texts, encoder, Path(config.cache_dir), show_progress=config.show_progress
@@ -207,6 +209,7 @@ def _cluster(
     from bertopic import BERTopic
     from hdbscan import HDBSCAN
     from sklearn.feature_extraction.text import CountVectorizer
+    from threadpoolctl import threadpool_limits
     from umap import UMAP
 
     from dataset_preprocess.reduction import SampledUMAP
@@ -225,7 +228,10 @@ def _cluster(
         calculate_probabilities=False,
         verbose=config.show_progress,
     )
-    raw = np.asarray(model.fit_transform(texts, embeddings=embeddings)[0], dtype=np.int64)
+    # One BLAS thread: UMAP's spectral start and PCA then sum in the same order on any number of
+    # cores (UMAP's own numba code is single-threaded under random_state).
+    with threadpool_limits(limits=1):
+        raw = np.asarray(model.fit_transform(texts, embeddings=embeddings)[0], dtype=np.int64)
     ids, sizes = np.unique(raw[raw >= 0], return_counts=True)
     order = sorted(range(len(ids)), key=lambda j: (-sizes[j], ids[j]))
     old_ids = [int(ids[j]) for j in order]

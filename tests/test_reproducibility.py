@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 
 import dataset_preprocess.topics as topics_module
+from dataset_preprocess.embedding_cache import SentenceEncoder, fixed_shape_batches
+from dataset_preprocess.sentences import split_reviews
 from dataset_preprocess.topic_cache import (
     TopicFitCache, embeddings_digest, fit_inputs, fit_key, texts_digest,
 )
@@ -74,6 +76,33 @@ def test_fit_key_changes_with_every_input_of_the_fit():
     same = TopicConfig(**SETTINGS, batch_size=8, cache_dir="elsewhere", topic_cache_dir="x")
     assert key(config=same) == base
     assert embeddings_digest(embeddings) != embeddings_digest(embeddings.reshape(4, 3))
+
+
+# ---------------------------------------------------------------- the encoder's batches
+
+
+class CharTokenizer:
+    """One token per character."""
+
+    def __call__(self, texts, truncation, max_length):
+        return {"input_ids": [list(text)[:max_length] for text in texts]}
+
+
+def test_fixed_shape_batches_by_hand():
+    texts = ["ab", "cde", "fg", "hij", "kl", "mnop"]  # token lengths 2 3 2 3 2 3 (4 cut to 3)
+    batches = list(fixed_shape_batches(texts, CharTokenizer(), max_length=3, batch_size=2))
+    assert batches == [([1, 3], ["cde", "hij"]), ([5], ["mnop", "mnop"]),
+                       ([0, 2], ["ab", "fg"]), ([4], ["kl", "kl"])]
+
+
+def test_a_sentences_vector_does_not_depend_on_its_batch(instrument_reviews):
+    texts = list(dict.fromkeys(split_reviews(instrument_reviews.head(10))["sentence"]))
+    encoder = SentenceEncoder("all-MiniLM-L6-v2", batch_size=4, device="cpu")
+    together = encoder.encode(texts)
+    rng = np.random.default_rng(0)
+    half = sorted(rng.choice(len(texts), size=len(texts) // 2, replace=False))
+    assert np.array_equal(encoder.encode([texts[i] for i in half]), together[half])
+    assert np.array_equal(encoder.encode(texts[::-1]), together[::-1])
 
 
 # ---------------------------------------------------------------- the warm path
