@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import os
 import resource
 import shlex
@@ -335,32 +336,44 @@ def figure(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = (("epoch_s", "seconds per epoch (extrapolated)"), ("eval_s", "full-sort evaluation, s (extrapolated)"),
-              ("peak_rss_mb", "peak resident memory, MB"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(15, 4.5))
+    panels = [("epoch_s", "seconds per epoch (extrapolated)"), ("eval_s", "full-sort evaluation, s (extrapolated)"),
+              ("peak_rss_mb", "peak resident memory, MB")]
+    batch = results.get("batch")
+    fig, axes = plt.subplots(1, len(panels) + bool(batch), figsize=(5 * (len(panels) + bool(batch)), 5))
     for axis, (key, title) in zip(axes, panels):
         for model, cells in results["cells"].items():
             cells = sorted(cells, key=lambda c: c["interactions"])
             xs = [c["interactions"] for c in cells]
             axis.plot(xs, [c[key] for c in cells], marker="o", label=model)
-        if xs:
-            reference = results["cells"][next(iter(results["cells"]))]
-            base = sorted(reference, key=lambda c: c["interactions"])[0]
-            line = np.array([min(xs), max(xs)], dtype=float)
-            axis.plot(line, base[key] * line / line[0], "k:", label="linear (from the first point)")
+        base = min((c for cells in results["cells"].values() for c in cells), key=lambda c: (c["interactions"], c[key]))
+        line = np.array([base["interactions"], max(c["interactions"] for cells in results["cells"].values() for c in cells)],
+                        dtype=float)
+        axis.plot(line, base[key] * line / line[0], "k:", label="linear")
+        axis.set_title(title)
+    if batch:
+        rows = batch["rows"]
+        xs = [row["interactions"] for row in rows]
+        axes[-1].plot(xs, [row["seconds_per_batch"] for row in rows], marker="s", color="tab:purple",
+                      label="one batch, sub-graph + fanout + sparse (scale_batch.py)")
+        axes[-1].set_title("CPU s per training batch (rating-aware part)")
+    for axis in axes:
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_xlabel("interactions")
-        axis.set_title(title)
         axis.grid(True, which="both", alpha=0.3)
-    axes[0].legend()
-    fig.tight_layout()
+    handles, labels = {}, []
+    for axis in axes:
+        for handle, label in zip(*axis.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=3, fontsize=8)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     fig.savefig(path, dpi=110)
 
 
 def report(results: dict, command: str) -> str:
+    commands = " and ".join(f"`{c}`" for c in results.get("commands", [command]))
     lines = ["# Scaling curve: SD-MTMP against SASRec and LightGCN", "",
-             f"Made by `{command}` ({results['device']}, {results['date']}). Synthetic review-like data "
+             f"Made by {commands} ({results['device']}, {results['date']}). Synthetic review-like data "
              "(benchmarks/scale.py: power-law users and items, Instrument's means and rating mix; "
              "**synthetic topics**: random topic vectors, each review in its item's topic and 0-3 others). "
              "Each cell runs in its own process.", "",
@@ -388,22 +401,63 @@ def report(results: dict, command: str) -> str:
                 row += f" {cell['peak_cuda_mb'] or 0:.0f} |"
             lines.append(row)
     lines += ["", "Growth exponent b (cost ~ interactions^b, smallest to largest size; 1 = linear):", "",
-              "| model | epoch | s/batch | evaluation | peak RSS |", "|---|---:|---:|---:|---:|"]
+              "| model | epoch | epoch, size to size | s/batch | evaluation | peak RSS |", "|---|---:|---|---:|---:|---:|"]
     for model, cells in results["cells"].items():
         cells = sorted(cells, key=lambda c: c["interactions"])
         xs = [c["interactions"] for c in cells]
-        lines.append(f"| {model} | " + " | ".join(f"{slope(xs, [c[key] for c in cells]):.2f}" for key in
-                                                ("epoch_s", "seconds_per_batch", "eval_s", "peak_rss_mb")) + " |")
+        steps = ", ".join(f"{slope(xs[i:i + 2], [c['epoch_s'] for c in cells[i:i + 2]]):.2f}" for i in range(len(xs) - 1))
+        exponents = [f"{slope(xs, [c[key] for c in cells]):.2f}" for key in ("epoch_s", "seconds_per_batch", "eval_s", "peak_rss_mb")]
+        lines.append(f"| {model} | {exponents[0]} | {steps} | " + " | ".join(exponents[1:]) + " |")
     if results.get("topics"):
         lines += ["", "Topic step (dataset_preprocess.topics.build_topics, BERTopic defaults, cold caches) on samples "
-                  "of the synthetic texts:", "",
+                  "of the synthetic texts; **wall seconds** as build_topics times them (so inflated by the shared "
+                  "machine's load); the first sample also pays the encoder's loading and numba's compilation of UMAP:", "",
                   "| reviews | sentences | topics | embed s | cluster s | embed ms/sentence | cluster ms/sentence |",
                   "|---:|---:|---:|---:|---:|---:|---:|"]
         for row in results["topics"]:
             lines.append(f"| {row['reviews']:,} | {row['sentences']:,} | {row['topics']} | {row['embed_s']:.1f} | "
                          f"{row['cluster_s']:.1f} | {row['embed_ms_per_sentence']:.2f} | {row['cluster_ms_per_sentence']:.2f} |")
+    if results.get("batch"):
+        batch = results["batch"]
+        rows = batch["rows"]
+        lines += ["", f"One training batch of the rating-aware sub-graph alone (benchmarks/scale_batch.py: d {batch['dim']}, "
+                  f"{batch['layers']} NGCF layers, fanout {batch['fanout']}, sparse P(0)/Q(0) and LazyAdam; the same "
+                  "graph generator without texts or topics, which lets it reach 10^7 here), CPU seconds:", "",
+                  "| interactions | nodes | CPU s / batch | batch nodes | layer-1 nodes | growth b of s/batch from the size before |",
+                  "|---:|---:|---:|---:|---:|---:|"]
+        for index, row in enumerate(rows):
+            growth = "" if not index else f"{slope([rows[index - 1]['interactions'], row['interactions']], [rows[index - 1]['seconds_per_batch'], row['seconds_per_batch']]):.2f}"
+            lines.append(f"| {row['interactions']:,} | {row['nodes']:,} | {row['seconds_per_batch']:.3f} | "
+                         f"{row['batch_nodes']:.0f} | {row['layer1_nodes']:.0f} | {growth} |")
     lines += ["", "![scaling](scale.png)", ""]
     return "\n".join(lines)
+
+
+def merge(paths: list[str]) -> dict:
+    """Several runs' scale.json in one (the same generator and seed: the same datasets); a cell
+    measured twice keeps the later run's."""
+    merged = None
+    for path in paths:
+        results = json.loads(Path(path).read_text())
+        if "rows" in results:  # benchmarks/scale_batch.py's output: one batch at each size
+            merged["commands"].append(results["command"].strip())
+            merged["batch"] = results
+            continue
+        command = results.get("command")
+        if command is None:  # runs before the command was kept in the JSON: read it from their .md
+            found = re.search(r"Made by `([^`]+)`", Path(path).with_suffix(".md").read_text())
+            command = found.group(1) if found else path
+        if merged is None:
+            merged = dict(results, commands=[], cells={}, datasets={})
+        merged["commands"].append(command)
+        merged["datasets"].update(results["datasets"])
+        merged["topics"] = results.get("topics") or merged.get("topics", [])
+        merged["date"] = results["date"]
+        for model, cells in results["cells"].items():
+            kept = {cell["interactions"]: cell for cell in merged["cells"].get(model, [])}
+            kept.update({cell["interactions"]: cell for cell in cells})
+            merged["cells"][model] = sorted(kept.values(), key=lambda cell: cell["interactions"])
+    return merged
 
 
 def main(argv=None) -> int:
@@ -419,6 +473,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-topics", action="store_true")
     parser.add_argument("--out", default=str(REPO / "results" / "scale"), help="prefix of the .md/.json/.png")
     parser.add_argument("--workdir", default=None, help="where the synthetic datasets go (default: a temporary folder)")
+    parser.add_argument("--merge", nargs="+", metavar="JSON", help="only write the report of these runs' scale.json")
     parser.add_argument("--cell", nargs=3, metavar=("ROOT", "NAME", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.cell:  # one cell, in its own process
@@ -429,12 +484,19 @@ def main(argv=None) -> int:
         print("CELL " + json.dumps(cell), flush=True)
         return 0
 
+    command = "python benchmarks/scale.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    if args.merge:
+        results = merge(args.merge)
+        results["commands"].append(command)
+        write_outputs(results, Path(args.out), command)
+        return 0
+
     import torch
 
     command = "python benchmarks/scale.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="scale_"))
     results = {"device": "cuda" if torch.cuda.is_available() else "cpu", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "batches": args.batches, "max_train_s": args.max_train_s, "eval_users": args.eval_users, "datasets": {}, "cells": {}, "topics": []}
+               "command": command, "batches": args.batches, "max_train_s": args.max_train_s, "eval_users": args.eval_users, "datasets": {}, "cells": {}, "topics": []}
     for size in args.sizes:
         name = f"synthetic{size}"
         start = time.perf_counter()
@@ -458,14 +520,17 @@ def main(argv=None) -> int:
                   f"peak RSS {cell['peak_rss_mb']:.0f} MB", flush=True)
     if not args.no_topics and args.topic_samples:
         results["topics"] = measure_topics(args.topic_samples, work)
-    out = Path(args.out)
+    write_outputs(results, Path(args.out), command)
+    return 0
+
+
+def write_outputs(results: dict, out: Path, command: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(results, indent=2))
     figure(results, out.with_suffix(".png"))
     text = report(results, command)
     out.with_suffix(".md").write_text(text)
     print(text)
-    return 0
 
 
 if __name__ == "__main__":
