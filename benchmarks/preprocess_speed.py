@@ -6,7 +6,8 @@ docs/PREPROCESSING.md has the figures and the choice).
     python benchmarks/preprocess_speed.py encoder-ari --option onnx-int8
 
 ``encoders``: sentence encoders on a fixed sample (seed 0) of Instrument's distinct sentences:
-the paper's fp32 torch MiniLM as reference, then batch sizes, no length sorting, torch threads,
+the paper's fp32 torch MiniLM as reference, then batch sizes, no length sorting, fixed-shape
+batches (``torch-fp32:fixed=1+bs=8``), torch threads,
 bf16 autocast, torch dynamic int8, ONNX Runtime fp32 / int8 and OpenVINO fp32 / default
 precision, the ONNX model exported here from the bundled MiniLM (nothing fetched). Each row:
 median sentences/s over ``--repeats``, as a ratio to the reference measured in the same run
@@ -195,7 +196,7 @@ class OnnxEncoder:
 def make_encoder(option: str):
     """An encoder by option name (see OPTIONS)."""
     kind, _, rest = option.partition(":")
-    settings = dict(item.split("=") for item in rest.split(",") if item)
+    settings = dict(item.split("=") for item in rest.split("+") if item)
     batch = int(settings.get("bs", 64))
     threads = int(settings.get("threads", 1))
     if kind == "torch-fp32":
@@ -239,8 +240,13 @@ def time_encoder(encoder, texts: list[str], repeats: int) -> tuple[float, float,
 
 def cmd_encoders(args) -> list[dict]:
     distinct = list(dict.fromkeys(instrument_sentences()))
-    rng = np.random.default_rng(0)
-    texts = [distinct[i] for i in rng.choice(len(distinct), size=args.sample, replace=False)]
+    if args.contiguous:  # what embed_sentences hands the encoder: a run of the length-sorted list
+        ordered = sorted(distinct, key=len, reverse=True)
+        start = len(ordered) // 2
+        texts = ordered[start:start + args.sample]
+    else:
+        rng = np.random.default_rng(0)
+        texts = [distinct[i] for i in rng.choice(len(distinct), size=args.sample, replace=False)]
     rows = []
     ref_rate, ref_cpu, ref = time_encoder(make_encoder(REFERENCE), texts, args.repeats)
     print(f"{len(texts)} sentences (of {len(distinct)} distinct), median of {args.repeats}; "
@@ -442,7 +448,11 @@ def main(argv=None) -> int:
     enc = sub.add_parser("encoders")
     enc.add_argument("--sample", type=int, default=1500)
     enc.add_argument("--repeats", type=int, default=3)
-    enc.add_argument("--options", help=f"comma-separated (default: {','.join(OPTIONS)})")
+    enc.add_argument("--options", help=f"comma-separated, settings joined by + "
+                                       f"(default: {','.join(OPTIONS)})")
+    enc.add_argument("--contiguous", action="store_true",
+                     help="a run of --sample sentences from the middle of the length-sorted "
+                          "list (as the cache encodes them) instead of a random sample")
     clu = sub.add_parser("cluster")
     clu.add_argument("--options", default="ref,perturb,seed,sample15000,pca50")
     clu.add_argument("--subset", type=int, default=0,
