@@ -52,6 +52,8 @@ VARIANTS = {
     "beyond the paper: cross-entropy over every item": (("loss_type", "CE"), ("train_neg_sample_args", None)),
     "beyond the paper: distillation temperature 0.1": (("sd_temperature", 0.1),),
     "beyond the paper: LightGCN propagation in the rating-aware graph": (("graph_encoder", "lightgcn"),),
+    "for scale: sampled 2-hop sub-graph batches (fanout 10, sparse embeddings)": (
+        ("graph_batch", "subgraph"), ("subgraph_fanout", 10), ("sparse_embeddings", True)),
 }
 CHANGE_STUDIES = {
     "readings": (READINGS, "SD-MTMP's readings of the paper",
