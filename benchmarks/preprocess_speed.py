@@ -422,7 +422,7 @@ def cmd_encoder_ari(args) -> list[dict]:
                               "ari_vs_default": ari(ref_labels, labels)}), flush=True)
     else:
         ref_labels = reference_labels(texts, reference, out)
-    distinct = list(dict.fromkeys(texts))
+    distinct = sorted(dict.fromkeys(texts), key=len, reverse=True)  # as the cache encodes them
     position = {text: i for i, text in enumerate(distinct)}
     encoder = make_encoder(args.option)
     start, cpu = time.perf_counter(), time.process_time()

@@ -133,7 +133,9 @@ class SentenceEncoder:
             vectors = model.encode(texts, pool=self._pool, show_progress_bar=False, **settings)
             return np.asarray(vectors, dtype=np.float32)
         # One process: fixed-shape batches, so a sentence's vector does not depend on the others.
-        vectors = np.zeros((len(texts), model.get_sentence_embedding_dimension()), np.float32)
+        dimension = getattr(model, "get_embedding_dimension", None) or getattr(
+            model, "get_sentence_embedding_dimension")  # renamed in sentence-transformers 6
+        vectors = np.zeros((len(texts), dimension()), np.float32)
         for rows, batch in fixed_shape_batches(texts, model.tokenizer, model.max_seq_length,
                                                self.batch_size):
             vectors[rows] = self._encode_batch(model, batch, devices[0])[:len(rows)]
