@@ -254,7 +254,7 @@ def _check_enough_text(reviews: pd.DataFrame, name: str, config: TopicConfig | N
 
 def _build_topics(reviews: pd.DataFrame, dataset_dir: Path, name: str,
                   config: TopicConfig | None) -> None:
-    from dataset_preprocess.review_vectors import build_review_vectors
+    from dataset_preprocess.review_vectors import build_review_vectors, recorded_inter_sha256
     from dataset_preprocess.topics import TopicConfig, build_topics
 
     logger.info("building topics for %s", name)
@@ -262,7 +262,8 @@ def _build_topics(reviews: pd.DataFrame, dataset_dir: Path, name: str,
     build_topics(reviews, out_dir=dataset_dir, name=name, config=config)
     # Per-review vectors for the review-aware baselines: the topics' sentences, from the cache.
     build_review_vectors(reviews, dataset_dir, name, encoder=config.encoder,
-                         cache_dir=config.cache_dir, batch_size=config.batch_size)
+                         cache_dir=config.cache_dir, batch_size=config.batch_size,
+                         inter_sha256=recorded_inter_sha256(dataset_dir, name))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,11 @@ opposite cannot be undone. Three files next to the atomic files of dataset ``<na
     treats a missing (user, item) pair as "no text" (RGCL: a zero edge feature).
 ``<name>.review_vec.json``
     ``format_version``, ``encoder``, ``embedding_dim``, ``normalized_sentences`` (true),
-    ``renormalized`` (false), ``n_reviews``, ``n_reviews_without_text``, ``n_rows``.
+    ``renormalized`` (false), ``n_reviews``, ``n_reviews_without_text``, ``n_rows``, and
+    ``inter_sha256``: the ``.inter`` file the vectors were built for, as ``<name>.summary.json``
+    records it. A later conversion (``--force``, another ``--kcore``) changes that digest, and the
+    files are then stale: ``load_review_vectors`` refuses them (a review added by the new
+    conversion would otherwise silently read as "no text") and the run script rebuilds them.
 
 The pipeline (``python -m dataset_preprocess NAME``) writes them after the topics. For a dataset
 prepared before this file existed, ``python -m dataset_preprocess.review_vectors NAME`` re-reads
@@ -85,11 +89,14 @@ def write_review_vectors(
     out_dir: Path,
     name: str,
     encoder_identity: str,
+    inter_sha256: str | None = None,
 ) -> dict:
     """Write the three files from already embedded sentences; returns the json content.
 
     ``reviews``: user_id, item_id (one row per review); ``sentences``: ``split_reviews(reviews)``
-    (its ``review`` column is a row position in ``reviews``); ``embeddings`` [len(sentences), D].
+    (its ``review`` column is a row position in ``reviews``); ``embeddings`` [len(sentences), D];
+    ``inter_sha256``: the summary's digest of the ``.inter`` file these reviews are (None outside
+    a prepared dataset).
     """
     vectors, counts = mean_review_vectors(
         sentences["review"].to_numpy(dtype=np.int64), embeddings, len(reviews)
@@ -118,6 +125,7 @@ def write_review_vectors(
         "n_reviews": len(reviews),
         "n_reviews_without_text": int((~keep).sum()),
         "n_rows": len(index),
+        "inter_sha256": inter_sha256,
     }
     paths = review_vector_paths(out_dir, name)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -140,6 +148,7 @@ def build_review_vectors(
     cache_dir: str | Path = "cache/embeddings",
     batch_size: int = 64,
     show_progress: bool = False,
+    inter_sha256: str | None = None,
 ) -> dict:
     """Split, embed (cache first, the encoder only for missing sentences) and write the files."""
     from dataset_preprocess.embedding_cache import SentenceEncoder, embed_sentences
@@ -153,7 +162,8 @@ def build_review_vectors(
     if len(sentences) == 0:
         embeddings = np.zeros((0, 0), dtype=np.float32)
     logger.info("%s: %d sentences, %d newly encoded", name, len(sentences), stats["n_encoded"])
-    return write_review_vectors(reviews, sentences, embeddings, out_dir, name, sentence_encoder.identity)
+    return write_review_vectors(reviews, sentences, embeddings, out_dir, name, sentence_encoder.identity,
+                                inter_sha256)
 
 
 def build_for_prepared(name: str, out_dir: str | Path = "dataset", cache_dir: str | Path | None = None,
@@ -195,7 +205,50 @@ def build_for_prepared(name: str, out_dir: str | Path = "dataset", cache_dir: st
         encoder=encoder or topic_config.get("encoder", "all-MiniLM-L6-v2"),
         cache_dir=cache_dir or topic_config.get("cache_dir", "cache/embeddings"),
         batch_size=topic_config.get("batch_size", 64),
+        inter_sha256=summary.get("inter_sha256"),
     )
+
+
+def recorded_inter_sha256(data_dir: Path, name: str) -> str | None:
+    """The ``.inter`` digest in ``<name>.summary.json``; None without a readable summary."""
+    from dataset_preprocess.amazon import summary_path
+
+    try:
+        return json.loads(summary_path(Path(data_dir), name).read_text(encoding="utf-8")).get("inter_sha256")
+    except (OSError, ValueError):
+        return None
+
+
+def stale_reason(data_dir: Path, name: str, meta: dict) -> str | None:
+    """Why the review vectors with json content ``meta`` do not belong to the dataset's current
+    conversion, or None. Files from before ``inter_sha256`` was recorded are judged by age: stale
+    when older than the summary (as the topics are, ``dataset_preprocess.cli.ensure_dataset``)."""
+    from dataset_preprocess.amazon import summary_path
+
+    current = recorded_inter_sha256(data_dir, name)
+    if current is None:
+        return None
+    built_for = meta.get("inter_sha256")
+    if built_for is not None:
+        return None if built_for == current else (
+            f"built for .inter sha256 {built_for[:12]}..., but {name}.summary.json now records "
+            f"{current[:12]}... (the dataset was converted again)")
+    paths = review_vector_paths(data_dir, name)
+    if paths["meta"].stat().st_mtime < summary_path(Path(data_dir), name).stat().st_mtime:
+        return "older than the dataset's last conversion (its summary.json)"
+    return None
+
+
+def review_vectors_current(data_dir: Path, name: str) -> bool:
+    """True when the three files exist and belong to the dataset's current conversion."""
+    paths = review_vector_paths(data_dir, name)
+    if not all(path.is_file() for path in paths.values()):
+        return False
+    try:
+        meta = json.loads(paths["meta"].read_text(encoding="utf-8"))
+    except ValueError:
+        return False
+    return stale_reason(data_dir, name, meta) is None
 
 
 def load_review_vectors(data_dir: Path, name: str) -> ReviewVectors:
@@ -208,6 +261,10 @@ def load_review_vectors(data_dir: Path, name: str) -> ReviewVectors:
                 f"python -m dataset_preprocess.review_vectors {name}"
             )
     meta = json.loads(paths["meta"].read_text(encoding="utf-8"))
+    stale = stale_reason(data_dir, name, meta)
+    if stale:
+        raise ValueError(f"{paths['meta']}: stale review vectors, {stale}; rebuild with "
+                         f"python -m dataset_preprocess.review_vectors {name}")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{paths['meta']}: format_version {meta.get('format_version')!r}, expected "
                          f"{FORMAT_VERSION}; rebuild with python -m dataset_preprocess.review_vectors {name}")

@@ -276,6 +276,7 @@ def fake_topics(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     monkeypatch.setitem(sys.modules, "dataset_preprocess.topics", module)
     vectors = types.ModuleType("dataset_preprocess.review_vectors")  # no encoder in these tests
     vectors.build_review_vectors = lambda reviews, *args, **kwargs: None  # type: ignore[attr-defined]
+    vectors.recorded_inter_sha256 = lambda *args: None  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "dataset_preprocess.review_vectors", vectors)
     return calls
 

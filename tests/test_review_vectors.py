@@ -187,3 +187,56 @@ def test_run_preparation_writes_missing_review_vectors(tmp_path, monkeypatch):
     assert not needs_review_vectors(build_config("SDMTMP", "tiny", config_dict={"data_path": str(root)}))
     ensure_prepared(config)
     assert load_review_vectors(root / "tiny", "tiny").vectors.shape == (48, DIM)
+
+
+def test_reconversion_makes_review_vectors_stale_and_the_run_rebuilds_them(tmp_path, monkeypatch):
+    """A new conversion (here: one review fewer in the raw file, converted with --force) changes
+    the .inter digest; the old vectors are refused with the rebuild command, and the run's
+    preparation rebuilds them for the new interactions instead of serving the old ones."""
+    from recbole_sdmtmp.data.preparation import ensure_prepared
+
+    monkeypatch.chdir(tmp_path)
+    root = prepared_root(tmp_path, {})
+    fill_cache(tmp_path / "cache" / "embeddings", tiny_reviews())
+    summary = json.loads((root / "tiny" / "tiny.summary.json").read_text())
+    assert load_review_vectors(root / "tiny", "tiny").meta["inter_sha256"] == summary["inter_sha256"]
+
+    fewer = tiny_reviews().iloc[1:]  # drop u0's first review
+    fewer.to_csv(tmp_path / "tiny.csv", index=False)
+    prepare_dataset("tiny", out_dir=root, raw_file=tmp_path / "tiny.csv", columns=MAPPING,
+                    topics=False, force=True)
+    new_sha = json.loads((root / "tiny" / "tiny.summary.json").read_text())["inter_sha256"]
+    assert new_sha != summary["inter_sha256"]
+    with pytest.raises(ValueError, match="stale review vectors.*python -m dataset_preprocess.review_vectors tiny"):
+        load_review_vectors(root / "tiny", "tiny")
+
+    ensure_prepared(build_config("RGCL", "tiny", config_dict={"data_path": str(root)}))
+    rebuilt = load_review_vectors(root / "tiny", "tiny")
+    assert rebuilt.meta["inter_sha256"] == new_sha
+    assert rebuilt.vectors.shape == (47, DIM)  # 49 reviews, two without a sentence
+
+
+def test_run_preparation_rebuilds_topics_older_than_the_conversion(tmp_path, monkeypatch):
+    """SD-MTMP's topic side-files written before the last conversion are stale: the run's
+    preparation asks for them again (before, it only checked that they existed)."""
+    import os
+
+    import dataset_preprocess.cli
+    from recbole_sdmtmp.data.preparation import ensure_prepared
+    from recbole_sdmtmp.topic_files import topic_file_paths
+
+    root = prepared_root(tmp_path, {})
+    paths = [p for key, p in topic_file_paths(root / "tiny", "tiny").items() if key != "summary"]
+    for path in paths:
+        path.write_text("stand-in\n")
+    calls = []
+    monkeypatch.setattr(dataset_preprocess.cli, "prepare_dataset", lambda *a, **k: calls.append(k["topics"]))
+    config = build_config("SDMTMP", "tiny", config_dict={"data_path": str(root)})
+    summary = root / "tiny" / "tiny.summary.json"
+    for path in paths:  # topics newer than the conversion: left alone
+        os.utime(path, (summary.stat().st_mtime + 10,) * 2)
+    ensure_prepared(config)
+    assert calls == []
+    os.utime(paths[0], (summary.stat().st_mtime - 10,) * 2)  # one side-file from an older conversion
+    ensure_prepared(config)
+    assert calls == [True]

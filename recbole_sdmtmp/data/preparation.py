@@ -3,7 +3,7 @@
 import logging
 from pathlib import Path
 
-from dataset_preprocess.review_vectors import review_vector_paths
+from dataset_preprocess.review_vectors import review_vectors_current
 from recbole_sdmtmp.model.sdmtmp import parse_ablation
 from recbole_sdmtmp.topic_files import topic_file_paths
 
@@ -28,17 +28,20 @@ def ensure_prepared(config, raw_file=None) -> Path:
     name = config["dataset"]
     missing_inter = not (dataset_dir / f"{name}.inter").is_file()
     topics = needs_topics(config)
-    missing_topics = topics and not all(
-        path.is_file() for key, path in topic_file_paths(dataset_dir, name).items() if key != "summary"
+    summary = dataset_dir / f"{name}.summary.json"
+    converted_at = summary.stat().st_mtime if summary.is_file() else float("-inf")
+    missing_topics = topics and not all(  # missing, or older than the last conversion
+        path.is_file() and path.stat().st_mtime >= converted_at
+        for key, path in topic_file_paths(dataset_dir, name).items() if key != "summary"
     )
     if missing_inter or missing_topics:
         from dataset_preprocess.cli import prepare_dataset
 
         logging.getLogger(__name__).info("preparing %s in %s", name, dataset_dir.parent)
         prepare_dataset(name, out_dir=dataset_dir.parent, raw_file=raw_file, topics=missing_topics)
-    if needs_review_vectors(config) and not all(path.is_file() for path in review_vector_paths(dataset_dir, name).values()):
+    if needs_review_vectors(config) and not review_vectors_current(dataset_dir, name):
         from dataset_preprocess.review_vectors import build_for_prepared
 
-        logging.getLogger(__name__).info("writing the review vectors of %s", name)
+        logging.getLogger(__name__).info("writing the review vectors of %s (missing or stale)", name)
         build_for_prepared(name, out_dir=dataset_dir.parent)
     return dataset_dir
