@@ -52,6 +52,9 @@ VARIANTS = {
     "beyond the paper: cross-entropy over every item": (("loss_type", "CE"), ("train_neg_sample_args", None)),
     "beyond the paper: distillation temperature 0.1": (("sd_temperature", 0.1),),
     "beyond the paper: LightGCN propagation in the rating-aware graph": (("graph_encoder", "lightgcn"),),
+    "beyond the paper: order-aware short-term part (a GRU over the window)": (("short_term_encoder", "gru"),),
+    "beyond the paper: a GRU over the whole history as the short-term part": (
+        ("short_term_encoder", "gru"), ("short_term_ratio", 1.0)),
     "for scale: sampled 2-hop sub-graph batches (fanout 10, sparse embeddings)": (
         ("graph_batch", "subgraph"), ("subgraph_fanout", 10), ("sparse_embeddings", True)),
 }

@@ -302,3 +302,35 @@ def test_lightgcn_variant_propagates_without_weights_or_nonlinearity(tiny_root):
     assert not torch.allclose(torch.cat(ngcf.rating_aware()).detach(), expected)
     with pytest.raises(ValueError, match="graph_encoder"):
         build(tiny_root, graph_encoder="gat")
+
+
+def test_gru_short_term_variant_reads_the_window_in_order(tiny_root):
+    """short_term_encoder: gru (beyond the paper): e_short is nn.GRU's state after the window's
+    items, oldest first, computed here row by row; reversing the window changes it, where the
+    paper's attention (a weighted set) would not move with equal ratings and times."""
+    model, _, test = build(tiny_root, short_term_encoder="gru", short_term_ratio=1.0)
+    model.eval()
+    interaction = first_batch(test)
+    lengths = interaction["item_length"]
+    with torch.no_grad():
+        short = model.short_term(interaction)  # [B, d]
+        for row, n in enumerate(lengths.tolist()):
+            items = interaction["item_id_list"][row, :n]
+            states, _ = model.short_term_gru(model.item_embedding(items).unsqueeze(0))
+            torch.testing.assert_close(short[row], states[0, -1])
+        row = int(torch.argmax(lengths))
+        assert lengths[row] >= 2
+        reversed_seq = interaction["item_id_list"].clone()
+        reversed_seq[row, : lengths[row]] = reversed_seq[row, : lengths[row]].flip(0)
+        interaction["item_id_list"] = reversed_seq
+        assert not torch.allclose(model.short_term(interaction)[row], short[row])
+    full = model.full_sort_predict(interaction)
+    interaction["item_id"] = torch.zeros_like(interaction["item_id"]) + 1
+    torch.testing.assert_close(model.predict(interaction), full[:, 1])
+    # the GRU trains: BPR's gradient reaches its weights
+    model.train()
+    model.calculate_loss(first_batch(build(tiny_root)[1])).backward()
+    assert model.short_term_gru.weight_hh_l0.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="short_term_encoder"):
+        build(tiny_root, short_term_encoder="lstm")
+    assert not hasattr(build(tiny_root, short_term_encoder="gru", ablation="w/o-A")[0], "short_term_gru")

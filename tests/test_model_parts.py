@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from recbole_sdmtmp.model.attention import dual_aware_weights, short_term_mask
+from recbole_sdmtmp.model.attention import dual_aware_weights, ordered_window, short_term_mask
 from recbole_sdmtmp.model.distillation import info_nce_loss, self_distillation_loss
 from recbole_sdmtmp.model.graph import NGCFLayer, rating_normalized_adjacency
 from recbole_sdmtmp.model.hypergraph import HypergraphConv, hypergraph_operators
@@ -120,6 +120,20 @@ def test_short_term_window_is_newest_fifth_at_least_one():
     expected_windows = [(0, 1), (3, 4), (4, 5), (4, 6), (8, 10)]  # ceil(0.2 n), >= 1
     for row, (start, end) in enumerate(expected_windows):
         assert mask[row].nonzero().squeeze(1).tolist() == list(range(start, end))
+
+
+def test_ordered_window_moves_the_window_to_the_front_oldest_first():
+    """The GRU variant's input: rows of lengths 1, 5 and 10 (windows of 1, 1 and 2 items)."""
+    item_seq = torch.tensor([[7, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                             [1, 2, 3, 4, 5, 0, 0, 0, 0, 0],
+                             [11, 12, 13, 14, 15, 16, 17, 18, 19, 20]])
+    window = short_term_mask(torch.tensor([1, 5, 10]), max_length=10, ratio=0.2)
+    items, sizes = ordered_window(item_seq, window)
+    assert sizes.tolist() == [1, 1, 2]
+    assert items.tolist() == [[7, 7], [5, 5], [19, 20]]  # past a row's size: its newest item again
+    whole, sizes = ordered_window(item_seq, short_term_mask(torch.tensor([1, 5, 10]), 10, ratio=1.0))
+    assert sizes.tolist() == [1, 5, 10] and whole[1, :6].tolist() == [1, 2, 3, 4, 5, 5]
+    assert whole[2].tolist() == list(range(11, 21))
 
 
 def test_dual_aware_weights_by_hand():

@@ -17,6 +17,19 @@ def short_term_mask(history_length: torch.Tensor, max_length: int, ratio: float)
     return (positions < end) & (positions >= end - window.unsqueeze(1))
 
 
+def ordered_window(item_seq: torch.Tensor, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The window's items moved to the front, oldest first: (items [B, W], sizes [B]), W the
+    largest window; positions past a row's size repeat its newest item (a causal encoder read at
+    ``size - 1`` never sees them)."""
+    # item_seq, window: [B, L]; each row's window is one contiguous block (short_term_mask)
+    sizes = window.sum(dim=1)  # [B]
+    start = window.float().argmax(dim=1)  # first True of each row: [B]
+    width = max(int(sizes.max()), 1)
+    offsets = torch.arange(width, device=item_seq.device).unsqueeze(0)  # [1, W]
+    positions = start.unsqueeze(1) + torch.minimum(offsets, (sizes - 1).clamp(min=0).unsqueeze(1))  # [B, W]
+    return item_seq.gather(1, positions), sizes
+
+
 ATTENTION_NORMS = ("softmax", "sum")
 
 

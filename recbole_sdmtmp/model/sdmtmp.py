@@ -15,7 +15,9 @@ Beyond the paper, ``graph_batch: subgraph`` computes a training batch on the exa
 sub-graph of its nodes (``recbole_sdmtmp/model/subgraph.py``) instead of the whole graph, with
 Loss_SD over the batch's users and items, and ``subgraph_fanout`` > 0 samples that many
 neighbours per node and layer (GraphSAGE-style, unbiased), and ``sparse_embeddings`` updates
-(and L2-regularises) only the batch's embedding rows: an epoch then grows linearly.
+(and L2-regularises) only the batch's embedding rows: an epoch then grows linearly. Also beyond
+the paper, ``short_term_encoder: gru`` reads the short-term window in order with a GRU instead of
+the order-blind dual-aware attention (with ``short_term_ratio: 1.0``, the whole history).
 """
 
 from typing import NamedTuple
@@ -27,7 +29,9 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.model.init import xavier_uniform_initialization
 from recbole.model.loss import BPRLoss, EmbLoss
 
-from recbole_sdmtmp.model.attention import ATTENTION_NORMS, dual_aware_attention, short_term_mask
+from recbole_sdmtmp.model.attention import (
+    ATTENTION_NORMS, dual_aware_attention, ordered_window, short_term_mask,
+)
 from recbole_sdmtmp.model.distillation import SD_DIRECTIONS, info_nce_loss, self_distillation_loss
 from recbole_sdmtmp.model.graph import NGCFLayer, edge_dropout, rating_normalized_adjacency, undirected_edge_ids
 from recbole_sdmtmp.model.hypergraph import HypergraphConv, hypergraph_operators
@@ -48,6 +52,7 @@ DROPOUT_TYPES = ("edge", "message", "none")
 GRAPH_ENCODERS = ("ngcf", "lightgcn")  # lightgcn: a labelled variant beyond the paper
 REG_TYPES = ("params", "batch_embeddings")
 GRAPH_BATCHES = ("full", "subgraph")
+SHORT_TERM_ENCODERS = ("attention", "gru")  # gru: a labelled variant beyond the paper
 
 
 def check_choice(key: str, value, valid) -> str:
@@ -101,6 +106,8 @@ class SDMTMP(SequentialRecommender):
         self.sd_temperature = config["sd_temperature"]
         self.cl_temperature = config["cl_temperature"]
         self.short_term_ratio = config["short_term_ratio"]
+        self.short_term_encoder = check_choice(
+            "short_term_encoder", config["short_term_encoder"] or "attention", SHORT_TERM_ENCODERS)
         self.topic_projection = config["topic_projection"]
         self.ablation = parse_ablation(config["ablation"])
         self.uses_topics = self.ablation != "w/o-H"
@@ -163,6 +170,8 @@ class SDMTMP(SequentialRecommender):
             self.item_concat = nn.Linear(2 * d, d, bias=False)
         self.long_gate = nn.Linear(d, 1, bias=False)  # W_long
         self.short_gate = nn.Linear(d, 1, bias=False)  # W_short
+        if self.uses_short_term and self.short_term_encoder == "gru":
+            self.short_term_gru = nn.GRU(d, d, batch_first=True)  # beyond the paper: order-aware
         self.bpr_loss = BPRLoss()
         self.reg_loss = EmbLoss()
 
@@ -172,6 +181,9 @@ class SDMTMP(SequentialRecommender):
 
         # parameters initialization
         self.apply(xavier_uniform_initialization)
+        if self.uses_short_term and self.short_term_encoder == "gru":  # as RecBole's GRU4Rec
+            nn.init.xavier_uniform_(self.short_term_gru.weight_ih_l0)
+            nn.init.xavier_uniform_(self.short_term_gru.weight_hh_l0)
         if self.uses_topics and self.topic_projection == "fixed":
             generator = torch.Generator().manual_seed(config["seed"])
             fixed = torch.randn(self.topic_to_d.weight.shape, generator=generator) / np.sqrt(d)
@@ -268,6 +280,8 @@ class SDMTMP(SequentialRecommender):
         window = short_term_mask(
             interaction[self.ITEM_SEQ_LEN], item_seq.shape[1], self.short_term_ratio
         )
+        if self.short_term_encoder == "gru":
+            return self.ordered_short_term(item_seq, window)
         return dual_aware_attention(
             self.item_embedding(item_seq),  # q_i from Q(0): [B, L, d]
             interaction[self.RATING_LIST].float(),
@@ -277,6 +291,14 @@ class SDMTMP(SequentialRecommender):
             self.beta,
             self.attention_norm,
         )  # [B, d]
+
+    def ordered_short_term(self, item_seq: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+        """Beyond the paper: e_short = the GRU state after the window's items, oldest first (the
+        paper's attention sees a set: its weights depend on ratings and times, not on order)."""
+        # item_seq, window: [B, L] -> [B, d]
+        items, sizes = ordered_window(item_seq, window)  # [B, W], [B]
+        states, _ = self.short_term_gru(self.item_embedding(items))  # [B, W, d]
+        return self.gather_indexes(states, (sizes - 1).clamp(min=0))  # [B, d]
 
     def user_representation(self, interaction, user_long: torch.Tensor, rows=None) -> torch.Tensor:
         """Section 2.3: e_u = alpha1 e_long + alpha2 e_short with sigmoid gates; ``rows``: each
