@@ -162,18 +162,21 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     argv = list(argv) if argv is not None else sys.argv[1:]
     args = parse_args(argv)
-    command = "python -m recbole_sdmtmp.tune " + " ".join(argv)
     sys.argv = sys.argv[:1]  # RecBole's Config must not read this command's flags
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.trials < 1:
         raise SystemExit("--trials must be at least 1")
     results = Path(args.results)
+    # The report covers every model with finished trials, not only this run's --models: a study
+    # resumed one model at a time still ends in one report.
+    reported = list(dict.fromkeys([*MODELS, *args.models]))
     for dataset in args.datasets:
         if not args.report_only:
             for model in args.models:
                 cells = trial_cells(model, dataset, args.protocol, args.trials, args.seed)
                 run_cells(cells, results, args.data_path, threads=args.threads)
-        print(write_report(results, dataset, args.protocol, args.models, args.trials, command))
+        command = f"python -m recbole_sdmtmp.tune --protocol {args.protocol} --datasets {dataset} --trials {args.trials}"
+        print(write_report(results, dataset, args.protocol, reported, args.trials, command))
     return 0
 
 

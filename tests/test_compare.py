@@ -176,6 +176,24 @@ def test_tuning_reads_validation_only_and_picks_the_best(tiny_root, tmp_path):
         tune.chosen_trial(results, "SASRec", "tiny", "paper")
 
 
+def test_tuning_report_keeps_every_tuned_model_when_one_model_is_resumed(tmp_path):
+    """``tune --models RRPU`` (one model resumed) must not drop the other models' rows."""
+    import json
+
+    results = tmp_path / "results"
+    for model, score in (("BPR", 0.2), ("RRPU", 0.3)):
+        folder = results / "tuning" / "paper" / "toy" / f"{model}_trial_0"
+        folder.mkdir(parents=True)
+        (folder / "seed2024.json").write_text(json.dumps({
+            "best_valid_result": {"ndcg@10": score, "hit@10": 2 * score}, "overrides": {},
+            "epochs": 3, "train_seconds_per_epoch": 1.0, "eval_seconds": 0.5}))
+    tune.main(["--protocol", "paper", "--datasets", "toy", "--models", "RRPU", "--trials", "1",
+               "--results", str(results), "--report-only"])
+    report = (results / "tuning_toy_paper.md").read_text()
+    assert "| BPR | 1 |" in report and "| RRPU | 1 |" in report
+    assert "`python -m recbole_sdmtmp.tune --protocol paper --datasets toy --trials 1`" in report
+
+
 def test_list_valued_settings_survive_a_cell(tiny_root, tmp_path):
     """NGCF's hidden_size_list is a list: the cell must hash, and the model must get a list."""
     cells = tune.trial_cells("NGCF", "tiny", "paper", 2, seed=3)
