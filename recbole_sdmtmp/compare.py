@@ -55,6 +55,8 @@ VARIANTS = {
     "beyond the paper: order-aware short-term part (a GRU over the window)": (("short_term_encoder", "gru"),),
     "beyond the paper: a GRU over the whole history as the short-term part": (
         ("short_term_encoder", "gru"), ("short_term_ratio", 1.0)),
+    "beyond the paper: both (a GRU over the whole history, cross-entropy over every item)": (
+        ("short_term_encoder", "gru"), ("short_term_ratio", 1.0), ("loss_type", "CE"), ("train_neg_sample_args", None)),
     "for scale: sampled 2-hop sub-graph batches (fanout 10, sparse embeddings)": (
         ("graph_batch", "subgraph"), ("subgraph_fanout", 10), ("sparse_embeddings", True)),
 }
