@@ -301,6 +301,14 @@ def summary_path(dataset_dir: Path, name: str) -> Path:
     return dataset_dir / f"{name}.summary.json"
 
 
+def side_files_current(paths, dataset_dir: Path, name: str) -> bool:
+    """True when every side-file (topics, review vectors) exists and is no older than the
+    dataset's last conversion, its summary: a new conversion makes older side-files stale."""
+    summary = summary_path(Path(dataset_dir), name)
+    converted_at = summary.stat().st_mtime if summary.is_file() else float("-inf")
+    return all(Path(path).is_file() and Path(path).stat().st_mtime >= converted_at for path in paths)
+
+
 def write_inter(df: pd.DataFrame, path: Path) -> None:
     """RecBole ``.inter`` file; floats are written with shortest round-trip precision."""
     out = df[["user_id", "item_id", "rating", "timestamp"]].set_axis(INTER_HEADER, axis=1)

@@ -28,7 +28,7 @@ import pandas as pd
 
 from dataset_preprocess.amazon import (
     ON_BAD_LINE_CHOICES, BadRawFile, BadReviewLine, EmptyReviewFile, OnBadLine, ReadReport,
-    existing_summary, inter_path, kcore_filter, read_reviews, sha256_file, summary_path,
+    existing_summary, inter_path, kcore_filter, read_reviews, sha256_file, side_files_current, summary_path,
     write_atomic_files,
 )
 from dataset_preprocess.own_file import (
@@ -218,9 +218,7 @@ def ensure_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
     if topics:
         paths = [p for key, p in topic_file_paths(dataset_dir, source.name).items()
                  if key != "summary"]
-        summary_time = (summary_path(dataset_dir, source.name).stat().st_mtime
-                        if up_to_date else float("inf"))
-        need_topics = not all(p.is_file() and p.stat().st_mtime >= summary_time for p in paths)
+        need_topics = not (up_to_date and side_files_current(paths, dataset_dir, source.name))
     if up_to_date and not need_topics:
         logger.info("%s: atomic files%s up to date", source.name, " and topics" if topics else "")
         return dataset_dir

@@ -222,8 +222,8 @@ def recorded_inter_sha256(data_dir: Path, name: str) -> str | None:
 def stale_reason(data_dir: Path, name: str, meta: dict) -> str | None:
     """Why the review vectors with json content ``meta`` do not belong to the dataset's current
     conversion, or None. Files from before ``inter_sha256`` was recorded are judged by age: stale
-    when older than the summary (as the topics are, ``dataset_preprocess.cli.ensure_dataset``)."""
-    from dataset_preprocess.amazon import summary_path
+    when older than the summary, as the topics are."""
+    from dataset_preprocess.amazon import side_files_current
 
     current = recorded_inter_sha256(data_dir, name)
     if current is None:
@@ -233,8 +233,7 @@ def stale_reason(data_dir: Path, name: str, meta: dict) -> str | None:
         return None if built_for == current else (
             f"built for .inter sha256 {built_for[:12]}..., but {name}.summary.json now records "
             f"{current[:12]}... (the dataset was converted again)")
-    paths = review_vector_paths(data_dir, name)
-    if paths["meta"].stat().st_mtime < summary_path(Path(data_dir), name).stat().st_mtime:
+    if not side_files_current([review_vector_paths(data_dir, name)["meta"]], data_dir, name):
         return "older than the dataset's last conversion (its summary.json)"
     return None
 

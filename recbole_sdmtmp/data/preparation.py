@@ -3,6 +3,7 @@
 import logging
 from pathlib import Path
 
+from dataset_preprocess.amazon import side_files_current
 from dataset_preprocess.review_vectors import review_vectors_current
 from recbole_sdmtmp.model.sdmtmp import parse_ablation
 from recbole_sdmtmp.topic_files import topic_file_paths
@@ -28,12 +29,8 @@ def ensure_prepared(config, raw_file=None) -> Path:
     name = config["dataset"]
     missing_inter = not (dataset_dir / f"{name}.inter").is_file()
     topics = needs_topics(config)
-    summary = dataset_dir / f"{name}.summary.json"
-    converted_at = summary.stat().st_mtime if summary.is_file() else float("-inf")
-    missing_topics = topics and not all(  # missing, or older than the last conversion
-        path.is_file() and path.stat().st_mtime >= converted_at
-        for key, path in topic_file_paths(dataset_dir, name).items() if key != "summary"
-    )
+    missing_topics = topics and not side_files_current(  # missing, or older than the last conversion
+        [path for key, path in topic_file_paths(dataset_dir, name).items() if key != "summary"], dataset_dir, name)
     if missing_inter or missing_topics:
         from dataset_preprocess.cli import prepare_dataset
 
