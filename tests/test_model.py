@@ -308,7 +308,7 @@ def test_gru_short_term_variant_reads_the_window_in_order(tiny_root):
     """short_term_encoder: gru (beyond the paper): e_short is nn.GRU's state after the window's
     items, oldest first, computed here row by row; reversing the window changes it, where the
     paper's attention (a weighted set) would not move with equal ratings and times."""
-    model, _, test = build(tiny_root, short_term_encoder="gru", short_term_ratio=1.0)
+    model, train, test = build(tiny_root, short_term_encoder="gru", short_term_ratio=1.0)
     model.eval()
     interaction = first_batch(test)
     lengths = interaction["item_length"]
@@ -329,7 +329,7 @@ def test_gru_short_term_variant_reads_the_window_in_order(tiny_root):
     torch.testing.assert_close(model.predict(interaction), full[:, 1])
     # the GRU trains: BPR's gradient reaches its weights
     model.train()
-    model.calculate_loss(first_batch(build(tiny_root)[1])).backward()
+    model.calculate_loss(first_batch(train)).backward()
     assert model.short_term_gru.weight_hh_l0.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="short_term_encoder"):
         build(tiny_root, short_term_encoder="lstm")
