@@ -341,10 +341,46 @@ def write_comparison(records: dict, dataset: str, results: Path, command: str,
                          f"{test['ttest_p']:.3g} | {test['cases']} |")
         lines.append("")
     lines += ["## Time (paper section 3.5)", "", device_line(rows), "", *timing_table(rows), ""]
+    figure = plot_comparison(rows, dataset, results, protocol)
+    lines += [f"![test NDCG@10 and HR@10 per model](figures/{figure.name})", ""]
     results.mkdir(parents=True, exist_ok=True)
     path = results / f"{dataset}_{protocol}.md"
     atomic_write_text(path, "\n".join(lines))
     write_csv(results / f"{dataset}_{protocol}.csv", rows, dataset)
+    return path
+
+
+def ranked(rows: list[RowStats], metric: str = "ndcg@10") -> list[RowStats]:
+    """Rows from the best mean to the worst (ties keep the table's order)."""
+    return sorted(rows, key=lambda row: -row.mean(metric))
+
+
+def plot_comparison(rows: list[RowStats], dataset: str, results: Path, protocol: str) -> Path:
+    """One look at a table: every model's test NDCG@10 and HR@10 (mean ± std), best at the top,
+    SD-MTMP in red and the floors in grey, so where SD-MTMP ranks needs no reading."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    order = ranked(rows)[::-1]  # barh draws bottom-up
+    colours = ["tab:red" if row.label == OURS else "0.6" if row.label in FLOORS else "tab:blue"
+               for row in order]
+    n_seeds = max(len(row.runs) for row in rows)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 0.32 * len(rows) + 1.4), sharey=True)
+    for ax, metric in zip(axes, ("ndcg@10", "hit@10")):
+        ax.barh(range(len(order)), [row.mean(metric) for row in order],
+                xerr=[row.std(metric) for row in order], color=colours, capsize=2)
+        ax.set_xlabel(f"test {METRIC_NAMES[metric]} (mean ± std, {n_seeds} seeds)")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(order)), [row.label for row in order])
+    fig.suptitle(f"{dataset}, protocol {protocol}")
+    fig.tight_layout()
+    figures = results / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    path = figures / f"{dataset}_{protocol}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
     return path
 
 
@@ -392,7 +428,8 @@ def write_readings(records: dict, dataset: str, results: Path, command: str,
 
 def plot_sensitivity(records: dict, datasets: list[str], param: str, values, results: Path,
                      protocol: str = "paper") -> list[Path]:
-    """Paper figures 2-9: one figure for HR and one for NDCG, a line per (dataset, K)."""
+    """Paper figures 2-9: one figure for HR and one for NDCG, a line per (dataset, K); named by
+    the datasets, so sweeping another dataset later does not overwrite them."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -421,7 +458,7 @@ def plot_sensitivity(records: dict, datasets: list[str], param: str, values, res
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        path = figures / f"sensitivity_{param}_{protocol}_{name.lower()}.png"
+        path = figures / f"sensitivity_{param}_{'-'.join(datasets)}_{protocol}_{name.lower()}.png"
         fig.savefig(path, dpi=120)
         plt.close(fig)
         paths.append(path)

@@ -118,9 +118,24 @@ def test_sensitivity_figure(tmp_path):
         label = compare.sweep_label("embedding_size", value)
         records[compare.Cell(label, "SDMTMP", "toy", 1)] = fake_record(label, 1, positions)
     paths = compare.plot_sensitivity(records, ["toy"], "embedding_size", [64, 128], tmp_path, "paper")
-    assert [p.name for p in paths] == ["sensitivity_embedding_size_paper_hr.png",
-                                       "sensitivity_embedding_size_paper_ndcg.png"]
+    assert [p.name for p in paths] == ["sensitivity_embedding_size_toy_paper_hr.png",
+                                       "sensitivity_embedding_size_toy_paper_ndcg.png"]
     assert all(p.stat().st_size > 1000 for p in paths)
+    other = compare.plot_sensitivity({compare.Cell(c.label, c.model, "toy2", 1): r for c, r in records.items()},
+                                     ["toy2"], "embedding_size", [64, 128], tmp_path, "paper")
+    assert all(p.is_file() for p in paths + other)  # another dataset's sweep keeps the first's
+
+
+def test_comparison_figure_ranks_models_by_ndcg(tmp_path):
+    records = {compare.Cell(label, label, "toy", 1): fake_record(label, 1, positions)
+               for label, positions in (("SD-MTMP", [5, 30, 30]), ("Pop", [30, 30, 30]),
+                                        ("SASRec", [0, 0, 30]))}
+    rows = compare.aggregate(records, "toy")
+    assert [row.label for row in compare.ranked(rows)] == ["SASRec", "SD-MTMP", "Pop"]
+    text = compare.write_comparison(records, "toy", tmp_path, "cmd", protocol="next_item").read_text()
+    figure = tmp_path / "figures" / "toy_next_item.png"
+    assert "](figures/toy_next_item.png)" in text
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 5000
 
 
 def test_tables_name_the_command_that_made_them(tmp_path, monkeypatch):
