@@ -97,6 +97,29 @@ def test_attention_reads_history_never_the_target(tiny_root):
         assert not torch.allclose(model.full_sort_predict(interaction), base)
 
 
+def test_short_term_equals_the_full_width_formula_on_repeated_rows(tiny_root):
+    """The model encodes each distinct history once, over its window's columns; the result must
+    be the section 2.2 formula over the whole padded history, row by row, for a batch whose
+    cases repeat (as a pairwise batch repeats each case once per negative)."""
+    from recbole_sdmtmp.model.attention import dual_aware_attention, short_term_mask
+
+    for norm in ("softmax", "sum"):
+        model, _, test = build(tiny_root, attention_norm=norm, beta=0.3)
+        model.eval()
+        interaction = first_batch(test)
+        rows = torch.arange(len(interaction)).repeat(3)  # every case three times
+        repeated = interaction[rows]
+        with torch.no_grad():
+            short = model.short_term(repeated)
+            window = short_term_mask(repeated["item_length"], repeated["item_id_list"].shape[1],
+                                     model.short_term_ratio)
+            expected = dual_aware_attention(
+                model.item_embedding(repeated["item_id_list"]), repeated["rating_list"].float(),
+                repeated["timestamp_list"].float(), window, model.gamma1, model.beta, norm)
+        torch.testing.assert_close(short, expected)
+        assert window.sum(dim=1).max() >= 2  # some window has several items to weigh
+
+
 def test_fusion_gates(tiny_root):
     model, _, test = build(tiny_root)
     model.eval()

@@ -7,7 +7,9 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from recbole_sdmtmp.model.attention import dual_aware_weights, ordered_window, short_term_mask
+from recbole_sdmtmp.model.attention import (
+    distinct_rows, dual_aware_weights, ordered_window, short_term_mask, window_positions,
+)
 from recbole_sdmtmp.model.distillation import info_nce_loss, self_distillation_loss
 from recbole_sdmtmp.model.graph import NGCFLayer, rating_normalized_adjacency
 from recbole_sdmtmp.model.hypergraph import HypergraphConv, hypergraph_operators
@@ -134,6 +136,23 @@ def test_ordered_window_moves_the_window_to_the_front_oldest_first():
     whole, sizes = ordered_window(item_seq, short_term_mask(torch.tensor([1, 5, 10]), 10, ratio=1.0))
     assert sizes.tolist() == [1, 5, 10] and whole[1, :6].tolist() == [1, 2, 3, 4, 5, 5]
     assert whole[2].tolist() == list(range(11, 21))
+
+
+def test_window_positions_by_hand():
+    window = short_term_mask(torch.tensor([1, 5, 10]), max_length=10, ratio=0.2)  # windows 1, 1, 2
+    positions, sizes = window_positions(window)
+    assert positions.tolist() == [[0, 0], [4, 4], [8, 9]] and sizes.tolist() == [1, 1, 2]
+
+
+def test_distinct_rows_by_hand():
+    """A pairwise batch of two cases, each repeated for a second negative: rows 0 and 2 are one
+    case, 1 and 3 the other; a row differing only in a time is a case of its own."""
+    items = torch.tensor([[4, 5], [6, 0], [4, 5], [6, 0], [4, 5]])
+    times = torch.tensor([[1.5, 2.0], [3.0, 0.0], [1.5, 2.0], [3.0, 0.0], [1.5, 2.25]])
+    first, inverse = distinct_rows(items, times)
+    assert sorted(first.tolist()) == [0, 1, 4]
+    assert torch.equal(items[first][inverse], items) and torch.equal(times[first][inverse], times)
+    assert inverse[0] == inverse[2] and inverse[1] == inverse[3] and inverse[4] != inverse[0]
 
 
 def test_dual_aware_weights_by_hand():

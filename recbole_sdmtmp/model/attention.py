@@ -17,17 +17,37 @@ def short_term_mask(history_length: torch.Tensor, max_length: int, ratio: float)
     return (positions < end) & (positions >= end - window.unsqueeze(1))
 
 
-def ordered_window(item_seq: torch.Tensor, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The window's items moved to the front, oldest first: (items [B, W], sizes [B]), W the
-    largest window; positions past a row's size repeat its newest item (a causal encoder read at
-    ``size - 1`` never sees them)."""
-    # item_seq, window: [B, L]; each row's window is one contiguous block (short_term_mask)
+def window_positions(window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's window positions, oldest first: (positions [B, W], sizes [B]), W the largest
+    window; positions past a row's size repeat its newest one. Reading W (about 20% of the
+    history) columns instead of all L keeps padding and older items out of the work."""
+    # window: [B, L] bool; each row's window is one contiguous block (short_term_mask)
     sizes = window.sum(dim=1)  # [B]
     start = window.float().argmax(dim=1)  # first True of each row: [B]
     width = max(int(sizes.max()), 1)
-    offsets = torch.arange(width, device=item_seq.device).unsqueeze(0)  # [1, W]
-    positions = start.unsqueeze(1) + torch.minimum(offsets, (sizes - 1).clamp(min=0).unsqueeze(1))  # [B, W]
+    offsets = torch.arange(width, device=window.device).unsqueeze(0)  # [1, W]
+    return start.unsqueeze(1) + torch.minimum(offsets, (sizes - 1).clamp(min=0).unsqueeze(1)), sizes
+
+
+def ordered_window(item_seq: torch.Tensor, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The window's items moved to the front, oldest first: (items [B, W], sizes [B]); positions
+    past a row's size repeat its newest item (a causal encoder read at ``size - 1`` never sees
+    them)."""
+    # item_seq, window: [B, L]
+    positions, sizes = window_positions(window)
     return item_seq.gather(1, positions), sizes
+
+
+def distinct_rows(*columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(first, inverse) such that the rows ``first`` are the distinct rows of ``columns`` side by
+    side and row i equals row ``first[inverse[i]]``. A pairwise batch with k negatives repeats
+    each case k times: encoding each distinct history once is k times less work, same values."""
+    # columns: [B, ...] each (ids, ratings, times: exact in float64) -> first [U], inverse [B]
+    key = torch.cat([column.reshape(len(column), -1).double() for column in columns], dim=1)
+    _, inverse = torch.unique(key, dim=0, return_inverse=True)
+    rows = torch.arange(len(key), device=key.device)
+    first = torch.full((int(inverse.max()) + 1,), len(key), dtype=torch.long, device=key.device)
+    return first.scatter_reduce_(0, inverse, rows, reduce="amin"), inverse
 
 
 ATTENTION_NORMS = ("softmax", "sum")
@@ -74,7 +94,8 @@ def dual_aware_attention(
     beta: float,
     norm: str = "softmax",
 ) -> torch.Tensor:
-    """e_short = sum_i w_i q_i over the short-term window (section 2.2)."""
+    """e_short = sum_i w_i q_i over the short-term window (section 2.2). ``item_embeddings`` and
+    the other inputs may hold only the window's columns (``window_positions``)."""
     # item_embeddings: [B, L, d] (q_i from Q(0)) -> [B, d]
     weights = dual_aware_weights(ratings, times, mask, gamma1, beta, norm)
     return torch.bmm(weights.unsqueeze(1), item_embeddings).squeeze(1)

@@ -30,7 +30,8 @@ from recbole.model.init import xavier_uniform_initialization
 from recbole.model.loss import BPRLoss, EmbLoss
 
 from recbole_sdmtmp.model.attention import (
-    ATTENTION_NORMS, dual_aware_attention, ordered_window, short_term_mask,
+    ATTENTION_NORMS, distinct_rows, dual_aware_attention, ordered_window, short_term_mask,
+    window_positions,
 )
 from recbole_sdmtmp.model.distillation import SD_DIRECTIONS, info_nce_loss, self_distillation_loss
 from recbole_sdmtmp.model.graph import NGCFLayer, edge_dropout, rating_normalized_adjacency, undirected_edge_ids
@@ -275,22 +276,27 @@ class SDMTMP(SequentialRecommender):
         return GraphOutput(user_inter, item_inter, user_topic, item_topic, user_long, item_final)
 
     def short_term(self, interaction) -> torch.Tensor:
-        """Section 2.2: e_short from the history's items, ratings and times (never the target's)."""
+        """Section 2.2: e_short from the history's items, ratings and times (never the target's).
+        Each distinct history is encoded once (``distinct_rows``), over its window's columns."""
         item_seq = interaction[self.ITEM_SEQ]  # [B, L]
-        window = short_term_mask(
-            interaction[self.ITEM_SEQ_LEN], item_seq.shape[1], self.short_term_ratio
-        )
+        lengths = interaction[self.ITEM_SEQ_LEN]  # [B]
+        ratings, times = interaction[self.RATING_LIST].float(), interaction[self.TIME_LIST].float()
+        first, inverse = distinct_rows(item_seq, lengths, ratings, times)  # [U], [B]
+        window = short_term_mask(lengths[first], item_seq.shape[1], self.short_term_ratio)  # [U, L]
         if self.short_term_encoder == "gru":
-            return self.ordered_short_term(item_seq, window)
-        return dual_aware_attention(
-            self.item_embedding(item_seq),  # q_i from Q(0): [B, L, d]
-            interaction[self.RATING_LIST].float(),
-            interaction[self.TIME_LIST].float(),
-            window,
+            return self.ordered_short_term(item_seq[first], window)[inverse]  # [B, d]
+        positions, sizes = window_positions(window)  # [U, W], [U]
+        in_window = torch.arange(positions.shape[1], device=self.device) < sizes.unsqueeze(1)  # [U, W]
+        short = dual_aware_attention(
+            self.item_embedding(item_seq[first].gather(1, positions)),  # q_i from Q(0): [U, W, d]
+            ratings[first].gather(1, positions),
+            times[first].gather(1, positions),
+            in_window,
             self.gamma1,
             self.beta,
             self.attention_norm,
-        )  # [B, d]
+        )  # [U, d]
+        return short[inverse]  # [B, d]
 
     def ordered_short_term(self, item_seq: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
         """Beyond the paper: e_short = the GRU state after the window's items, oldest first (the
