@@ -286,7 +286,7 @@ class SDMTMP(SequentialRecommender):
         if self.short_term_encoder == "gru":
             return self.ordered_short_term(item_seq[first], window)[inverse]  # [B, d]
         positions, sizes = window_positions(window)  # [U, W], [U]
-        in_window = torch.arange(positions.shape[1], device=self.device) < sizes.unsqueeze(1)  # [U, W]
+        in_window = torch.arange(positions.shape[1], device=positions.device) < sizes.unsqueeze(1)  # [U, W]
         short = dual_aware_attention(
             self.item_embedding(item_seq[first].gather(1, positions)),  # q_i from Q(0): [U, W, d]
             ratings[first].gather(1, positions),
