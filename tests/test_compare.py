@@ -99,6 +99,7 @@ def test_tables_bold_the_best_and_report_significance(tmp_path):
     tests = compare.significance(compare.aggregate(records, "toy")[0], compare.aggregate(records, "toy")[1])
     assert all(test["wilcoxon_p"] < 0.05 and test["difference"] > 0 for test in tests)
     assert "| SASRec | 1.00 | 0.50 | 10 | 0.50 |" in text  # epoch time ratio to SD-MTMP
+    assert "against the floors" not in text  # neither Pop, ItemKNN nor NGCF was compared
     csv_lines = (tmp_path / "toy_paper.csv").read_text().splitlines()
     assert csv_lines[0].startswith("dataset,model,seeds,HR@10_mean,HR@10_std")
     assert len(csv_lines) == 3
@@ -110,6 +111,19 @@ def test_a_better_baseline_is_bold(tmp_path):
     text = compare.write_comparison(records, "toy", tmp_path, "cmd").read_text()
     assert "| BPR | 1 | **1.0000 ± 0.0000** |" in text
     assert "| SD-MTMP | 1 | 0.3333" in text
+
+
+def test_sd_mtmp_is_tested_against_the_floors_and_ngcf(tmp_path):
+    """HR@10 by hand: SD-MTMP hits 2 of 3 cases, Pop 0, NGCF 3; BPR is no floor."""
+    records = {compare.Cell(label, label, "toy", 1): fake_record(label, 1, positions)
+               for label, positions in (("SD-MTMP", [0, 1, 30]), ("Pop", [30, 30, 30]),
+                                        ("NGCF", [0, 0, 0]), ("BPR", [30, 30, 30]))}
+    text = compare.write_comparison(records, "toy", tmp_path, "cmd").read_text()
+    section = text.split("against the floors and its backbone (")[1].split("## Time")[0]
+    assert section.startswith("Pop, NGCF)") or section.startswith("NGCF, Pop)")
+    assert "| Pop | HR@10 | 0.6667 | 0.0000 | +0.6667 |" in section
+    assert "| NGCF | HR@10 | 0.6667 | 1.0000 | -0.3333 |" in section
+    assert "| BPR |" not in section
 
 
 def test_sensitivity_figure(tmp_path):
