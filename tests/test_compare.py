@@ -137,7 +137,8 @@ def test_sensitivity_figure(tmp_path):
     assert all(p.stat().st_size > 1000 for p in paths)
     other = compare.plot_sensitivity({compare.Cell(c.label, c.model, "toy2", 1): r for c, r in records.items()},
                                      ["toy2"], "embedding_size", [64, 128], tmp_path, "paper")
-    assert all(p.is_file() for p in paths + other)  # another dataset's sweep keeps the first's
+    assert {p.name for p in other}.isdisjoint(p.name for p in paths)  # no overwrite of the first's
+    assert all(p.is_file() for p in paths + other)
 
 
 def test_comparison_figure_ranks_models_by_ndcg(tmp_path):
