@@ -444,9 +444,11 @@ def write_readings(records: dict, dataset: str, results: Path, command: str,
 
 
 def plot_sensitivity(records: dict, datasets: list[str], param: str, values, results: Path,
-                     protocol: str = "paper") -> list[Path]:
+                     protocol: str = "paper", row_labels: dict | None = None) -> list[Path]:
     """Paper figures 2-9: one figure for HR and one for NDCG, a line per (dataset, K); named by
-    the datasets, so sweeping another dataset later does not overwrite them."""
+    the datasets, so sweeping another dataset later does not overwrite them. ``row_labels`` maps
+    (dataset, value) to the row that holds it, where that is not the sweep's own label."""
+    row_labels = row_labels or {}
     import matplotlib
 
     matplotlib.use("Agg")
@@ -464,8 +466,9 @@ def plot_sensitivity(records: dict, datasets: list[str], param: str, values, res
             rows = {row.label: row for row in aggregate(records, dataset)}
             for k, style in ((10, "o-"), (20, "s--")):
                 metric = f"{family}@{k}"
-                means = [rows[sweep_label(param, v)].mean(metric) for v in values]
-                errors = [rows[sweep_label(param, v)].std(metric) for v in values]
+                points = [rows[row_labels.get((dataset, v), sweep_label(param, v))] for v in values]
+                means = [row.mean(metric) for row in points]
+                errors = [row.std(metric) for row in points]
                 ax.errorbar(range(len(values)), means, yerr=errors, fmt=style, capsize=3,
                             label=f"{dataset} {METRIC_NAMES[metric]}")
         ax.set_xticks(range(len(values)), [str(v) for v in values])
@@ -528,11 +531,16 @@ def main(argv=None) -> int:
         if args.param == "n_layers" or args.param == "embedding_size":
             values = [int(v) for v in values]
         rows = [(sweep_label(args.param, v), "SDMTMP", ((args.param, v),)) for v in values]
-    cells = []
+    cells, sweep_rows = [], {}
     for dataset in args.datasets:
         for label, model, overrides in rows:
             settings = dict(tuned_overrides(results, model, dataset, args.protocol)) if args.tuned else {}
+            unchanged = all(settings.get(key) == value for key, value in overrides)
             settings.update(overrides)  # the row's own setting wins over the tuned one
+            if args.study == "sensitivity":
+                if overrides and unchanged:
+                    label = OURS  # the tuned value itself: the tuned model's own cells, not a rerun
+                sweep_rows[dataset, overrides[0][1]] = label
             study = "cells_tuned" if args.tuned else "cells"
             cells += [Cell(label, model, dataset, seed, frozen_overrides(settings), args.protocol, study)
                       for seed in args.seeds]
@@ -546,7 +554,8 @@ def main(argv=None) -> int:
         elif args.study in CHANGE_STUDIES:
             print(write_readings(records, dataset, results, command, args.protocol, tuned, args.study))
     if args.study == "sensitivity":
-        for path in plot_sensitivity(records, args.datasets, args.param, values, results, args.protocol):
+        for path in plot_sensitivity(records, args.datasets, args.param, values, results, args.protocol,
+                                     sweep_rows):
             print(path)
     return 0
 

@@ -141,6 +141,26 @@ def test_sensitivity_figure(tmp_path):
     assert all(p.is_file() for p in paths + other)
 
 
+def test_a_tuned_sweep_reads_the_tuned_models_cells_at_its_own_value(tmp_path, monkeypatch):
+    """Sweeping d over a configuration tuned at d 128: the value 128 is the tuned model itself,
+    so its cells are SD-MTMP's, not a second run of the same configuration."""
+    asked = []
+
+    def fake_run_cells(cells, results, data_root, rerun=False, threads=None):
+        asked.extend(cells)
+        return {cell: fake_record(cell.label, cell.seed, [0, 30]) for cell in cells}
+
+    monkeypatch.setattr(compare, "run_cells", fake_run_cells)
+    monkeypatch.setattr(compare, "tuned_overrides", lambda results, model, dataset, protocol:
+                        {"embedding_size": 128, "beta": 0.3})
+    compare.main(["sensitivity", "--param", "embedding_size", "--values", "64", "128", "--tuned",
+                  "--datasets", "toy", "--seeds", "1", "--results", str(tmp_path)])
+    labels = {cell.label: dict(cell.overrides) for cell in asked}
+    assert labels == {compare.sweep_label("embedding_size", 64): {"embedding_size": 64, "beta": 0.3},
+                      compare.OURS: {"embedding_size": 128, "beta": 0.3}}
+    assert (tmp_path / "figures" / "sensitivity_embedding_size_toy_paper_ndcg.png").is_file()
+
+
 def test_comparison_figure_ranks_models_by_ndcg(tmp_path):
     records = {compare.Cell(label, label, "toy", 1): fake_record(label, 1, positions)
                for label, positions in (("SD-MTMP", [5, 30, 30]), ("Pop", [30, 30, 30]),
