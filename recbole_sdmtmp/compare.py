@@ -517,33 +517,11 @@ def main(argv=None) -> int:
     sys.argv = sys.argv[:1]  # RecBole's Config must not read this command's flags
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     results = Path(args.results)
-    if args.study == "table":
-        rows = [(OURS if model == "SDMTMP" else model, model, ()) for model in args.models]
-    elif args.study == "ablation":
-        rows = [(OURS, "SDMTMP", ())] + [(name, "SDMTMP", (("ablation", name),)) for name in ABLATIONS]
-    elif args.study in CHANGE_STUDIES:
-        changes = CHANGE_STUDIES[args.study][0]
-        rows = [(OURS, "SDMTMP", ())] + [(name, "SDMTMP", change) for name, change in changes.items()]
-    else:
-        if args.param is None:
-            raise SystemExit("sensitivity needs --param: one of " + ", ".join(SWEEPS))
-        values = args.values or SWEEPS[args.param]
-        if args.param == "n_layers" or args.param == "embedding_size":
-            values = [int(v) for v in values]
-        rows = [(sweep_label(args.param, v), "SDMTMP", ((args.param, v),)) for v in values]
-    cells, sweep_rows = [], {}
-    for dataset in args.datasets:
-        for label, model, overrides in rows:
-            settings = dict(tuned_overrides(results, model, dataset, args.protocol)) if args.tuned else {}
-            unchanged = all(settings.get(key) == value for key, value in overrides)
-            settings.update(overrides)  # the row's own setting wins over the tuned one
-            if args.study == "sensitivity":
-                if overrides and unchanged:
-                    label = OURS  # the tuned value itself: the tuned model's own cells, not a rerun
-                sweep_rows[dataset, overrides[0][1]] = label
-            study = "cells_tuned" if args.tuned else "cells"
-            cells += [Cell(label, model, dataset, seed, frozen_overrides(settings), args.protocol, study)
-                      for seed in args.seeds]
+    if args.study == "sensitivity" and args.param is None:
+        raise SystemExit("sensitivity needs --param: one of " + ", ".join(SWEEPS))
+    values = sweep_values(args.param, args.values) if args.study == "sensitivity" else None
+    cells, sweep_rows = plan_cells(args.study, args.datasets, args.protocol, args.seeds, results,
+                                   args.tuned, args.models, args.param, values)
     records = run_cells(cells, results, args.data_path, rerun=args.rerun, threads=args.threads)
     tuned = f"`python -m recbole_sdmtmp.tune --protocol {args.protocol}`" if args.tuned else None
     for dataset in args.datasets:
@@ -558,6 +536,42 @@ def main(argv=None) -> int:
                                      sweep_rows):
             print(path)
     return 0
+
+
+def sweep_values(param: str, values=None) -> list:
+    values = values or SWEEPS[param]
+    return [int(v) for v in values] if param in ("n_layers", "embedding_size") else list(values)
+
+
+def plan_cells(study: str, datasets, protocol: str, seeds, results: Path, tuned: bool = False,
+               models=("SDMTMP", *BASELINES), param: str | None = None, values=None):
+    """The cells of one study, and for a sweep the row holding each (dataset, value).
+
+    One place decides what a study runs, so that ``status`` counts exactly what ``compare`` would
+    run. In a tuned sweep, the tuned value itself is the tuned model's row (same configuration).
+    """
+    if study == "table":
+        rows = [(OURS if model == "SDMTMP" else model, model, ()) for model in models]
+    elif study == "ablation":
+        rows = [(OURS, "SDMTMP", ())] + [(name, "SDMTMP", (("ablation", name),)) for name in ABLATIONS]
+    elif study in CHANGE_STUDIES:
+        rows = [(OURS, "SDMTMP", ())] + [(name, "SDMTMP", change)
+                                         for name, change in CHANGE_STUDIES[study][0].items()]
+    else:
+        rows = [(sweep_label(param, v), "SDMTMP", ((param, v),)) for v in sweep_values(param, values)]
+    cells, sweep_rows = [], {}
+    for dataset in datasets:
+        for label, model, overrides in rows:
+            settings = dict(tuned_overrides(results, model, dataset, protocol)) if tuned else {}
+            unchanged = all(settings.get(key) == value for key, value in overrides)
+            settings.update(overrides)  # the row's own setting wins over the tuned one
+            if study == "sensitivity":
+                if overrides and unchanged:
+                    label = OURS  # the tuned value itself: the tuned model's own cells, not a rerun
+                sweep_rows[dataset, overrides[0][1]] = label
+            cells += [Cell(label, model, dataset, seed, frozen_overrides(settings), protocol,
+                           "cells_tuned" if tuned else "cells") for seed in seeds]
+    return cells, sweep_rows
 
 
 def tuned_overrides(results: Path, model: str, dataset: str, protocol: str) -> dict:

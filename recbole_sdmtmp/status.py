@@ -7,13 +7,15 @@ A study spans sessions (hours on a small CPU); this answers "what is left?" from
 themselves rather than from notes that go stale. Per model: the tuning trials finished against
 those the budget draws, the chosen trial's validation NDCG@10, and the test seeds finished for
 the table row with the chosen configuration (a seed run with an earlier choice counts as
-missing: ``compare`` runs it again).
+missing: ``compare`` runs it again). Then SD-MTMP's own tuned studies (ablation, readings,
+variants, the four sweeps) that have begun: cells finished against planned, as ``compare`` plans
+them.
 """
 
 import argparse
 from pathlib import Path
 
-from recbole_sdmtmp.compare import OURS, Cell, finished_record, frozen_overrides
+from recbole_sdmtmp.compare import CHANGE_STUDIES, OURS, SWEEPS, Cell, finished_record, frozen_overrides, plan_cells
 from recbole_sdmtmp.tune import MODELS, SELECTION_METRIC, chosen_trial, finished_trials, trial_cells
 
 PROTOCOLS = ("paper", "next_item")
@@ -59,6 +61,32 @@ def study_report(results: Path, dataset: str, protocol: str, n_trials: int, seed
     return lines + [""]
 
 
+def sdmtmp_studies_report(results: Path, dataset: str, protocol: str, seeds=SEEDS) -> list[str]:
+    """Tuned ablation, readings, variants and sweeps of SD-MTMP with at least one new cell.
+
+    The tuned model's own row is shared by every study, so a study counts as begun only when a
+    cell of its own rows is finished.
+    """
+    if not finished_trials(results, "SDMTMP", dataset, protocol):
+        return []
+    studies = [("ablation", None)] + [(name, None) for name in CHANGE_STUDIES] + [("sensitivity", p) for p in SWEEPS]
+    lines = []
+    for study, param in studies:
+        cells, _ = plan_cells(study, [dataset], protocol, seeds, results, tuned=True, param=param)
+        done = [finished_record(cell, results) is not None for cell in cells]
+        if not any(finished for cell, finished in zip(cells, done) if cell.label != OURS):
+            continue
+        name = f"sensitivity `{param}`" if param else study
+        flags = f" --param {param}" if param else ""
+        command = f"`python -m recbole_sdmtmp.compare {study} --protocol {protocol} --datasets {dataset}{flags} --tuned`"
+        left = len(cells) - sum(done)
+        lines.append(f"| {name} | {sum(done)}/{len(cells)} | {'done' if not left else command} |")
+    if not lines:
+        return []
+    return ([f"SD-MTMP's tuned studies on {dataset}, `{protocol}` (cells = rows x seeds):", "",
+             "| study | cells finished | resume |", "|---|---|---|"] + lines + [""])
+
+
 def studies_found(results: Path) -> list[tuple[str, str]]:
     """(dataset, protocol) of every study with at least one tuning trial."""
     return sorted((folder.name, folder.parent.name) for protocol in PROTOCOLS
@@ -79,7 +107,8 @@ def main(argv=None) -> int:
         raise SystemExit(f"no tuning study under {results / 'tuning'} matches; start one with "
                          "python -m recbole_sdmtmp.tune --protocol <p> --datasets <D> --trials 6")
     for dataset, protocol in studies:
-        print("\n".join(study_report(results, dataset, protocol, args.trials)))
+        print("\n".join(study_report(results, dataset, protocol, args.trials)
+                        + sdmtmp_studies_report(results, dataset, protocol)))
     return 0
 
 

@@ -52,3 +52,26 @@ def test_a_complete_study_says_so(tmp_path, monkeypatch):
               {"overrides": {}})
     text = "\n".join(status.study_report(tmp_path, "toy", "paper", 6))
     assert "Complete." in text and "Resume" not in text
+
+
+def test_sdmtmp_studies_count_their_own_cells_and_share_the_tuned_row(tmp_path):
+    """Ablation: 5 rows x 3 seeds; the beta sweep's tuned value is the tuned model's own row."""
+    finish_trials(tmp_path, "SDMTMP", 6, [0.01, 0.02, 0.09, 0.03, 0.04, 0.05])
+    chosen = dict(trial_cells("SDMTMP", "toy", "paper", 6, 2024)[2].overrides)
+
+    def finish(label, seed, **changes):
+        settings = frozen_overrides({**chosen, **changes})
+        write(Cell(label, "SDMTMP", "toy", seed, settings, "paper", "cells_tuned").path(tmp_path),
+              {"overrides": {k: thaw(v) for k, v in settings}})
+
+    for seed in status.SEEDS:
+        finish("SD-MTMP", seed)
+    assert status.sdmtmp_studies_report(tmp_path, "toy", "paper") == []  # no study of its own begun
+    finish("w/o-H", 2024, ablation="w/o-H")
+    other_beta = next(v for v in (0.0, 0.1) if v != chosen["beta"])
+    finish(f"SD-MTMP beta={other_beta}", 2024, beta=other_beta)
+    text = "\n".join(status.sdmtmp_studies_report(tmp_path, "toy", "paper"))
+    assert ("| ablation | 4/15 | `python -m recbole_sdmtmp.compare ablation --protocol paper "
+            "--datasets toy --tuned` |") in text
+    assert "| sensitivity `beta` | 4/18 |" in text  # 3 tuned-row cells + 1 sweep cell
+    assert "gamma2" not in text and "variants" not in text
