@@ -126,6 +126,18 @@ def test_sd_mtmp_is_tested_against_the_floors_and_ngcf(tmp_path):
     assert "| BPR |" not in section
 
 
+def test_the_ablation_tests_the_full_model_against_each_part(tmp_path):
+    """HR@10 by hand: the full model hits 2 of 3 cases, w/o-H 3 (removing it helps), w/o-A 0."""
+    records = {compare.Cell(label, "SDMTMP", "toy", 1): fake_record(label, 1, positions)
+               for label, positions in (("SD-MTMP", [0, 1, 30]), ("w/o-H", [0, 0, 0]),
+                                        ("w/o-A", [30, 30, 30]))}
+    text = compare.write_ablation(records, "toy", tmp_path, "cmd").read_text()
+    section = text.split("What each part adds")[1]
+    assert "| w/o-H | HR@10 | 0.6667 | 1.0000 | -0.3333 |" in section
+    assert "| w/o-A | HR@10 | 0.6667 | 0.0000 | +0.6667 |" in section
+    assert "| SD-MTMP | HR@10" not in section
+
+
 def test_sensitivity_figure(tmp_path):
     records = {}
     for value, positions in ((64, [0, 30]), (128, [0, 0])):
