@@ -233,10 +233,10 @@ def format_cell(row: RowStats, metric: str, best: bool) -> str:
     return f"**{text}**" if best else text
 
 
-def metrics_table(rows: list[RowStats], metrics=METRICS) -> list[str]:
+def metrics_table(rows: list[RowStats], metrics=METRICS, first: str = "model") -> list[str]:
     """Markdown rows: mean ± std over seeds, the best mean of each column in bold."""
     best = {metric: max(row.mean(metric) for row in rows) for metric in metrics}
-    lines = ["| model | seeds | " + " | ".join(METRIC_NAMES[m] for m in metrics) + " |"]
+    lines = [f"| {first} | seeds | " + " | ".join(METRIC_NAMES[m] for m in metrics) + " |"]
     lines.append("|---|---|" + "---|" * len(metrics))
     for row in rows:
         cells = [format_cell(row, m, row.mean(m) == best[m]) for m in metrics]
@@ -496,6 +496,31 @@ def plot_sensitivity(records: dict, datasets: list[str], param: str, values, res
     return paths
 
 
+def write_sensitivity(records: dict, datasets: list[str], param: str, values, results: Path,
+                      command: str, protocol: str, tuned: str | None, row_labels: dict,
+                      figures: list[Path]) -> Path:
+    """The numbers behind the sensitivity figures, so that a figure quoted in prose has a table
+    and a command."""
+    symbol = SWEEP_LABELS.get(param, param)
+    stem = f"sensitivity_{param}_{'-'.join(datasets)}_{protocol}"
+    lines = [f"# SD-MTMP at different {symbol} (`{param}`, paper section 3.6), protocol `{protocol}`", "",
+             f"Produced by `{command}`. {tuning_note(tuned)} Only `{param}` changes between "
+             "rows; test split, mean ± standard deviation over seeds; the best mean in bold. "
+             "\"(tuned)\" marks the tuned value, whose row is the tuned model's own cells.", ""]
+    for dataset in datasets:
+        rows = {row.label: row for row in aggregate(records, dataset)}
+        points = []
+        for value in values:
+            label = row_labels.get((dataset, value), sweep_label(param, value))
+            name = f"{symbol} = {value}" + (" (tuned)" if label == OURS else "")
+            points.append(RowStats(name, rows[label].runs))
+        lines += [f"## {dataset}", "", *metrics_table(points, first=symbol), ""]
+    lines += [f"![{name}](figures/{path.name})" for name, path in zip(("HR", "NDCG"), figures)] + [""]
+    path = results / f"{stem}.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path
+
+
 def sweep_label(param: str, value) -> str:
     return f"{OURS} {param}={value}"
 
@@ -543,9 +568,10 @@ def main(argv=None) -> int:
         elif args.study in CHANGE_STUDIES:
             print(write_readings(records, dataset, results, command, args.protocol, tuned, args.study))
     if args.study == "sensitivity":
-        for path in plot_sensitivity(records, args.datasets, args.param, values, results, args.protocol,
-                                     sweep_rows):
-            print(path)
+        figures = plot_sensitivity(records, args.datasets, args.param, values, results, args.protocol,
+                                   sweep_rows)
+        print(write_sensitivity(records, args.datasets, args.param, values, results, command,
+                                args.protocol, tuned, sweep_rows, figures))
     return 0
 
 

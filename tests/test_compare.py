@@ -171,6 +171,10 @@ def test_a_tuned_sweep_reads_the_tuned_models_cells_at_its_own_value(tmp_path, m
     assert labels == {compare.sweep_label("embedding_size", 64): {"embedding_size": 64, "beta": 0.3},
                       compare.OURS: {"embedding_size": 128, "beta": 0.3}}
     assert (tmp_path / "figures" / "sensitivity_embedding_size_toy_paper_ndcg.png").is_file()
+    table = (tmp_path / "sensitivity_embedding_size_toy_paper.md").read_text()
+    assert "| d = 64 | 1 | **0.5000 ± 0.0000** |" in table  # HR@10: one hit of two cases
+    assert "| d = 128 (tuned) | 1 |" in table
+    assert "](figures/sensitivity_embedding_size_toy_paper_ndcg.png)" in table
 
 
 def test_comparison_figure_ranks_models_by_ndcg(tmp_path):
