@@ -505,7 +505,8 @@ def write_sensitivity(records: dict, datasets: list[str], param: str, values, re
     stem = f"sensitivity_{param}_{'-'.join(datasets)}_{protocol}"
     lines = [f"# SD-MTMP at different {symbol} (`{param}`, paper section 3.6), protocol `{protocol}`", "",
              f"Produced by `{command}`. {tuning_note(tuned)} Only `{param}` changes between "
-             "rows; test split, mean ± standard deviation over seeds; the best mean in bold. "
+             "rows; test split (the last column: validation, which chose the tuned value), mean ± "
+             "standard deviation over seeds; the best test mean in bold. "
              "\"(tuned)\" marks the tuned value, whose row is the tuned model's own cells.", ""]
     for dataset in datasets:
         rows = {row.label: row for row in aggregate(records, dataset)}
@@ -514,7 +515,13 @@ def write_sensitivity(records: dict, datasets: list[str], param: str, values, re
             label = row_labels.get((dataset, value), sweep_label(param, value))
             name = f"{symbol} = {value}" + (" (tuned)" if label == OURS else "")
             points.append(RowStats(name, rows[label].runs))
-        lines += [f"## {dataset}", "", *metrics_table(points, first=symbol), ""]
+        table = metrics_table(points, first=symbol)
+        valid = [[run["best_valid_result"]["ndcg@10"] for run in row.runs] for row in points]
+        table[0] += " valid NDCG@10 |"
+        table[1] += "---|"
+        table[2:] = [line + f" {np.mean(v):.4f} ± {np.std(v, ddof=1) if len(v) > 1 else 0.0:.4f} |"
+                     for line, v in zip(table[2:], valid)]
+        lines += [f"## {dataset}", "", *table, ""]
     lines += [f"![{name}](figures/{path.name})" for name, path in zip(("HR", "NDCG"), figures)] + [""]
     path = results / f"{stem}.md"
     atomic_write_text(path, "\n".join(lines))

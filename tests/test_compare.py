@@ -160,7 +160,9 @@ def test_a_tuned_sweep_reads_the_tuned_models_cells_at_its_own_value(tmp_path, m
 
     def fake_run_cells(cells, results, data_root, rerun=False, threads=None):
         asked.extend(cells)
-        return {cell: fake_record(cell.label, cell.seed, [0, 30]) for cell in cells}
+        valid = {compare.OURS: 0.2}  # the tuned row; the swept value 0.1
+        return {cell: {**fake_record(cell.label, cell.seed, [0, 30]),
+                       "best_valid_result": {"ndcg@10": valid.get(cell.label, 0.1)}} for cell in cells}
 
     monkeypatch.setattr(compare, "run_cells", fake_run_cells)
     monkeypatch.setattr(compare, "tuned_overrides", lambda results, model, dataset, protocol:
@@ -173,6 +175,8 @@ def test_a_tuned_sweep_reads_the_tuned_models_cells_at_its_own_value(tmp_path, m
     assert (tmp_path / "figures" / "sensitivity_embedding_size_toy_paper_ndcg.png").is_file()
     table = (tmp_path / "sensitivity_embedding_size_toy_paper.md").read_text()
     assert "| d = 64 | 1 | **0.5000 ± 0.0000** |" in table  # HR@10: one hit of two cases
+    assert "| d = 64 | 1 | **0.5000 ± 0.0000** |" in table and "| 0.1000 ± 0.0000 |\n" in table
+    assert table.split("| d = 128 (tuned) |")[1].split("\n")[0].endswith("| 0.2000 ± 0.0000 |")
     assert "| d = 128 (tuned) | 1 |" in table
     assert "](figures/sensitivity_embedding_size_toy_paper_ndcg.png)" in table
 
