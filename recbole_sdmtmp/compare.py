@@ -459,7 +459,6 @@ def plot_sensitivity(records: dict, datasets: list[str], param: str, values, res
     """Paper figures 2-9: one figure for HR and one for NDCG, a line per (dataset, K); named by
     the datasets, so sweeping another dataset later does not overwrite them. ``row_labels`` maps
     (dataset, value) to the row that holds it, where that is not the sweep's own label."""
-    row_labels = row_labels or {}
     import matplotlib
 
     matplotlib.use("Agg")
@@ -474,10 +473,9 @@ def plot_sensitivity(records: dict, datasets: list[str], param: str, values, res
         name = "HR" if family == "hit" else "NDCG"
         fig, ax = plt.subplots(figsize=(5.5, 3.8))
         for dataset in datasets:
-            rows = {row.label: row for row in aggregate(records, dataset)}
+            points = sweep_points(records, dataset, param, values, row_labels or {})
             for k, style in ((10, "o-"), (20, "s--")):
                 metric = f"{family}@{k}"
-                points = [rows[row_labels.get((dataset, v), sweep_label(param, v))] for v in values]
                 means = [row.mean(metric) for row in points]
                 errors = [row.std(metric) for row in points]
                 ax.errorbar(range(len(values)), means, yerr=errors, fmt=style, capsize=3,
@@ -509,12 +507,8 @@ def write_sensitivity(records: dict, datasets: list[str], param: str, values, re
              "standard deviation over seeds; the best test mean in bold. "
              "\"(tuned)\" marks the tuned value, whose row is the tuned model's own cells.", ""]
     for dataset in datasets:
-        rows = {row.label: row for row in aggregate(records, dataset)}
-        points = []
-        for value in values:
-            label = row_labels.get((dataset, value), sweep_label(param, value))
-            name = f"{symbol} = {value}" + (" (tuned)" if label == OURS else "")
-            points.append(RowStats(name, rows[label].runs))
+        points = [RowStats(f"{symbol} = {value}" + (" (tuned)" if row.label == OURS else ""), row.runs)
+                  for value, row in zip(values, sweep_points(records, dataset, param, values, row_labels))]
         table = metrics_table(points, first=symbol)
         valid = [[run["best_valid_result"]["ndcg@10"] for run in row.runs] for row in points]
         table[0] += " valid NDCG@10 |"
@@ -526,6 +520,12 @@ def write_sensitivity(records: dict, datasets: list[str], param: str, values, re
     path = results / f"{stem}.md"
     atomic_write_text(path, "\n".join(lines))
     return path
+
+
+def sweep_points(records: dict, dataset: str, param: str, values, row_labels: dict) -> list[RowStats]:
+    """The row of each swept value: its own, or the tuned model's where ``row_labels`` says so."""
+    rows = {row.label: row for row in aggregate(records, dataset)}
+    return [rows[row_labels.get((dataset, value), sweep_label(param, value))] for value in values]
 
 
 def sweep_label(param: str, value) -> str:
