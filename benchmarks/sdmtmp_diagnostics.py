@@ -55,15 +55,10 @@ def main() -> None:
     model.eval()
 
     batch = next(iter(train))
+    ranking, distillation, regularization = (term.item() for term in model.calculate_loss(batch))
     output = model.forward()
-    user = model.user_representation(batch, output.user_long)
-    ranking = model.bpr_loss((user * output.item_final[batch["item_id"]]).sum(-1),
-                             (user * output.item_final[batch["neg_item_id"]]).sum(-1)).item()
-    distillation = model.auxiliary_loss(output, batch).item()
-    regularization = model.regularization(batch).item()
-    print(f"loss terms on a training batch: ranking {ranking:.4f}, gamma2 * Loss_SD "
-          f"{config['gamma2'] * distillation:.5f} (Loss_SD {distillation:.5f}), lambda * L2 "
-          f"{config['reg_weight'] * regularization:.4f}")
+    print(f"loss terms on a training batch of {len(batch)} cases x {model.negatives(batch).shape[1]} negatives: "
+          f"ranking {ranking:.4f}, gamma2 * Loss_SD {distillation:.5f}, lambda * L2 {regularization:.4f}")
 
     interaction = next(iter(test))[0]
     long_term = output.user_long[interaction["user_id"]]  # [B, d]

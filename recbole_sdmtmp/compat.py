@@ -60,11 +60,43 @@ def _trust_recbole_checkpoints():
         trainer_module.torch = _TrustedCheckpointTorch()
 
 
+def _pop_init(self, config, dataset):
+    _RECBOLE_POP_INIT(self, config, dataset)
+    self.LABEL = config["LABEL_FIELD"]  # pointwise negative sampling marks its negatives with 0
+
+
+def _pop_calculate_loss(self, interaction):
+    """RecBole's ``item_cnt[item] = item_cnt[item] + 1`` adds 1 once per batch to an item that
+    occurs several times in it, and counts the sampled negatives, which share the item field
+    (RecBole issues 1844, 2198): Pop then ranks by "batches an item appeared in". Here each
+    positive row adds 1 (index_add over the positives), so the scores are the training counts."""
+    item = interaction[self.ITEM_ID]
+    if self.LABEL in interaction:
+        item = item[interaction[self.LABEL] > 0]
+    self.item_cnt.index_add_(0, item, torch.ones(len(item), 1, dtype=self.item_cnt.dtype, device=item.device))
+    self.max_cnt = torch.max(self.item_cnt, dim=0)[0]
+    return torch.nn.Parameter(torch.zeros(1)).to(self.device)
+
+
+_RECBOLE_POP_INIT = None
+_RECBOLE_POP_LOSS = None  # RecBole's own, kept for the test that shows it miscounts
+
+
+def _count_pop_exactly():
+    global _RECBOLE_POP_INIT, _RECBOLE_POP_LOSS
+    from recbole.model.general_recommender.pop import Pop
+
+    if Pop.calculate_loss is not _pop_calculate_loss:
+        _RECBOLE_POP_INIT, _RECBOLE_POP_LOSS = Pop.__init__, Pop.calculate_loss
+        Pop.__init__, Pop.calculate_loss = _pop_init, _pop_calculate_loss
+
+
 def apply():
     """Apply every fix; safe to call more than once."""
     _restore_numpy_aliases()
     _restore_dok_update()
     _trust_recbole_checkpoints()
+    _count_pop_exactly()
 
 
 apply()

@@ -61,7 +61,8 @@ class RunResult:
     best_valid_result: dict = field(default_factory=dict)
     best_valid_score: float | None = None
     epochs: int = 0
-    train_losses: list = field(default_factory=list)  # one per epoch
+    train_losses: list = field(default_factory=list)  # one per epoch: the summed loss
+    train_loss_terms: list = field(default_factory=list)  # one per epoch: each term, when a model returns several
     train_seconds_per_epoch: float | None = None  # median over epochs
     eval_seconds: float | None = None  # median full evaluation of the validation split
     peak_rss_mb: float = 0.0  # of the whole process so far (a comparison runs many cells in one)
@@ -184,18 +185,24 @@ def build_config(model: str, dataset: str, config_files=(), config_dict=None) ->
     return config
 
 
-def load_data(config: Config, dataset_class=None):
-    """The dataset and its (train, valid, test) dataloaders under ``config['protocol']``."""
+def load_data(config: Config, dataset_class=None, negatives_per_case: bool | None = None):
+    """The dataset and its (train, valid, test) dataloaders under ``config['protocol']``.
+    ``negatives_per_case`` (``recbole_sdmtmp.data.negatives``): by default the configured
+    model's ``NEGATIVES_PER_CASE``, so every caller gets the batches the model trains on."""
+    if negatives_per_case is None:
+        negatives_per_case = getattr(resolve_model(config["model"])[0], "NEGATIVES_PER_CASE", False)
     dataset = (dataset_class or SequentialDataset)(config)
-    data = prepare(config, dataset)
+    data = prepare(config, dataset, negatives_per_case)
     return dataset, (data.train_data, data.valid_data, data.test_data)
 
 
-def _timed(method, seconds: list):
+def _timed(method, seconds: list, returned: list | None = None):
     def wrapper(*args, **kwargs):
         start = time.perf_counter()
         result = method(*args, **kwargs)
         seconds.append(time.perf_counter() - start)
+        if returned is not None:
+            returned.append(result)
         return result
 
     return wrapper
@@ -262,8 +269,9 @@ def run(
     if own_optimizer is not None:  # a model whose parameters need another optimizer (SDMTMP sparse_embeddings)
         trainer.optimizer = own_optimizer
 
-    train_seconds, eval_seconds = [], []
-    trainer._train_epoch = _timed(trainer._train_epoch, train_seconds)
+    train_seconds, eval_seconds, epoch_losses = [], [], []
+    # RecBole's train_loss_dict keeps each epoch's sum; _train_epoch returns each term
+    trainer._train_epoch = _timed(trainer._train_epoch, train_seconds, epoch_losses)
     trainer._valid_epoch = _timed(trainer._valid_epoch, eval_seconds)
     result = RunResult(model=model, dataset=dataset, seed=config["seed"], test_result={},
                        protocol=config["protocol"], valid_cases=len(valid_data.positives),
@@ -289,7 +297,8 @@ def run(
         result.test_case_metrics = {name: values.tolist() for name, values in per_case.items()}
     result.best_valid_result = dict(result.best_valid_result or {})
     result.epochs = len(train_seconds)
-    result.train_losses = [float(trainer.train_loss_dict[epoch]) for epoch in sorted(trainer.train_loss_dict)]
+    result.train_losses = [float(sum(loss)) if isinstance(loss, tuple) else float(loss) for loss in epoch_losses]
+    result.train_loss_terms = [[float(term) for term in loss] for loss in epoch_losses if isinstance(loss, tuple)]
     result.train_seconds_per_epoch = statistics.median(train_seconds) if train_seconds else None
     result.eval_seconds = statistics.median(eval_seconds) if eval_seconds else None
     result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -57,3 +57,26 @@ def test_recbole_trainer_loads_its_own_checkpoint(tmp_path, monkeypatch):
     assert torch.equal(loaded["state_dict"]["w"], torch.ones(2))
     # Everything else the trainer takes from torch is still torch.
     assert trainer_module.torch.optim is torch.optim
+
+
+def test_pop_counts_every_positive_once_and_never_a_negative():
+    """RecBole's Pop adds 1 once per batch to a repeated item and counts the sampled negatives
+    (label 0) too; the patched one counts each positive row (RecBole issues 1844, 2198)."""
+    from types import SimpleNamespace
+
+    from recbole.data.interaction import Interaction
+    from recbole.model.general_recommender.pop import Pop
+
+    batch = Interaction({"item_id": torch.tensor([1, 1, 1, 2, 2, 0]),
+                         "label": torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 0.0])})
+
+    def counts(calculate_loss):
+        pop = SimpleNamespace(item_cnt=torch.zeros(3, 1, dtype=torch.long), max_cnt=None, ITEM_ID="item_id",
+                              LABEL="label", device="cpu")
+        calculate_loss(pop, batch)
+        return pop.item_cnt.squeeze(1).tolist(), pop.max_cnt.tolist()
+
+    assert counts(compat._RECBOLE_POP_LOSS) == ([1, 1, 1], [1])  # RecBole's own: the bug
+    assert counts(Pop.calculate_loss) == ([0, 3, 1], [3])
+    compat.apply()  # idempotent: RecBole's original is still the one kept
+    assert Pop.calculate_loss is compat._pop_calculate_loss and compat._RECBOLE_POP_LOSS is not Pop.calculate_loss

@@ -152,11 +152,14 @@ def test_l2_is_lambda_times_the_squared_norm_of_every_parameter(tiny_root):
     """Section 2.3: lambda ||Theta||^2. RecBole's EmbLoss (the first version) added about 1e-5."""
     model, train, _ = build(tiny_root, reg_weight=0.0)
     interaction = first_batch(train)
-    without = model.calculate_loss(interaction).item()
+    without = model.calculate_loss(interaction)
+    assert without[2].item() == 0.0
     model.reg_weight = 0.01
     squared = sum(float((p.detach() ** 2).sum()) for p in model.parameters() if p.requires_grad)
     assert squared > 1.0
-    assert model.calculate_loss(interaction).item() == pytest.approx(without + 0.01 * squared, rel=1e-5)
+    with_l2 = model.calculate_loss(interaction)
+    assert with_l2[2].item() == pytest.approx(0.01 * squared, rel=1e-5)  # the third term: lambda * L2
+    assert sum(with_l2).item() == pytest.approx(sum(without).item() + 0.01 * squared, rel=1e-5)
     old, _, _ = build(tiny_root, reg_weight=0.01, reg_type="batch_embeddings")
     assert old.regularization(interaction).item() < 0.05 * squared
 
@@ -168,7 +171,7 @@ def test_gamma2_and_beta_change_what_the_model_predicts(tiny_root):
         optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
         for _ in range(3):
             optimizer.zero_grad()
-            model.calculate_loss(first_batch(train)).backward()
+            sum(model.calculate_loss(first_batch(train))).backward()
             optimizer.step()
         model.eval()
         with torch.no_grad():
@@ -204,13 +207,16 @@ def test_training_loss_combines_bpr_sd_and_l2(tiny_root):
     model, train, _ = build(tiny_root, gamma2=0.0, reg_weight=0.0)
     interaction = first_batch(train)
     torch.manual_seed(1)
-    bpr_only = model.calculate_loss(interaction).item()
+    bpr_only = model.calculate_loss(interaction)
+    assert bpr_only[1].item() == 0.0 and bpr_only[2].item() == 0.0
     model.gamma2 = 0.4
     torch.manual_seed(1)
-    with_sd = model.calculate_loss(interaction).item()
+    with_sd = model.calculate_loss(interaction)  # (BPR, gamma2 * Loss_SD, lambda * L2)
     sd = model.auxiliary_loss(model.forward(), interaction).item()
     assert sd > 0
-    assert with_sd == pytest.approx(bpr_only + 0.4 * sd, rel=1e-5)
+    assert with_sd[0].item() == pytest.approx(bpr_only[0].item(), rel=1e-6)
+    assert with_sd[1].item() == pytest.approx(0.4 * sd, rel=1e-5)
+    assert sum(with_sd).item() == pytest.approx(bpr_only[0].item() + 0.4 * sd, rel=1e-5)
 
 
 def test_cached_graph_dropped_by_training(tiny_root):
@@ -280,10 +286,10 @@ def test_ablation_w_o_a_ignores_the_sequence(tiny_root):
 
 def test_fixed_topic_projection_is_not_trained(tiny_root):
     model, train, _ = build(tiny_root, topic_projection="fixed", gamma2=0.0)
-    model.calculate_loss(first_batch(train)).backward()
+    sum(model.calculate_loss(first_batch(train))).backward()
     assert model.topic_to_d.weight.grad is None
     learned, _, _ = build(tiny_root, topic_projection="learned", gamma2=0.0)
-    learned.calculate_loss(first_batch(train)).backward()
+    sum(learned.calculate_loss(first_batch(train))).backward()
     assert learned.topic_to_d.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="topic_projection"):
         build(tiny_root, topic_projection="pca")
@@ -303,7 +309,7 @@ def test_cross_entropy_variant_is_a_softmax_over_every_item(tiny_root):
     user = model.user_representation(interaction, output.user_long)
     logits = user @ output.item_final.T
     expected = (torch.logsumexp(logits, dim=1) - logits.gather(1, interaction["item_id"].unsqueeze(1)).squeeze(1)).mean()
-    torch.testing.assert_close(model.calculate_loss(interaction), expected)
+    torch.testing.assert_close(model.calculate_loss(interaction)[0], expected)
     config = tiny_config(tiny_root, loss_type="CE", train_neg_sample_args=None)
     config["loss_type"] = "BCE"
     with pytest.raises(ValueError, match="loss_type='BCE'"):
@@ -352,7 +358,7 @@ def test_gru_short_term_variant_reads_the_window_in_order(tiny_root):
     torch.testing.assert_close(model.predict(interaction), full[:, 1])
     # the GRU trains: BPR's gradient reaches its weights
     model.train()
-    model.calculate_loss(first_batch(train)).backward()
+    sum(model.calculate_loss(first_batch(train))).backward()
     assert model.short_term_gru.weight_hh_l0.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="short_term_encoder"):
         build(tiny_root, short_term_encoder="lstm")

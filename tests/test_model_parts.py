@@ -70,6 +70,16 @@ def test_hypergraph_convolution_by_hand_with_isolated_node():
         conv.weight.weight.fill_(2.0)  # W_hu multiplies after the propagation
     out = conv(to_torch_sparse(edge_gather), to_torch_sparse(node_scatter), users, topics)
     np.testing.assert_allclose(out.detach().squeeze(1).numpy(), [26 / 3, 46 / 3, 0.0], rtol=1e-6)
+    # d = 2, a full W: the dense formula Dv^-1 H B^-1 H^T [P(0); E_T] W, node rows
+    conv = HypergraphConv(2)
+    users2, topics2 = torch.randn(3, 2), torch.randn(2, 2)
+    full = np.vstack([incidence.toarray(), np.eye(2)])  # H: (m + k) x k
+    propagation = np.diag(1 / np.maximum(full.sum(1), 1)) @ full @ np.diag(1 / full.sum(0)) @ full.T
+    propagation[2] = 0.0  # u2 has no topic: degree 0, a zero row
+    weight = conv.weight.weight.detach().numpy()
+    expected = (propagation @ np.vstack([users2.numpy(), topics2.numpy()]) @ weight.T)[:3]
+    out = conv(to_torch_sparse(edge_gather), to_torch_sparse(node_scatter), users2, topics2)
+    np.testing.assert_allclose(out.detach().numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_self_distillation_is_kl_teacher_to_student():
@@ -114,6 +124,10 @@ def test_info_nce_by_hand():
     assert info_nce_loss(anchor, anchor.clone(), temperature=0.5).item() == pytest.approx(
         math.log(1 + math.exp(-2)), rel=1e-6
     )
+    empty = torch.zeros(0, 2, requires_grad=True)  # a batch whose nodes have no topic
+    loss = info_nce_loss(empty, empty, temperature=0.5)
+    assert loss.item() == 0.0
+    loss.backward()
 
 
 def test_short_term_window_is_newest_fifth_at_least_one():
@@ -256,3 +270,8 @@ def test_edge_dropout_drops_whole_edges_and_rescales():
         torch.testing.assert_close(dropped[kept], 2.0 * dense[kept])
         kept_counts.append(int(kept.sum()) // 2)
     assert set(kept_counts) <= {0, 1, 2, 3} and 1.2 < np.mean(kept_counts) < 1.8  # about half of 3
+    # the dropped matrix keeps the coalesced indices (no coalesce per step) and multiplies exactly
+    sparse = edge_dropout(laplacian, edge_ids, 0.5)
+    assert sparse.is_coalesced() and torch.equal(sparse.indices(), laplacian.indices())
+    x = torch.randn(dense.shape[0], 3)
+    torch.testing.assert_close(torch.sparse.mm(sparse, x), sparse.to_dense() @ x)

@@ -96,12 +96,13 @@ def test_subgraph_loss_is_the_batch_form_of_the_full_loss(tiny_root):
     model, train, _ = build(tiny_root, dropout_type="none", graph_batch="subgraph")
     model.train()
     batch = first_batch(train)
-    loss = model.calculate_loss(batch)
+    loss = sum(model.calculate_loss(batch))
     full = model.forward()
     user = model.user_representation(batch, full.user_long)
-    pos, neg = batch[model.POS_ITEM_ID], batch[model.NEG_ITEM_ID]
-    bpr = model.bpr_loss((user * full.item_final[pos]).sum(-1), (user * full.item_final[neg]).sum(-1))
-    users, items = torch.unique(batch[model.USER_ID]), torch.unique(torch.cat([pos, neg]))
+    pos, neg = batch[model.POS_ITEM_ID], batch[model.NEG_ITEM_ID]  # [B], [B, k]
+    bpr = model.bpr_loss((user * full.item_final[pos]).sum(-1, keepdim=True),
+                         (user.unsqueeze(1) * full.item_final[neg]).sum(-1))
+    users, items = torch.unique(batch[model.USER_ID]), torch.unique(torch.cat([pos, neg.flatten()]))
     batch_output = full._replace(**{name: getattr(full, name)[users] for name in ("user_inter", "user_topic", "user_long")},
                                  **{name: getattr(full, name)[items] for name in ("item_inter", "item_topic", "item_final")})
     sd = model.auxiliary_loss(batch_output, batch, (users, items))
@@ -154,7 +155,7 @@ def test_sparse_embeddings_update_only_the_batch_rows(tiny_root):
         batch = next(batches)
         before = model.user_embedding.weight.detach().clone()
         optimizer.zero_grad()
-        model.calculate_loss(batch).backward()
+        sum(model.calculate_loss(batch)).backward()
         grad = model.user_embedding.weight.grad.coalesce()
         assert grad.is_sparse
         optimizer.step()
@@ -167,7 +168,7 @@ def test_sparse_embeddings_l2_counts_the_batch_rows(tiny_root):
     model, train, _ = build(tiny_root, graph_batch="subgraph", sparse_embeddings=True)
     batch = first_batch(train)
     users = torch.unique(batch[model.USER_ID])
-    items = torch.unique(torch.cat([batch[model.POS_ITEM_ID], batch[model.NEG_ITEM_ID]]))
+    items = torch.unique(torch.cat([batch[model.POS_ITEM_ID], batch[model.NEG_ITEM_ID].flatten()]))
     others = sum(p.pow(2).sum() for name, p in model.named_parameters()
                  if p.requires_grad and name not in ("user_embedding.weight", "item_embedding.weight"))
     expected = model.user_embedding.weight[users].pow(2).sum() + model.item_embedding.weight[items].pow(2).sum() + others

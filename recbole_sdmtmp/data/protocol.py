@@ -14,7 +14,8 @@ held-out case is scored:
   items of its history are never recommended.
 
 Every model, sequential or general, runs through these loaders and RecBole's own evaluator.
-Training negatives are items the user never interacted with in training (paper section 2.3).
+Training negatives are items the user never interacted with in training (paper section 2.3;
+``recbole_sdmtmp/data/negatives.py``).
 """
 
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import torch
 from recbole.data.dataloader import FullSortEvalDataLoader
 from recbole.data.utils import get_dataloader
 
+from recbole_sdmtmp.data.negatives import CaseNegativesDataLoader, TrainingItemSampler
 from recbole_sdmtmp.distributed import case_shard
 
 PROTOCOLS = ("paper", "next_item")
@@ -111,63 +113,6 @@ class HeldOutDataLoader(FullSortEvalDataLoader):
         return interaction, (history_u, torch.cat(excluded)), positive_u, torch.cat(positives)
 
 
-NEGATIVE_EXCLUSIONS = ("interacted", "target")
-
-
-class TrainingItemSampler:
-    """Negative items a user never interacted with in training (paper section 2.3).
-
-    RecBole's sequential sampler excludes only the target (``exclude='target'``, kept to measure
-    the difference). Rejection sampling against the sorted (user, item) keys of the training
-    interactions; uniform or popularity-weighted candidates.
-    """
-
-    def __init__(self, n_items: int, user_items: dict, distribution="uniform", popularity=None,
-                 exclude: str = "interacted"):
-        if exclude not in NEGATIVE_EXCLUSIONS:
-            raise ValueError(f"train_neg_exclude={exclude!r} is not valid; choose 'interacted' or 'target'")
-        self.exclude = exclude
-        self.n_items = n_items
-        keys = [np.asarray(items, dtype=np.int64) + int(user) * n_items for user, items in user_items.items()]
-        self.keys = np.unique(np.concatenate(keys)) if keys else np.array([], dtype=np.int64)
-        self.max_used = max((len(set(items)) for items in user_items.values()), default=0)
-        if self.max_used >= n_items - 1:
-            raise ValueError("a user interacted with every item: no negative can be sampled")
-        self.distribution = distribution
-        if distribution == "popularity":
-            weights = np.asarray(popularity, dtype=np.float64)[1:] + 1e-12
-            self.cumulative = np.cumsum(weights / weights.sum())
-        elif distribution != "uniform":
-            raise ValueError(f"negative distribution {distribution!r}: use 'uniform' or 'popularity'")
-
-    def _draw(self, size: int) -> np.ndarray:
-        if self.distribution == "uniform":
-            return np.random.randint(1, self.n_items, size)
-        return 1 + np.minimum(np.searchsorted(self.cumulative, np.random.rand(size)), self.n_items - 2)
-
-    def _used(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        keys = users.astype(np.int64) * self.n_items + items
-        positions = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
-        return self.keys[positions] == keys if len(self.keys) else np.zeros(len(keys), bool)
-
-    def sample_by_user_ids(self, user_ids, item_ids, num: int) -> torch.Tensor:
-        """RecBole's layout: sample r for user i sits at position r * len(user_ids) + i."""
-        users = np.tile(np.asarray(user_ids, dtype=np.int64), num)
-        targets = np.tile(np.asarray(item_ids, dtype=np.int64), num)
-
-        def rejected(index):
-            if self.exclude == "target":
-                return items[index] == targets[index]
-            return self._used(users[index], items[index])
-
-        items = self._draw(len(users))
-        todo = np.flatnonzero(rejected(np.arange(len(users))))
-        while len(todo):
-            items[todo] = self._draw(len(todo))
-            todo = todo[rejected(todo)]
-        return torch.from_numpy(items)
-
-
 @dataclass
 class ProtocolData:
     """What a run trains and evaluates on."""
@@ -237,8 +182,12 @@ def fit_history_length(config, dataset, protocol: str, ratios) -> int:
     return length
 
 
-def prepare(config, dataset) -> ProtocolData:
-    """Split ``dataset`` under ``config['protocol']`` and build RecBole dataloaders."""
+def prepare(config, dataset, negatives_per_case: bool = False) -> ProtocolData:
+    """Split ``dataset`` under ``config['protocol']`` and build RecBole dataloaders.
+
+    ``negatives_per_case``: a training batch holds ``train_batch_size`` cases, each with its k
+    negatives as a [B, k] field (``recbole_sdmtmp.data.negatives``), instead of RecBole's layout
+    (each case repeated k times inside the batch)."""
     ratios = config["eval_args"]["split"]["RS"]
     fit_history_length(config, dataset, config["protocol"] or "next_item", ratios)
     dataset._change_feat_format()  # to Interaction, then RecBole's augmentation (what build() does first)
@@ -252,7 +201,8 @@ def prepare(config, dataset) -> ProtocolData:
         popularity = np.bincount(train_dataset.inter_feat[dataset.iid_field].numpy(), minlength=dataset.item_num)
         sampler = TrainingItemSampler(dataset.item_num, train_items, neg_args["distribution"], popularity,
                                       config["train_neg_exclude"] or "interacted")
-    train_data = get_dataloader(config, "train")(config, train_dataset, sampler, shuffle=config["shuffle"])
+    loader = CaseNegativesDataLoader if negatives_per_case and sampler is not None else get_dataloader(config, "train")
+    train_data = loader(config, train_dataset, sampler, shuffle=config["shuffle"])
     loaders = {}
     for phase, (rows, positives, excluded) in phases.items():
         loaders[phase] = HeldOutDataLoader(config, _rows(dataset, rows), positives, excluded)

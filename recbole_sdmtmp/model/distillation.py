@@ -47,6 +47,8 @@ def info_nce_loss(
 ) -> torch.Tensor:
     """w/o-S1: InfoNCE between two views of the same nodes; the other rows are the negatives."""
     # anchor, positive: [B, d] -> scalar
+    if anchor.shape[0] == 0:  # no node of the batch has a topic: nothing to contrast (not NaN)
+        return (anchor.sum() + positive.sum()) * 0.0
     anchor = F.normalize(anchor, dim=-1)
     positive = F.normalize(positive, dim=-1)
     logits = anchor @ positive.T / temperature  # [B, B]

@@ -53,10 +53,13 @@ def undirected_edge_ids(laplacian: torch.Tensor) -> torch.Tensor:
 def edge_dropout(laplacian: torch.Tensor, edge_ids: torch.Tensor, rate: float) -> torch.Tensor:
     """Section 3.5: dropout "reduces redundant connections of the bipartite graph": each
     user-item edge of L_hat is removed with probability ``rate`` (both directions), the kept ones
-    rescaled by 1 / (1 - rate) as in NGCF's node dropout on the Laplacian."""
+    rescaled by 1 / (1 - rate) as in NGCF's node dropout on the Laplacian. A dropped edge keeps
+    its slot with the value 0, so the indices stay those of the coalesced ``laplacian`` and the
+    matrix needs no new coalesce each training step."""
     if rate <= 0.0:
         return laplacian
     n_edges = int(edge_ids.max()) + 1 if edge_ids.numel() else 0
     keep = (torch.rand(n_edges, device=laplacian.device) >= rate)[edge_ids]
     values = laplacian.values() * keep / (1.0 - rate)
-    return torch.sparse_coo_tensor(laplacian.indices(), values, laplacian.shape, check_invariants=False).coalesce()
+    return torch.sparse_coo_tensor(laplacian.indices(), values, laplacian.shape, check_invariants=False,
+                                   is_coalesced=True)

@@ -84,7 +84,13 @@ class GraphOutput(NamedTuple):
 
 
 class SDMTMP(SequentialRecommender):
-    r"""SD-MTMP as a RecBole sequential recommender (pairwise BPR training)."""
+    r"""SD-MTMP as a RecBole sequential recommender (pairwise BPR training).
+
+    A training batch holds ``train_batch_size`` cases, each with its k negatives ([B, k],
+    ``recbole_sdmtmp/data/negatives.py``): the graphs are propagated once per batch whatever k is.
+    """
+
+    NEGATIVES_PER_CASE = True
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -342,29 +348,48 @@ class SDMTMP(SequentialRecommender):
             ) + info_nce_loss(output.item_inter[items], output.item_topic[items], self.cl_temperature)
         return torch.zeros((), device=self.device)
 
+    def negatives(self, interaction) -> torch.Tensor:
+        """Each case's negatives, [B, k]; RecBole's own layout (one per row, [B]) reads as k = 1."""
+        negatives = interaction[self.NEG_ITEM_ID]
+        return negatives.unsqueeze(1) if negatives.dim() == 1 else negatives
+
+    @staticmethod
+    def pair_scores(user, items, pos_rows, neg_rows) -> tuple[torch.Tensor, torch.Tensor]:
+        """y_hat of each case's positive and negatives: (pos [B, 1], neg [B, k]). With more pairs
+        than items, scoring every item once (one [B, n] product) is cheaper than gathering B x k
+        item rows and their gradients (Instrument, B 1,024, k 16, n 900: 37 ms against 84 ms)."""
+        # user: [B, d]; items: [n, d]; pos_rows: [B]; neg_rows: [B, k]
+        if neg_rows.numel() > items.shape[0]:
+            scores = user @ items.T  # [B, n]
+            return scores.gather(1, pos_rows.unsqueeze(1)), scores.gather(1, neg_rows)
+        pos = (user * items[pos_rows]).sum(dim=-1, keepdim=True)
+        return pos, (user.unsqueeze(1) * items[neg_rows]).sum(dim=-1)
+
     def calculate_loss(self, interaction):
+        """Section 2.3's three terms, (BPR, gamma2 * Loss_SD, lambda * ||Theta||^2), which
+        RecBole's trainer sums and logs one by one; BPR is averaged over the B x k pairs."""
         # clear the storage variable when training
         self.restore_user_e, self.restore_item_e = None, None
 
         pos_items = interaction[self.POS_ITEM_ID]  # [B]
+        neg_items = self.negatives(interaction) if self.loss_type == "BPR" else None  # [B, k]
         if self.graph_batch == "subgraph":  # rows of the batch's users and items only
             users, user_rows = torch.unique(interaction[self.USER_ID], return_inverse=True)
-            items, item_rows = torch.unique(torch.cat([pos_items, interaction[self.NEG_ITEM_ID]]), return_inverse=True)
-            nodes, (pos_rows, neg_rows) = (users, items), item_rows.split(len(pos_items))
+            items, item_rows = torch.unique(torch.cat([pos_items, neg_items.flatten()]), return_inverse=True)
+            nodes, pos_rows, neg_rows = (users, items), item_rows[:len(pos_items)], item_rows[len(pos_items):]
+            neg_rows = neg_rows.view_as(neg_items)
             output = self.forward_rows(users, items)
         else:
-            nodes, user_rows, pos_rows = None, None, pos_items
+            nodes, user_rows, pos_rows, neg_rows = None, None, pos_items, neg_items
             output = self.forward()
         user = self.user_representation(interaction, output.user_long, user_rows)  # [B, d]
         if self.loss_type == "CE":  # beyond the paper: softmax over every item, no sampled negative
             ranking = nn.functional.cross_entropy(user @ output.item_final.T, pos_items)  # [B, n] -> scalar
         else:
-            neg_rows = interaction[self.NEG_ITEM_ID] if nodes is None else neg_rows  # [B]
-            pos_score = (user * output.item_final[pos_rows]).sum(dim=-1)  # [B]
-            neg_score = (user * output.item_final[neg_rows]).sum(dim=-1)  # [B]
-            ranking = self.bpr_loss(pos_score, neg_score)
-        reg = self.regularization(interaction)
-        return ranking + self.gamma2 * self.auxiliary_loss(output, interaction, nodes) + self.reg_weight * reg
+            pos_score, neg_score = self.pair_scores(user, output.item_final, pos_rows, neg_rows)  # [B, 1], [B, k]
+            ranking = self.bpr_loss(pos_score, neg_score)  # mean over the B x k pairs
+        auxiliary = self.gamma2 * self.auxiliary_loss(output, interaction, nodes)
+        return ranking, auxiliary, self.reg_weight * self.regularization(interaction)
 
     def regularization(self, interaction) -> torch.Tensor:
         """Section 2.3: ||Theta||^2, the squared L2 norm of every trained parameter (``params``,
@@ -374,16 +399,19 @@ class SDMTMP(SequentialRecommender):
         LazyAdam is a lazy Adam), every other parameter in full."""
         if self.reg_type == "params" and self.sparse_embeddings:  # the batch's rows of P(0), Q(0)
             users = torch.unique(interaction[self.USER_ID])
-            items = torch.unique(torch.cat([interaction[self.POS_ITEM_ID], interaction[self.NEG_ITEM_ID]]))
+            items = torch.unique(torch.cat([interaction[self.POS_ITEM_ID], self.negatives(interaction).flatten()]))
             tables = (self.user_embedding.weight, self.item_embedding.weight)
             return self.user_embedding(users).pow(2).sum() + self.item_embedding(items).pow(2).sum() + sum(
                 p.pow(2).sum() for p in self.parameters() if p.requires_grad and all(p is not t for t in tables))
         if self.reg_type == "params":
             return sum(p.pow(2).sum() for p in self.parameters() if p.requires_grad)
-        items = [interaction[self.POS_ITEM_ID]]
+        # one row per (case, negative) pair, as in RecBole's layout, so the value does not depend on it
+        pairs = self.negatives(interaction).shape[1] if self.NEG_ITEM_ID in interaction else 1  # k
+        items = [interaction[self.POS_ITEM_ID].repeat(pairs)]
         if self.NEG_ITEM_ID in interaction:
-            items.append(interaction[self.NEG_ITEM_ID])
-        return self.reg_loss(self.user_embedding(interaction[self.USER_ID]), *(self.item_embedding(i) for i in items))
+            items.append(self.negatives(interaction).flatten())
+        users = interaction[self.USER_ID].repeat(pairs)
+        return self.reg_loss(self.user_embedding(users), *(self.item_embedding(i) for i in items))
 
     def build_optimizer(self):
         """``sparse_embeddings``: Adam on the batch's embedding rows only (``LazyAdam``); None
