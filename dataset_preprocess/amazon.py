@@ -13,8 +13,10 @@ Bad-input policy:
   bad when it is not a JSON object (``malformed_json``); lacks reviewerID, asin, overall or
   unixReviewTime, or has it null or empty (``missing_field``); has an ID that is not a string
   or contains whitespace or control characters, which would break the tab-separated file
-  (``bad_id``); has a rating that is not a number in [1, 5] (``bad_rating``); has a time that
-  is not a number in [0, 1e11) seconds (``bad_time``, the bound catches milliseconds); has
+  (``bad_id``), or that RecBole's loader would read as missing (``NA``, ``null``...); has
+  a rating that is not a number in [1, 5] (``bad_rating``); has a time that
+  is not a number of seconds in [1970-01-01, 2100-01-01) (``bad_time``, the bound catches
+  milliseconds and typos); has
   a reviewText that is neither a string nor null (``bad_text``); is not valid UTF-8
   (``bad_encoding``); or is longer than ``max_line_bytes`` (``line_too_long``, 1 MiB by
   default, CLI ``--max-line-bytes``; the line is never held in memory whole).
@@ -39,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import re
 import unicodedata
@@ -54,6 +55,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from dataset_preprocess.atomic_io import atomic_write, atomic_write_json
+from dataset_preprocess.fields import (
+    MAX_UNIX_TIME, UNIX_FORMAT, BadValue as _Bad, is_number as _is_number, parse_id,
+    parse_json_object, parse_rating, parse_text, parse_time,
+)
 from dataset_preprocess.rawio import (
     DEFAULT_MAX_LINE_BYTES, BadRawFile, decode_line, iter_lines, open_raw,
 )
@@ -69,7 +74,6 @@ REQUIRED_FIELDS = ("reviewerID", "asin", "overall", "unixReviewTime")
 COLUMNS = ["user_id", "item_id", "rating", "timestamp", "review_text"]
 INTER_HEADER = ["user_id:token", "item_id:token", "rating:float", "timestamp:float"]
 SECONDS_PER_DAY = 86_400
-MAX_UNIX_TIME = 1e11
 SUMMARY_VERSION = 2
 MAX_SKIPS_LOGGED = 5
 
@@ -91,14 +95,6 @@ class BadReviewLine(ValueError):
 
 class EmptyReviewFile(ValueError):
     """A raw file without a single valid review."""
-
-
-class _Bad(Exception):
-    """Internal: one line's problem, before the policy decides what to do with it."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason, self.detail = reason, detail
 
 
 @dataclass
@@ -133,40 +129,19 @@ def clean_text(text: str) -> str:
     return _CONTROL.sub("", unicodedata.normalize("NFC", text)).strip()
 
 
-def _is_number(value: Any) -> bool:
-    """A finite JSON number (bool is an int in Python, but not a number here)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
 def _parse(line: str) -> tuple[str, str, float, float, Any, dict[str, Any]]:
-    """(user, item, rating, unix time, raw reviewText, object) of one line, or raise _Bad."""
-    try:
-        obj = json.loads(line)
-    except ValueError as exc:
-        raise _Bad("malformed_json", f"not valid JSON ({exc})") from None
-    if not isinstance(obj, dict):
-        raise _Bad("malformed_json", f"a JSON {type(obj).__name__}, not an object")
+    """(user, item, rating, unix time, raw reviewText, object) of one line, or raise _Bad;
+    every field goes through :mod:`dataset_preprocess.fields`, as in the other formats."""
+    obj = parse_json_object(line)
     missing = [f for f in REQUIRED_FIELDS if obj.get(f) is None or obj.get(f) == ""]
     if missing:
         raise _Bad("missing_field", f"missing or empty field(s) {', '.join(missing)}")
-    user, item, rating, time = (obj[f] for f in REQUIRED_FIELDS)
-    for key, value in (("reviewerID", user), ("asin", item)):
-        if not isinstance(value, str) or _BAD_ID.search(value):
-            raise _Bad("bad_id", f"{key} {value!r} is not a string without whitespace")
-    if not _is_number(rating) or not 1 <= rating <= 5:
-        raise _Bad("bad_rating", f"overall {rating!r} is not a number in [1, 5]")
-    if not _is_number(time) or not 0 <= time < MAX_UNIX_TIME:
-        raise _Bad("bad_time", f"unixReviewTime {time!r} is not a number of seconds in "
-                               f"[0, {MAX_UNIX_TIME:.0e})")
-    text = obj.get("reviewText")
-    if text is not None and not isinstance(text, str):
-        raise _Bad("bad_text", f"reviewText is a {type(text).__name__}, not a string")
-    return user, item, float(rating), float(time), text, obj
+    user = parse_id("reviewerID", obj["reviewerID"], allow_int=False)
+    item = parse_id("asin", obj["asin"], allow_int=False)
+    rating = parse_rating("overall", obj["overall"])
+    time = parse_time("unixReviewTime", obj["unixReviewTime"], UNIX_FORMAT)
+    text = parse_text("reviewText", obj.get("reviewText"))
+    return user, item, rating, time, text, obj
 
 
 def read_reviews(path: str | os.PathLike[str], on_bad_line: OnBadLine = "error",

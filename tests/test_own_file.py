@@ -103,12 +103,28 @@ def test_typed_json_and_parquet_values(tmp_path: Path) -> None:
 def test_rating_optional_and_default_names(tmp_path: Path) -> None:
     raw = write_csv(tmp_path / "r.csv", [("u1", "i1", "1614816000", "x")],
                     header=("user_id", "item_id", "timestamp", "review_text"))
-    df, _, columns = read(raw, mapping="")
+    df, _, columns = read(raw, mapping="rating=none")
     assert columns == {"user": "user_id", "item": "item_id", "rating": None,
                        "time": "timestamp", "text": "review_text"}
     assert df["rating"].tolist() == [1.0]
     df, _, columns = read(write_csv(tmp_path / "s.csv"), mapping=MAPPING.replace("stars", ""))
     assert columns["rating"] is None and df["rating"].tolist() == [1.0] * 4
+
+
+@pytest.mark.parametrize(("key", "header", "row", "hint"), [
+    ("rating", ("user_id", "item_id", "timestamp", "review_text"),
+     ("u1", "i1", "1614816000", "ok"), "rating=none"),
+    ("text", ("user_id", "item_id", "rating", "timestamp"), ("u1", "i1", "4", "1614816000"),
+     "text=none"),
+])
+def test_a_key_neither_given_nor_found_is_an_error(tmp_path: Path, key: str, header: tuple,
+                                                   row: tuple, hint: str) -> None:
+    """Leaving rating (or text) out used to mean "none" silently: every rating 1, no text."""
+    raw = write_csv(tmp_path / "r.csv", [row], header=header)
+    with pytest.raises(BadColumns, match=f"no {key} column.*{hint}"):
+        read(raw, mapping="")
+    df, _, columns = read(raw, mapping=f"{key}=none")
+    assert columns[key] is None and len(df) == 1
 
 
 def test_time_format(tmp_path: Path) -> None:
