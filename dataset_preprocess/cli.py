@@ -35,7 +35,9 @@ from dataset_preprocess.own_file import (
     FORMATS, SUFFIX_FORMATS, BadColumns, OwnFileSpec, detect_format, parse_columns,
     read_own_file,
 )
-from dataset_preprocess.rawio import DEFAULT_MAX_LINE_BYTES
+from dataset_preprocess.loadcheck import LoadMismatch
+from dataset_preprocess.outputs import OutputError, check_output
+from dataset_preprocess.rawio import DEFAULT_MAX_LINE_BYTES, check_raw_path
 from dataset_preprocess.registry import (
     PAPER_DATASETS, AmazonDataset, RawDataMissing, find_raw_file, lookup, resolve,
 )
@@ -52,7 +54,7 @@ class NotEnoughText(ValueError):
 
 # Every error that means "this input cannot be converted": one paragraph, exit status 2.
 INPUT_ERRORS = (RawDataMissing, BadRawFile, BadReviewLine, BadColumns, EmptyReviewFile,
-                NotEnoughText)
+                NotEnoughText, LoadMismatch, OutputError)
 
 # CLI option -> TopicConfig field; options left out keep TopicConfig's defaults.
 TOPIC_OPTIONS = {
@@ -97,6 +99,8 @@ def resolve_source(name: str, raw_file: str | os.PathLike[str] | None = None,
     that is not a file name), BadColumns or RawDataMissing.
     """
     mapping = parse_columns(columns) if isinstance(columns, str) else dict(columns or {})
+    if raw_file is not None:
+        check_raw_path(Path(raw_file))
     amazon = lookup(name)
     own_requested = bool(mapping) or file_format is not None or time_format is not None
     if raw_file is not None and not own_requested:
@@ -143,8 +147,7 @@ def read_source(source: Source, on_bad_line: OnBadLine = "error", kcore: int | N
                                        max_line_bytes=max_line_bytes)
     if kcore:
         reviews = kcore_filter(reviews, kcore, report)
-        options["kcore"] = kcore
-    return reviews, report, options
+    return reviews, report, {**options, **_output_options(kcore, max_line_bytes)}
 
 
 def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
@@ -173,8 +176,10 @@ def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
                             time_format)
     name = source.name
     dataset_dir = Path(out_dir) / name
-    source_sha256 = sha256_file(source.raw)
-    expected_options = _expected_options(source, kcore)
+    check_output(dataset_dir, [inter_path(dataset_dir, name).name,
+                               summary_path(dataset_dir, name).name])
+    source_sha256 = _source_sha256(source.raw)
+    expected_options = _expected_options(source, kcore, max_line_bytes)
     summary = None if force else existing_summary(name, dataset_dir, source_sha256,
                                                   on_bad_line, expected_options)
     if summary is not None:
@@ -211,8 +216,9 @@ def ensure_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
                             options.get("download", True), options.get("columns"),
                             options.get("file_format"), options.get("time_format"))
     dataset_dir = Path(out_dir) / source.name
-    expected = _expected_options(source, options.get("kcore"))
-    up_to_date = existing_summary(source.name, dataset_dir, sha256_file(source.raw),
+    expected = _expected_options(source, options.get("kcore"),
+                                 options.get("max_line_bytes", DEFAULT_MAX_LINE_BYTES))
+    up_to_date = existing_summary(source.name, dataset_dir, _source_sha256(source.raw),
                                   options.get("on_bad_line", "error"), expected) is not None
     need_topics = False
     if topics:
@@ -226,12 +232,30 @@ def ensure_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
                            raw_file=raw_file, topics=need_topics, **options)
 
 
-def _expected_options(source: Source, kcore: int | None) -> dict[str, Any]:
-    """The reading options a reusable summary must have recorded (see :func:`read_source`)."""
-    options: dict[str, Any] = source.own.options() if source.own is not None else {}
+def _output_options(kcore: int | None, max_line_bytes: int) -> dict[str, Any]:
+    """The options besides the reader's that change the output, as the summary records them
+    (defaults left out, so that conversions made before an option existed stay reusable)."""
+    options: dict[str, Any] = {}
     if kcore:
         options["kcore"] = kcore
+    if max_line_bytes != DEFAULT_MAX_LINE_BYTES:  # which lines are too long
+        options["max_line_bytes"] = max_line_bytes
     return options
+
+
+def _expected_options(source: Source, kcore: int | None,
+                      max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> dict[str, Any]:
+    """Every option that changes the output, as a reusable summary must have recorded it (see
+    :func:`read_source`); the bad-line policy is compared apart (:func:`existing_summary`)."""
+    options: dict[str, Any] = source.own.options() if source.own is not None else {}
+    return {**options, **_output_options(kcore, max_line_bytes)}
+
+
+def _source_sha256(path: Path) -> str:
+    try:
+        return sha256_file(path)
+    except OSError as exc:
+        raise BadRawFile(path, f"cannot be read ({exc.strerror or exc})") from None
 
 
 def _check_enough_text(reviews: pd.DataFrame, name: str, config: TopicConfig | None) -> None:
@@ -295,12 +319,15 @@ def build_parser() -> argparse.ArgumentParser:
     own.add_argument("--columns", metavar="KEY=COLUMN,...",
                      help="column mapping, keys user, item, rating, time, text, e.g. "
                           "'user=customer_id,item=sku,rating=stars,time=created_at,text=body'; "
-                          "user, item and time are required (found under their usual names if "
-                          "left out), rating= (empty) means no rating (every rating is 1)")
+                          "a key left out is looked for under its usual names, else it is an "
+                          "error; rating=none means no rating (every rating is 1), text=none no "
+                          "review text")
     own.add_argument("--format", dest="file_format", choices=FORMATS,
                      help="file format (default: from the suffix)")
     own.add_argument("--time-format", help="strptime format of a date column, e.g. %%d/%%m/%%Y "
-                                           "(default: Unix seconds or ISO 8601)")
+                                           "or %%Y%%m%%d, or 'unix' for Unix seconds (default: "
+                                           "Unix seconds or ISO 8601; a number that is also a "
+                                           "date such as 20150304 needs this)")
     topic = parser.add_argument_group("topics")
     topic.add_argument("--no-topics", action="store_true", help="skip the topic step")
     topic.add_argument("--encoder", help="sentence-transformers model name or path")
@@ -352,12 +379,14 @@ def format_summary(summary: dict[str, Any], dataset_dir: Path) -> str:
         removed = summary["kcore_removed"]
         kcore = (f"; {summary['kcore']}-core removed {removed['reviews']} reviews, "
                  f"{removed['users']} users, {removed['items']} items")
+    warnings = [f"warning: {w}" for w in summary.get("warnings", [])]
     return "\n".join([
         f"{name}: {summary['reviews']:,} reviews, {summary['users']:,} users, "
         f"{summary['items']:,} items ({match})",
         f"time range: {first} .. {last}; {summary['source_format']} format; "
         f"empty texts: {summary['empty_text']}; duplicates dropped: "
         f"{summary['duplicates_dropped']}; skipped lines: {skipped}{kcore}",
+        *warnings,
         f"files: {inter_path(dataset_dir, name)}, {summary_path(dataset_dir, name)}",
     ])
 

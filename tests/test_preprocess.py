@@ -241,15 +241,17 @@ def test_no_valid_review_is_an_error(tmp_path: Path, lines: list[Any]) -> None:
         read_reviews(raw, on_bad_line="skip")
 
 
-def test_fractional_days_round_trip(tmp_path: Path) -> None:
+def test_fractional_days_are_stored_as_recbole_holds_them(tmp_path: Path) -> None:
+    """A time one second past midnight: the .inter holds the float32 days RecBole keeps (no
+    hidden rounding on load), and the summary says the time was rounded."""
     raw = write_raw(tmp_path / "r.json", [review(unixReviewTime=1095465601)])
     out = prepare_dataset("Office", out_dir=tmp_path / "out", raw_file=raw, topics=False)
     exact = pd.read_csv(out / "Office.inter", sep="\t", float_precision="round_trip")
-    assert exact.loc[0, "timestamp:float"] == 1095465601 / 86400
-    as_recbole_reads = pd.read_csv(out / "Office.inter", sep="\t")  # pandas' faster parser
-    assert np.float32(as_recbole_reads.loc[0, "timestamp:float"]) == np.float32(1095465601 / 86400)
+    stored = exact.loc[0, "timestamp:float"]
+    assert stored == float(np.float32(1095465601 / 86400)) == 12679.0  # 84 s steps in 2004
+    assert float(np.float32(stored)) == stored
     summary = json.loads((out / "Office.summary.json").read_text())
-    assert summary["timestamps_exact_in_float32"] is False
+    assert summary["timestamps_exact_in_float32"] is False and summary["times_rounded"] == 1
 
 
 # -- reuse, topics hook and CLI -----------------------------------------------------------------
