@@ -56,8 +56,8 @@ from tqdm import tqdm
 from dataset_preprocess.atomic_io import atomic_write, atomic_write_json, atomic_write_text
 from dataset_preprocess.checks import kcore_check, stored_days, time_checks, warnings_for
 from dataset_preprocess.fields import (
-    MAX_UNIX_TIME, UNIX_FORMAT, BadValue as _Bad, is_number as _is_number, parse_id,
-    parse_json_object, parse_rating, parse_text, parse_time,
+    UNIX_FORMAT, BadValue as _Bad, parse_id, parse_json_object, parse_rating, parse_text,
+    parse_time,
 )
 from dataset_preprocess.rawio import (
     DEFAULT_MAX_LINE_BYTES, BadRawFile, decode_line, iter_lines, open_raw,

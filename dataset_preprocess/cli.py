@@ -158,7 +158,8 @@ def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
                     columns: str | dict[str, str | None] | None = None,
                     file_format: str | None = None, time_format: str | None = None,
                     kcore: int | None = None,
-                    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Path:
+                    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                    written: dict[str, Any] | None = None) -> Path:
     """Convert dataset ``name`` into ``<out_dir>/<Name>/`` and return that directory.
 
     ``name`` is an Amazon category (any alias), or any name for a file of the user's own given
@@ -168,7 +169,8 @@ def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
     the same source file with the same options is intact, unless ``force``), then builds the
     topics unless ``topics`` is false. Raises :class:`RawDataMissing`, :class:`BadRawFile`,
     :class:`BadReviewLine`, :class:`BadColumns` or :class:`EmptyReviewFile` before writing
-    anything.
+    anything. ``written``, if given, receives the summary of this conversion (or of the one
+    reused), as a concurrent conversion may replace the file right after.
     """
     if kcore is not None and kcore < 1:
         raise ValueError(f"--kcore must be at least 1, not {kcore}")
@@ -186,15 +188,19 @@ def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
         logger.info("%s is up to date with %s (same sha256 and options); use force to convert "
                     "again", inter_path(dataset_dir, name), source.raw)
         if not topics:
+            if written is not None:
+                written.update(summary)
             return dataset_dir
     logger.info("reading %s", source.raw)
     reviews, report, options = read_source(source, on_bad_line, kcore, max_line_bytes)
     if topics:
         _check_enough_text(reviews, name, topic_config)
     if summary is None:
-        write_atomic_files(source.amazon, reviews, report, dataset_dir, source_sha256,
-                           name=name, options=options)
+        summary = write_atomic_files(source.amazon, reviews, report, dataset_dir,
+                                     source_sha256, name=name, options=options)
         logger.info("wrote %s", inter_path(dataset_dir, name))
+    if written is not None:
+        written.update(summary)
     if topics:
         _build_topics(reviews, dataset_dir, name, topic_config)
     return dataset_dir
@@ -405,20 +411,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--max-line-bytes must be positive, not {args.max_line_bytes}")
     logging.basicConfig(level=logging.INFO, datefmt="%H:%M:%S",
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    summary: dict[str, Any] = {}
     try:
         dataset_dir = prepare_dataset(
             args.name, out_dir=args.out_dir, raw_file=args.raw_file, raw_dirs=args.raw_dirs,
             on_bad_line=args.on_bad_line, download=not args.no_download,
             topics=not args.no_topics, topic_config=_topic_config(args), force=args.force,
             columns=args.columns, file_format=args.file_format, time_format=args.time_format,
-            kcore=args.kcore, max_line_bytes=args.max_line_bytes)
+            kcore=args.kcore, max_line_bytes=args.max_line_bytes, written=summary)
     except INPUT_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:  # a name or option that does not fit (see resolve_source)
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    name = dataset_dir.name
-    summary = json.loads(summary_path(dataset_dir, name).read_text(encoding="utf-8"))
     print(format_summary(summary, dataset_dir))
     return 0

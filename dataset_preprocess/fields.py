@@ -74,8 +74,8 @@ def parse_json_object(line: str) -> dict[str, Any]:
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         obj = dict(items)
         if len(obj) != len(items):
-            seen: set[str] = set()
-            twice = next(k for k, _ in items if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+            keys = [k for k, _ in items]
+            twice = next(k for i, k in enumerate(keys) if k in keys[:i])
             raise BadValue("malformed_json", f"the key {twice!r} appears twice in one object "
                                              "(which value is meant?)")
         return obj

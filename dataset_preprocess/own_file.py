@@ -141,8 +141,7 @@ _ABSENT_HINT = {
 
 def check_header(header: list[str], path: Path, line_no: int | None = None) -> None:
     """Refuse a header naming one column twice: which of the two is meant cannot be told."""
-    seen: set[str] = set()
-    twice = sorted({c for c in header if c in seen or seen.add(c)})  # type: ignore[func-returns-value]
+    twice = sorted({c for i, c in enumerate(header) if c in header[:i]})
     if twice:
         raise BadRawFile(path, f"the column name(s) {', '.join(map(repr, twice))} appear twice in "
                                "the header, so which column is meant cannot be told; rename "
