@@ -132,6 +132,40 @@ def test_time_format(tmp_path: Path) -> None:
     assert read(raw, time_format="%d/%m/%Y")[0]["timestamp"].tolist() == [DAY_2021_03_04]
 
 
+def test_digit_dates_need_a_time_format(tmp_path: Path) -> None:
+    """20150304 used to be read as Unix seconds (1970-08-22); it is refused without a format,
+    read as a date with %Y%m%d (a CSV string or a JSON number alike) and as seconds with unix."""
+    from dataset_preprocess.amazon import BadReviewLine
+
+    raw = write_csv(tmp_path / "r.csv", [("u", "i", "5", "20150304", "t")])
+    with pytest.raises(BadReviewLine, match="ambiguous"):
+        read(raw)
+    day_2015_03_04 = 16_498
+    assert read(raw, time_format="%Y%m%d")[0]["timestamp"].tolist() == [day_2015_03_04]
+    assert read(raw, time_format="unix")[0]["timestamp"].tolist() == [20150304 / 86400]
+    (tmp_path / "r.jsonl").write_text(json.dumps({"user_id": "u", "item_id": "i", "rating": 5,
+                                                  "timestamp": 20150304, "text": "t"}) + "\n")
+    assert read(tmp_path / "r.jsonl", mapping="", time_format="%Y%m%d")[0][
+        "timestamp"].tolist() == [day_2015_03_04]
+    with pytest.raises(BadReviewLine, match="ambiguous"):
+        read(tmp_path / "r.jsonl", mapping="")
+
+
+def test_json_lines_take_their_columns_from_every_object(tmp_path: Path) -> None:
+    """A first object without the text key used to drop the text of every line (and make
+    text=review_text "no such column")."""
+    lines = [{"reviewerID": "u0", "asin": "i0", "overall": 5, "unixReviewTime": 1614816000}]
+    lines += [{"reviewerID": f"u{n}", "asin": "i0", "overall": 4, "unixReviewTime": 1614816000,
+               "reviewText": f"Text {n}."} for n in (1, 2)]
+    raw = tmp_path / "r.jsonl"
+    raw.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    df, report, columns = read(raw, mapping="")
+    assert columns["text"] == "reviewText"
+    assert df["review_text"].tolist() == ["", "Text 1.", "Text 2."] and report.empty_text == 1
+    assert read(raw, mapping="text=reviewText")[0]["review_text"].tolist()[1:] == [
+        "Text 1.", "Text 2."]
+
+
 def test_kcore_iterates_until_stable() -> None:
     pairs = [("U1", "I1"), ("U1", "I2"), ("U1", "I3"), ("U2", "I1"), ("U2", "I2"),
              ("U3", "I3"), ("U3", "I4")]
