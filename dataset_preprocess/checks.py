@@ -4,8 +4,8 @@ k-core, computed the same way for the summary (from the converted frame) and for
 
 - **Times as stored**: the ``.inter`` holds days since the Unix epoch rounded to float32, the
   precision RecBole keeps (:func:`stored_days`). Whole days (every Amazon time) are exact;
-  second-resolution times of an own file move by up to half a float32 step (about 42 s around
-  2014, 84 s after 2014-11). :func:`time_checks` counts the reviews whose time was rounded and
+  second-resolution times of an own file move by up to half a float32 step (42 s from 1992-06
+  to 2014-11, 84 s from then to 2059). :func:`time_checks` counts the reviews whose time was rounded and
   those whose distinct times collapsed into one stored value within a user.
 - **Ties**: the share of users (with two or more reviews) whose reviews all share one stored
   time; their "chronological" order is then by item id (the ``.inter`` sorts a user's reviews by

@@ -314,10 +314,6 @@ def test_csv_bom_crlf_and_quoted_newlines(tmp_path: Path,
     assert summary["blank_lines"] == 1 and summary["empty_text"] == 1
 
 
-def test_the_suite_covers_at_least_15_kinds() -> None:
-    assert len(FILE_KINDS) + len(LINE_KINDS) >= 15
-
-
 # -- the output side and the OS: one paragraph, exit 2, nothing written -------------------------
 
 GOOD_CSV = (CSV_HEADER + "c1,s1,5,2021-03-04,ok\nc2,s2,4,2021-03-05,fine\n").encode()
@@ -570,3 +566,7 @@ def test_two_concurrent_conversions_end_consistent(tmp_path: Path) -> None:
     assert summary["reviews"] == inter.count(b"\n") - 1
     assert sorted(p.name for p in folder.iterdir()) == [
         ".Instrument.lock", "Instrument.inter", "Instrument.summary.json"]
+
+
+def test_the_suite_covers_at_least_47_kinds() -> None:
+    assert len(FILE_KINDS) + len(LINE_KINDS) + len(OUTPUT_KINDS) + len(RAW_PATH_KINDS) >= 47
