@@ -6,7 +6,7 @@ into one paragraph, and one writer at a time per dataset folder.
   folder) and a folder this process may not write into.
 - :func:`writing` turns any ``OSError`` while writing (a full disk, permissions the check above
   could not see, e.g. as root on a read-only file system) into :class:`OutputError` and removes
-  the dataset folder again if this conversion created it.
+  the folders this conversion created, if nothing but its lock is in them.
 - :func:`conversion_lock` holds an exclusive ``flock`` on ``<Name>/.<Name>.lock`` while the
   ``.inter`` and the summary are replaced, so two conversions into one folder end with one
   writer's complete pair, never one's ``.inter`` beside the other's summary.
@@ -15,7 +15,6 @@ into one paragraph, and one writer at a time per dataset folder.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,10 +60,28 @@ def writing(dataset_dir: Path) -> Iterator[None]:
         dataset_dir.mkdir(parents=True, exist_ok=True)
         yield
     except OSError as exc:
-        if missing:
-            shutil.rmtree(missing[-1], ignore_errors=True)
+        _remove_if_only_ours(missing)
         where = exc.filename or dataset_dir
         raise OutputError(f"cannot write {where}: {_why(exc)}; nothing was written") from None
+
+
+def _remove_if_only_ours(created: list[Path]) -> None:
+    """Remove the folders this conversion created (deepest first) while they hold nothing but
+    its lock file: a concurrent conversion's files are never removed."""
+    for folder in created:
+        try:
+            leftovers = list(folder.iterdir()) if folder.is_dir() else None
+        except OSError:
+            return
+        if leftovers is None:
+            continue
+        if len(leftovers) == 1 and leftovers[0].name.startswith(".") and \
+                leftovers[0].name.endswith(".lock"):
+            leftovers[0].unlink(missing_ok=True)
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 @contextmanager

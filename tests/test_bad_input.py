@@ -379,6 +379,28 @@ def test_output_error_is_one_clear_error(kind: str, tmp_path: Path,
     assert (_tree(out / "MyShop") if out.is_dir() else []) == before
 
 
+def test_a_full_disk_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """ENOSPC while the .inter is written (injected: a real full disk cannot be made here)."""
+    import errno
+
+    from dataset_preprocess import amazon
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(amazon, "atomic_write_text", full)
+    raw = tmp_path / "r.csv"
+    raw.write_bytes(GOOD_CSV)
+    code = cli.main(["MyShop", "--raw-file", str(raw), "--out-dir", str(tmp_path / "out"),
+                     "--no-topics", "--columns", CSV_MAP])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"error: cannot write {tmp_path / 'out' / 'MyShop' / 'MyShop.inter'}: No space left " \
+           "on device; nothing was written" in err
+    assert not (tmp_path / "out").exists()
+
+
 def _a_folder(tmp: Path) -> tuple[Path, list[str]]:
     (tmp / "reviews.csv").mkdir()
     return tmp / "reviews.csv", ["is a folder"]
