@@ -2,8 +2,12 @@
 
 Raw files are JSON lines, plain or gzip (detected by the magic bytes, not the suffix), read one
 line at a time. Fields used: reviewerID, asin, overall, reviewText, unixReviewTime; all others
-are ignored. Timestamps are stored in days since the Unix epoch (unixReviewTime / 86400): whole
-days are exact in RecBole's float32 fields, raw Unix seconds are not.
+are ignored. Every field is read by its parser in :mod:`dataset_preprocess.fields`, the same as
+for the other formats. Timestamps are stored in days since the Unix epoch (unixReviewTime /
+86400) rounded to float32, the precision RecBole keeps: whole days (every Amazon time) are
+exact, raw Unix seconds would not be (see docs/DATA.md). Before it is written, the ``.inter``
+is read back as RecBole reads it and must give the same users, items and interactions
+(:mod:`dataset_preprocess.loadcheck`).
 
 Bad-input policy:
 
@@ -13,11 +17,11 @@ Bad-input policy:
   bad when it is not a JSON object (``malformed_json``); lacks reviewerID, asin, overall or
   unixReviewTime, or has it null or empty (``missing_field``); has an ID that is not a string
   or contains whitespace or control characters, which would break the tab-separated file
-  (``bad_id``), or that RecBole's loader would read as missing (``NA``, ``null``...); has
-  a rating that is not a number in [1, 5] (``bad_rating``); has a time that
-  is not a number of seconds in [1970-01-01, 2100-01-01) (``bad_time``, the bound catches
-  milliseconds and typos); has
-  a reviewText that is neither a string nor null (``bad_text``); is not valid UTF-8
+  (``bad_id``), or that RecBole's loader would read as missing (``NA``, ``null``...); has a
+  rating that is not a number in [1, 5] (``bad_rating``); has a time that is not a number of
+  seconds in [1970-01-01, 2100-01-01) (``bad_time``, the bound catches milliseconds and
+  typos); has a reviewText that is neither a string nor null (``bad_text``); has a key twice
+  (``malformed_json``); is not valid UTF-8
   (``bad_encoding``); or is longer than ``max_line_bytes`` (``line_too_long``, 1 MiB by
   default, CLI ``--max-line-bytes``; the line is never held in memory whole).
 - The file as a whole: a truncated or corrupt gzip stream, or a binary (or UTF-16) file,
@@ -59,11 +63,11 @@ from dataset_preprocess.fields import (
     UNIX_FORMAT, BadValue as _Bad, parse_id, parse_json_object, parse_rating, parse_text,
     parse_time,
 )
+from dataset_preprocess.loadcheck import check_loadable
+from dataset_preprocess.outputs import check_output, conversion_lock, writing
 from dataset_preprocess.rawio import (
     DEFAULT_MAX_LINE_BYTES, BadRawFile, decode_line, iter_lines, open_raw,
 )
-from dataset_preprocess.loadcheck import check_loadable
-from dataset_preprocess.outputs import check_output, conversion_lock, writing
 from dataset_preprocess.registry import AmazonDataset
 
 __all__ = ["BadRawFile", "BadReviewLine", "EmptyReviewFile", "open_raw", "read_reviews"]
@@ -82,7 +86,6 @@ TIMESTAMP_UNIT = ("days since 1970-01-01 UTC (unix seconds / 86400), rounded to 
                   "RecBole holds it: exact for whole days")
 MAX_SKIPS_LOGGED = 5
 
-_BAD_ID = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 _CONTROL = re.compile("[" + "".join(
     re.escape(chr(c)) for c in range(0xA0)
     if unicodedata.category(chr(c)) == "Cc" and not chr(c).isspace()) + "]")

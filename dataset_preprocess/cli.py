@@ -7,8 +7,9 @@ NAME is any Amazon 5-core category (2014 or 2018 release, see
 
 :func:`prepare_dataset` is the same pipeline for Python callers (the run script calls it when a
 dataset's atomic files are missing). A conversion whose source checksum and options have not
-changed is reused, so running it again is cheap; nothing is written when the raw file is
-missing or bad (exit status 2, one paragraph naming the file and line).
+changed is reused, so running it again is cheap (every option that changes the output is part
+of that check); nothing is written when the raw file is missing or bad, or the output cannot be
+written where asked (exit status 2, one paragraph naming the file and line, or the path).
 """
 
 from __future__ import annotations
