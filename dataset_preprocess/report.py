@@ -489,16 +489,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "say: words, sizes, NPMI coherence, diversity).")
     parser.add_argument("--datasets", nargs="+", help="prepared datasets (default: every "
                                                       "dataset in --data-dir)")
-    parser.add_argument("--data-dir", default="dataset", type=Path)
-    parser.add_argument("--out-dir", default="results", type=Path)
+    parser.add_argument("--data-dir", type=Path,
+                        help="where the prepared datasets are, the converter's --out-dir "
+                             "(default: dataset)")
+    parser.add_argument("--out-dir", default="results", type=Path,
+                        help="where the markdown and charts go (default: results)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, datefmt="%H:%M:%S",
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if prepared_datasets(args.out_dir) and args.out_dir != args.data_dir:
-        parser.error(f"--out-dir {args.out_dir} holds prepared datasets: the report reads the "
-                     f"datasets from --data-dir (here {args.data_dir}) and writes its markdown "
-                     "and charts to --out-dir; did you mean --data-dir "
-                     f"{args.out_dir}? (nothing was written)")
+    if args.data_dir is None:
+        if prepared_datasets(args.out_dir):  # the converter's --out-dir given to the report?
+            parser.error(f"--out-dir {args.out_dir} holds prepared datasets: the report reads "
+                         "the datasets from --data-dir (default: dataset) and writes its "
+                         f"markdown and charts to --out-dir; did you mean --data-dir "
+                         f"{args.out_dir}? (give both to write there; nothing was written)")
+        args.data_dir = Path("dataset")
     names = args.datasets or prepared_datasets(args.data_dir)
     if not names:
         parser.error(f"no prepared dataset in {args.data_dir}")

@@ -29,6 +29,9 @@ from dataset_preprocess.registry import RawDataMissing, find_raw_file, resolve
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INSTRUMENT_SHA256 = "03f9cc27ae13a454cb4ea6cb620fb10546cc1194ef921441d1c5f34addff2748"
+# The .inter of the real Instrument file, byte for byte as every version since the first wrote it
+# (whole-day times are exact in float32, so storing float32 days changed none of its bytes).
+INSTRUMENT_INTER_SHA256 = "cdb63639f2b0e8d9592db32f3c28cce7e4ae0a9647732da057439e8ef9c68e31"
 DROP = object()  # review(...) value meaning "leave the field out"
 
 
@@ -87,6 +90,9 @@ def test_real_instrument_summary(instrument_dir: Path) -> None:
     assert summary["rating_histogram"] == {"1": 217, "2": 250, "3": 772, "4": 2084, "5": 6938}
     assert summary["empty_text"] == 7
     assert summary["source_sha256"] == INSTRUMENT_SHA256
+    assert summary["inter_sha256"] == INSTRUMENT_INTER_SHA256
+    assert amazon.sha256_file(instrument_dir / "Instrument.inter") == INSTRUMENT_INTER_SHA256
+    assert summary["users_all_one_time"] == 142 and summary["kcore_check"]["is_kcore"] is True
     assert summary["source_format"] == "2014"
     assert summary["time_range_iso"] == ["2004-09-18", "2014-07-22"]
     assert summary["timestamps_exact_in_float32"] is True

@@ -157,14 +157,20 @@ def test_report_keeps_the_rows_of_datasets_not_named(tiny_prepared: Path,
     assert "- **Other**: Amazon 2014 5-core, other.json.gz." in table
 
 
-def test_report_refuses_an_out_dir_holding_datasets(tiny_prepared: Path) -> None:
+def test_report_refuses_an_out_dir_holding_datasets(tiny_prepared: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The converter's --out-dir is the report's --data-dir: given as --out-dir, the report
-    used to read dataset/ and write its markdown into the data folder."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--out-dir", str(tiny_prepared)])
-    assert exit_info.value.code == 2
+    used to read dataset/ and write its markdown and charts into the data folder."""
+    monkeypatch.chdir(tiny_prepared.parent)  # ./dataset holds Tiny
+    for out_dir in ("dataset", str(tiny_prepared)):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--out-dir", out_dir])
+        assert exit_info.value.code == 2
     assert not (tiny_prepared / "datasets.md").exists()
     assert not (tiny_prepared / "topics").exists()
+    # both given: written where told
+    assert main(["--data-dir", "dataset", "--out-dir", "dataset"]) == 0
+    assert (tiny_prepared / "datasets.md").is_file()
 
 
 def test_report_repeats_the_converter_warnings(tmp_path: Path) -> None:
