@@ -2,8 +2,12 @@
 
 Raw files are JSON lines, plain or gzip (detected by the magic bytes, not the suffix), read one
 line at a time. Fields used: reviewerID, asin, overall, reviewText, unixReviewTime; all others
-are ignored. Timestamps are stored in days since the Unix epoch (unixReviewTime / 86400): whole
-days are exact in RecBole's float32 fields, raw Unix seconds are not.
+are ignored. Every field is read by its parser in :mod:`dataset_preprocess.fields`, the same as
+for the other formats. Timestamps are stored in days since the Unix epoch (unixReviewTime /
+86400) rounded to float32, the precision RecBole keeps: whole days (every Amazon time) are
+exact, raw Unix seconds would not be (see docs/DATA.md). Before it is written, the ``.inter``
+is read back as RecBole reads it and must give the same users, items and interactions
+(:mod:`dataset_preprocess.loadcheck`).
 
 Bad-input policy:
 
@@ -13,9 +17,11 @@ Bad-input policy:
   bad when it is not a JSON object (``malformed_json``); lacks reviewerID, asin, overall or
   unixReviewTime, or has it null or empty (``missing_field``); has an ID that is not a string
   or contains whitespace or control characters, which would break the tab-separated file
-  (``bad_id``); has a rating that is not a number in [1, 5] (``bad_rating``); has a time that
-  is not a number in [0, 1e11) seconds (``bad_time``, the bound catches milliseconds); has
-  a reviewText that is neither a string nor null (``bad_text``); is not valid UTF-8
+  (``bad_id``), or that RecBole's loader would read as missing (``NA``, ``null``...); has a
+  rating that is not a number in [1, 5] (``bad_rating``); has a time that is not a number of
+  seconds in [1970-01-01, 2100-01-01) (``bad_time``, the bound catches milliseconds and
+  typos); has a reviewText that is neither a string nor null (``bad_text``); has a key twice
+  (``malformed_json``); is not valid UTF-8
   (``bad_encoding``); or is longer than ``max_line_bytes`` (``line_too_long``, 1 MiB by
   default, CLI ``--max-line-bytes``; the line is never held in memory whole).
 - The file as a whole: a truncated or corrupt gzip stream, or a binary (or UTF-16) file,
@@ -39,7 +45,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import re
 import unicodedata
@@ -49,11 +54,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from dataset_preprocess.atomic_io import atomic_write, atomic_write_json
+from dataset_preprocess.atomic_io import atomic_write, atomic_write_json, atomic_write_text
+from dataset_preprocess.checks import kcore_check, stored_days, time_checks, warnings_for
+from dataset_preprocess.fields import (
+    UNIX_FORMAT, BadValue as _Bad, parse_id, parse_json_object, parse_rating, parse_text,
+    parse_time,
+)
+from dataset_preprocess.loadcheck import check_loadable
+from dataset_preprocess.outputs import check_output, conversion_lock, writing
 from dataset_preprocess.rawio import (
     DEFAULT_MAX_LINE_BYTES, BadRawFile, decode_line, iter_lines, open_raw,
 )
@@ -69,11 +80,12 @@ REQUIRED_FIELDS = ("reviewerID", "asin", "overall", "unixReviewTime")
 COLUMNS = ["user_id", "item_id", "rating", "timestamp", "review_text"]
 INTER_HEADER = ["user_id:token", "item_id:token", "rating:float", "timestamp:float"]
 SECONDS_PER_DAY = 86_400
-MAX_UNIX_TIME = 1e11
-SUMMARY_VERSION = 2
+SUMMARY_VERSION = 3  # 3: one parser per field, float32 times, read-back check, warnings
+AMAZON_KCORE = 5
+TIMESTAMP_UNIT = ("days since 1970-01-01 UTC (unix seconds / 86400), rounded to float32 as "
+                  "RecBole holds it: exact for whole days")
 MAX_SKIPS_LOGGED = 5
 
-_BAD_ID = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 _CONTROL = re.compile("[" + "".join(
     re.escape(chr(c)) for c in range(0xA0)
     if unicodedata.category(chr(c)) == "Cc" and not chr(c).isspace()) + "]")
@@ -91,14 +103,6 @@ class BadReviewLine(ValueError):
 
 class EmptyReviewFile(ValueError):
     """A raw file without a single valid review."""
-
-
-class _Bad(Exception):
-    """Internal: one line's problem, before the policy decides what to do with it."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason, self.detail = reason, detail
 
 
 @dataclass
@@ -133,40 +137,19 @@ def clean_text(text: str) -> str:
     return _CONTROL.sub("", unicodedata.normalize("NFC", text)).strip()
 
 
-def _is_number(value: Any) -> bool:
-    """A finite JSON number (bool is an int in Python, but not a number here)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
 def _parse(line: str) -> tuple[str, str, float, float, Any, dict[str, Any]]:
-    """(user, item, rating, unix time, raw reviewText, object) of one line, or raise _Bad."""
-    try:
-        obj = json.loads(line)
-    except ValueError as exc:
-        raise _Bad("malformed_json", f"not valid JSON ({exc})") from None
-    if not isinstance(obj, dict):
-        raise _Bad("malformed_json", f"a JSON {type(obj).__name__}, not an object")
+    """(user, item, rating, unix time, raw reviewText, object) of one line, or raise _Bad;
+    every field goes through :mod:`dataset_preprocess.fields`, as in the other formats."""
+    obj = parse_json_object(line)
     missing = [f for f in REQUIRED_FIELDS if obj.get(f) is None or obj.get(f) == ""]
     if missing:
         raise _Bad("missing_field", f"missing or empty field(s) {', '.join(missing)}")
-    user, item, rating, time = (obj[f] for f in REQUIRED_FIELDS)
-    for key, value in (("reviewerID", user), ("asin", item)):
-        if not isinstance(value, str) or _BAD_ID.search(value):
-            raise _Bad("bad_id", f"{key} {value!r} is not a string without whitespace")
-    if not _is_number(rating) or not 1 <= rating <= 5:
-        raise _Bad("bad_rating", f"overall {rating!r} is not a number in [1, 5]")
-    if not _is_number(time) or not 0 <= time < MAX_UNIX_TIME:
-        raise _Bad("bad_time", f"unixReviewTime {time!r} is not a number of seconds in "
-                               f"[0, {MAX_UNIX_TIME:.0e})")
-    text = obj.get("reviewText")
-    if text is not None and not isinstance(text, str):
-        raise _Bad("bad_text", f"reviewText is a {type(text).__name__}, not a string")
-    return user, item, float(rating), float(time), text, obj
+    user = parse_id("reviewerID", obj["reviewerID"], allow_int=False)
+    item = parse_id("asin", obj["asin"], allow_int=False)
+    rating = parse_rating("overall", obj["overall"])
+    time = parse_time("unixReviewTime", obj["unixReviewTime"], UNIX_FORMAT)
+    text = parse_text("reviewText", obj.get("reviewText"))
+    return user, item, rating, time, text, obj
 
 
 def read_reviews(path: str | os.PathLike[str], on_bad_line: OnBadLine = "error",
@@ -309,11 +292,20 @@ def side_files_current(paths, dataset_dir: Path, name: str) -> bool:
     return all(Path(path).is_file() and Path(path).stat().st_mtime >= converted_at for path in paths)
 
 
-def write_inter(df: pd.DataFrame, path: Path) -> None:
-    """RecBole ``.inter`` file; floats are written with shortest round-trip precision."""
+def inter_text(df: pd.DataFrame) -> str:
+    """The RecBole ``.inter`` file's text. Times are days since the Unix epoch rounded to float32
+    (:func:`dataset_preprocess.checks.stored_days`), the precision RecBole keeps, so the file
+    holds exactly what RecBole will use (whole days, every Amazon time, are unchanged); floats
+    are written with shortest round-trip precision; rows keep the frame's order."""
     out = df[["user_id", "item_id", "rating", "timestamp"]].set_axis(INTER_HEADER, axis=1)
+    out = out.assign(**{INTER_HEADER[3]: stored_days(out[INTER_HEADER[3]])})
+    return out.to_csv(sep="\t", index=False, lineterminator="\n")
+
+
+def write_inter(df: pd.DataFrame, path: Path) -> None:
+    """Write :func:`inter_text` of ``df`` to ``path`` atomically."""
     with atomic_write(path) as fh:
-        out.to_csv(fh, sep="\t", index=False, lineterminator="\n")
+        fh.write(inter_text(df))
 
 
 def _iso_date(days: float) -> str:
@@ -325,15 +317,18 @@ def published_comparison(dataset: AmazonDataset | None, df: pd.DataFrame,
     """The published 5-core counts of the release the file came from, and whether they match.
 
     Reviews are compared as valid lines read (the 2018 counts include repeated user-item
-    pairs), users and items where published. (None, None) for a dataset of the user's own.
+    pairs), users and items where published, all before any ``--kcore`` filtering. (None, None)
+    for a dataset of the user's own.
     """
     if dataset is None:
         return None, None
     release = (report.source_format if report.source_format in dataset.releases
                else dataset.releases[0])
     published = dict(dataset.counts(release) or {})
-    observed = {"reviews": len(df) + report.duplicates_dropped,
-                "users": int(df["user_id"].nunique()), "items": int(df["item_id"].nunique())}
+    removed = report.kcore_removed or {}  # --kcore filters after reading: compare what was read
+    observed = {"reviews": len(df) + report.duplicates_dropped + removed.get("reviews", 0),
+                "users": int(df["user_id"].nunique()) + removed.get("users", 0),
+                "items": int(df["item_id"].nunique()) + removed.get("items", 0)}
     matches = all(observed[key] == value for key, value in published.items())
     return {"release": release, **published}, matches
 
@@ -346,9 +341,12 @@ def build_summary(dataset: AmazonDataset | None, df: pd.DataFrame, report: ReadR
     name = name or dataset.name  # type: ignore[union-attr]
     counts = {"reviews": len(df), "users": int(df["user_id"].nunique()),
               "items": int(df["item_id"].nunique())}
-    ts = df["timestamp"].to_numpy(dtype=np.float64)
+    ts = stored_days(df["timestamp"])
     histogram = df["rating"].value_counts().sort_index()
     published, matches = published_comparison(dataset, df, report)
+    times = time_checks(df["user_id"], df["timestamp"])
+    k = report.kcore or (AMAZON_KCORE if dataset is not None else None)
+    kcore = kcore_check(df["user_id"], df["item_id"], k) if k else None
     return {
         "summary_version": SUMMARY_VERSION,
         "dataset": name,
@@ -358,10 +356,12 @@ def build_summary(dataset: AmazonDataset | None, df: pd.DataFrame, report: ReadR
         "source_format": report.source_format,
         "on_bad_line": report.on_bad_line,
         **counts,
-        "timestamp_unit": "days since 1970-01-01 UTC (unix seconds / 86400)",
+        "timestamp_unit": TIMESTAMP_UNIT,
         "time_range_days": [float(ts.min()), float(ts.max())],
         "time_range_iso": [_iso_date(ts.min()), _iso_date(ts.max())],
-        "timestamps_exact_in_float32": bool(np.array_equal(ts.astype(np.float32), ts)),
+        **times,
+        "kcore_check": kcore,
+        "warnings": warnings_for(times, kcore),
         "rating_histogram": {f"{r:g}": int(n) for r, n in histogram.items()},
         "empty_text": report.empty_text,
         "texts_normalised": report.texts_normalised,
@@ -385,22 +385,32 @@ def write_atomic_files(dataset: AmazonDataset | None, df: pd.DataFrame, report: 
                        options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write ``<Name>.inter`` then ``<Name>.summary.json`` into ``dataset_dir``.
 
-    The summary is the completion marker: the old one is removed first, so a run interrupted
-    between the two files leaves no summary, and a later run converts again.
+    The ``.inter`` text is built and read back as RecBole reads it first
+    (:func:`dataset_preprocess.loadcheck.check_loadable`: raises LoadMismatch, nothing written);
+    its sha256 is that of the bytes written, not of the file read again. Then, under the
+    folder's lock (:func:`dataset_preprocess.outputs.conversion_lock`), the old summary is
+    removed, the ``.inter`` replaced and the summary, the completion marker, written: an
+    interrupted run leaves no summary, and concurrent runs end with one writer's pair. An
+    OSError is :class:`~dataset_preprocess.outputs.OutputError`.
     """
     name = name or dataset.name  # type: ignore[union-attr]
-    dataset_dir.mkdir(parents=True, exist_ok=True)
     summary_file = summary_path(dataset_dir, name)
-    summary_file.unlink(missing_ok=True)
     inter_file = inter_path(dataset_dir, name)
-    write_inter(df, inter_file)
-    summary = build_summary(dataset, df, report, source_sha256, sha256_file(inter_file),
+    text = inter_text(df)
+    check_loadable(text, df, inter_file)
+    inter_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    summary = build_summary(dataset, df, report, source_sha256, inter_sha256,
                             name=name, extra=options)
-    atomic_write_json(summary_file, summary)
+    check_output(dataset_dir, [inter_file.name, summary_file.name])
+    with writing(dataset_dir), conversion_lock(dataset_dir, name):
+        summary_file.unlink(missing_ok=True)
+        atomic_write_text(inter_file, text)
+        atomic_write_json(summary_file, summary)
     if summary["matches_published_counts"] is False:
-        logger.warning("%s: %d reviews read (%d users, %d items) differ from the published "
-                       "5-core counts %s", name, len(df) + report.duplicates_dropped,
-                       summary["users"], summary["items"], summary["published_counts"])
+        logger.warning("%s: the lines read differ from the published 5-core counts %s",
+                       name, summary["published_counts"])
+    for warning in summary["warnings"]:
+        logger.warning("%s: %s", name, warning)
     return summary
 
 

@@ -7,8 +7,9 @@ NAME is any Amazon 5-core category (2014 or 2018 release, see
 
 :func:`prepare_dataset` is the same pipeline for Python callers (the run script calls it when a
 dataset's atomic files are missing). A conversion whose source checksum and options have not
-changed is reused, so running it again is cheap; nothing is written when the raw file is
-missing or bad (exit status 2, one paragraph naming the file and line).
+changed is reused, so running it again is cheap (every option that changes the output is part
+of that check); nothing is written when the raw file is missing or bad, or the output cannot be
+written where asked (exit status 2, one paragraph naming the file and line, or the path).
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ from dataset_preprocess.own_file import (
     FORMATS, SUFFIX_FORMATS, BadColumns, OwnFileSpec, detect_format, parse_columns,
     read_own_file,
 )
-from dataset_preprocess.rawio import DEFAULT_MAX_LINE_BYTES
+from dataset_preprocess.loadcheck import LoadMismatch
+from dataset_preprocess.outputs import OutputError, check_output
+from dataset_preprocess.rawio import DEFAULT_MAX_LINE_BYTES, check_raw_path
 from dataset_preprocess.registry import (
     PAPER_DATASETS, AmazonDataset, RawDataMissing, find_raw_file, lookup, resolve,
 )
@@ -52,7 +55,7 @@ class NotEnoughText(ValueError):
 
 # Every error that means "this input cannot be converted": one paragraph, exit status 2.
 INPUT_ERRORS = (RawDataMissing, BadRawFile, BadReviewLine, BadColumns, EmptyReviewFile,
-                NotEnoughText)
+                NotEnoughText, LoadMismatch, OutputError)
 
 # CLI option -> TopicConfig field; options left out keep TopicConfig's defaults.
 TOPIC_OPTIONS = {
@@ -97,6 +100,8 @@ def resolve_source(name: str, raw_file: str | os.PathLike[str] | None = None,
     that is not a file name), BadColumns or RawDataMissing.
     """
     mapping = parse_columns(columns) if isinstance(columns, str) else dict(columns or {})
+    if raw_file is not None:
+        check_raw_path(Path(raw_file))
     amazon = lookup(name)
     own_requested = bool(mapping) or file_format is not None or time_format is not None
     if raw_file is not None and not own_requested:
@@ -143,8 +148,7 @@ def read_source(source: Source, on_bad_line: OnBadLine = "error", kcore: int | N
                                        max_line_bytes=max_line_bytes)
     if kcore:
         reviews = kcore_filter(reviews, kcore, report)
-        options["kcore"] = kcore
-    return reviews, report, options
+    return reviews, report, {**options, **_output_options(kcore, max_line_bytes)}
 
 
 def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
@@ -155,7 +159,8 @@ def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
                     columns: str | dict[str, str | None] | None = None,
                     file_format: str | None = None, time_format: str | None = None,
                     kcore: int | None = None,
-                    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Path:
+                    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                    written: dict[str, Any] | None = None) -> Path:
     """Convert dataset ``name`` into ``<out_dir>/<Name>/`` and return that directory.
 
     ``name`` is an Amazon category (any alias), or any name for a file of the user's own given
@@ -165,7 +170,8 @@ def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
     the same source file with the same options is intact, unless ``force``), then builds the
     topics unless ``topics`` is false. Raises :class:`RawDataMissing`, :class:`BadRawFile`,
     :class:`BadReviewLine`, :class:`BadColumns` or :class:`EmptyReviewFile` before writing
-    anything.
+    anything. ``written``, if given, receives the summary of this conversion (or of the one
+    reused), as a concurrent conversion may replace the file right after.
     """
     if kcore is not None and kcore < 1:
         raise ValueError(f"--kcore must be at least 1, not {kcore}")
@@ -173,23 +179,29 @@ def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
                             time_format)
     name = source.name
     dataset_dir = Path(out_dir) / name
-    source_sha256 = sha256_file(source.raw)
-    expected_options = _expected_options(source, kcore)
+    check_output(dataset_dir, [inter_path(dataset_dir, name).name,
+                               summary_path(dataset_dir, name).name])
+    source_sha256 = _source_sha256(source.raw)
+    expected_options = _expected_options(source, kcore, max_line_bytes)
     summary = None if force else existing_summary(name, dataset_dir, source_sha256,
                                                   on_bad_line, expected_options)
     if summary is not None:
         logger.info("%s is up to date with %s (same sha256 and options); use force to convert "
                     "again", inter_path(dataset_dir, name), source.raw)
         if not topics:
+            if written is not None:
+                written.update(summary)
             return dataset_dir
     logger.info("reading %s", source.raw)
     reviews, report, options = read_source(source, on_bad_line, kcore, max_line_bytes)
     if topics:
         _check_enough_text(reviews, name, topic_config)
     if summary is None:
-        write_atomic_files(source.amazon, reviews, report, dataset_dir, source_sha256,
-                           name=name, options=options)
+        summary = write_atomic_files(source.amazon, reviews, report, dataset_dir,
+                                     source_sha256, name=name, options=options)
         logger.info("wrote %s", inter_path(dataset_dir, name))
+    if written is not None:
+        written.update(summary)
     if topics:
         _build_topics(reviews, dataset_dir, name, topic_config)
     return dataset_dir
@@ -211,8 +223,9 @@ def ensure_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
                             options.get("download", True), options.get("columns"),
                             options.get("file_format"), options.get("time_format"))
     dataset_dir = Path(out_dir) / source.name
-    expected = _expected_options(source, options.get("kcore"))
-    up_to_date = existing_summary(source.name, dataset_dir, sha256_file(source.raw),
+    expected = _expected_options(source, options.get("kcore"),
+                                 options.get("max_line_bytes", DEFAULT_MAX_LINE_BYTES))
+    up_to_date = existing_summary(source.name, dataset_dir, _source_sha256(source.raw),
                                   options.get("on_bad_line", "error"), expected) is not None
     need_topics = False
     if topics:
@@ -226,12 +239,30 @@ def ensure_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
                            raw_file=raw_file, topics=need_topics, **options)
 
 
-def _expected_options(source: Source, kcore: int | None) -> dict[str, Any]:
-    """The reading options a reusable summary must have recorded (see :func:`read_source`)."""
-    options: dict[str, Any] = source.own.options() if source.own is not None else {}
+def _output_options(kcore: int | None, max_line_bytes: int) -> dict[str, Any]:
+    """The options besides the reader's that change the output, as the summary records them
+    (defaults left out, so that conversions made before an option existed stay reusable)."""
+    options: dict[str, Any] = {}
     if kcore:
         options["kcore"] = kcore
+    if max_line_bytes != DEFAULT_MAX_LINE_BYTES:  # which lines are too long
+        options["max_line_bytes"] = max_line_bytes
     return options
+
+
+def _expected_options(source: Source, kcore: int | None,
+                      max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> dict[str, Any]:
+    """Every option that changes the output, as a reusable summary must have recorded it (see
+    :func:`read_source`); the bad-line policy is compared apart (:func:`existing_summary`)."""
+    options: dict[str, Any] = source.own.options() if source.own is not None else {}
+    return {**options, **_output_options(kcore, max_line_bytes)}
+
+
+def _source_sha256(path: Path) -> str:
+    try:
+        return sha256_file(path)
+    except OSError as exc:
+        raise BadRawFile(path, f"cannot be read ({exc.strerror or exc})") from None
 
 
 def _check_enough_text(reviews: pd.DataFrame, name: str, config: TopicConfig | None) -> None:
@@ -295,12 +326,15 @@ def build_parser() -> argparse.ArgumentParser:
     own.add_argument("--columns", metavar="KEY=COLUMN,...",
                      help="column mapping, keys user, item, rating, time, text, e.g. "
                           "'user=customer_id,item=sku,rating=stars,time=created_at,text=body'; "
-                          "user, item and time are required (found under their usual names if "
-                          "left out), rating= (empty) means no rating (every rating is 1)")
+                          "a key left out is looked for under its usual names, else it is an "
+                          "error; rating=none means no rating (every rating is 1), text=none no "
+                          "review text")
     own.add_argument("--format", dest="file_format", choices=FORMATS,
                      help="file format (default: from the suffix)")
     own.add_argument("--time-format", help="strptime format of a date column, e.g. %%d/%%m/%%Y "
-                                           "(default: Unix seconds or ISO 8601)")
+                                           "or %%Y%%m%%d, or 'unix' for Unix seconds (default: "
+                                           "Unix seconds or ISO 8601; a number that is also a "
+                                           "date such as 20150304 needs this)")
     topic = parser.add_argument_group("topics")
     topic.add_argument("--no-topics", action="store_true", help="skip the topic step")
     topic.add_argument("--encoder", help="sentence-transformers model name or path")
@@ -352,12 +386,14 @@ def format_summary(summary: dict[str, Any], dataset_dir: Path) -> str:
         removed = summary["kcore_removed"]
         kcore = (f"; {summary['kcore']}-core removed {removed['reviews']} reviews, "
                  f"{removed['users']} users, {removed['items']} items")
+    warnings = [f"warning: {w}" for w in summary.get("warnings", [])]
     return "\n".join([
         f"{name}: {summary['reviews']:,} reviews, {summary['users']:,} users, "
         f"{summary['items']:,} items ({match})",
         f"time range: {first} .. {last}; {summary['source_format']} format; "
         f"empty texts: {summary['empty_text']}; duplicates dropped: "
         f"{summary['duplicates_dropped']}; skipped lines: {skipped}{kcore}",
+        *warnings,
         f"files: {inter_path(dataset_dir, name)}, {summary_path(dataset_dir, name)}",
     ])
 
@@ -376,20 +412,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--max-line-bytes must be positive, not {args.max_line_bytes}")
     logging.basicConfig(level=logging.INFO, datefmt="%H:%M:%S",
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    summary: dict[str, Any] = {}
     try:
         dataset_dir = prepare_dataset(
             args.name, out_dir=args.out_dir, raw_file=args.raw_file, raw_dirs=args.raw_dirs,
             on_bad_line=args.on_bad_line, download=not args.no_download,
             topics=not args.no_topics, topic_config=_topic_config(args), force=args.force,
             columns=args.columns, file_format=args.file_format, time_format=args.time_format,
-            kcore=args.kcore, max_line_bytes=args.max_line_bytes)
+            kcore=args.kcore, max_line_bytes=args.max_line_bytes, written=summary)
     except INPUT_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:  # a name or option that does not fit (see resolve_source)
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    name = dataset_dir.name
-    summary = json.loads(summary_path(dataset_dir, name).read_text(encoding="utf-8"))
     print(format_summary(summary, dataset_dir))
     return 0

@@ -2,26 +2,33 @@
 :func:`dataset_preprocess.amazon.read_reviews`, under the same bad-input policy.
 
 Columns are mapped with ``--columns user=...,item=...,rating=...,time=...,text=...``
-(:func:`parse_columns`). ``user``, ``item`` and ``time`` are required; a key left out is looked
-for under its usual names (:data:`DEFAULT_NAMES`: ``user_id``/``reviewerID``/``user``...);
-``rating=`` (empty) says there is no rating column.
+(:func:`parse_columns`). A key left out is looked for under its usual names
+(:data:`DEFAULT_NAMES`: ``user_id``/``reviewerID``/``user``...); a key neither given nor found is
+an error, the optional ones too: ``rating=none`` (or ``rating=``) and ``text=none`` say that the
+file has none. A header (CSV, TSV, Parquet) naming a column twice is an error; JSON lines take
+their columns from the keys of every object, and an object with a key given twice is a bad line.
 
-- **user, item**: non-empty strings (or integers) without whitespace or control characters
-  (``bad_id``).
-- **rating**: a number in [1, 5] (a numeric string in CSV), else ``bad_rating``. Without a
-  rating column every interaction gets rating 1, so the rating-aware parts of SD-MTMP (the
+Every value is read by the one parser of its field in :mod:`dataset_preprocess.fields`, the same
+for every format (Amazon's too):
+
+- **user, item**: non-empty strings (or integers) without whitespace or control characters and
+  not a string RecBole's loader reads as missing (``NA``, ``null``...) (``bad_id``).
+- **rating**: a number in [1, 5] (a numeric string in CSV), else ``bad_rating``. With
+  ``rating=none`` every interaction gets rating 1, so the rating-aware parts of SD-MTMP (the
   rating-weighted graph, the rating attention) see one uniform rating.
 - **time**: Unix seconds (a number, or a numeric string), or a date string: ISO 8601
   (``2021-03-04``, ``2021-03-04 17:05:00``, ``2021-03-04T17:05:00+02:00``; no zone = UTC) or the
-  ``strptime`` format given with ``--time-format`` (e.g. ``%d/%m/%Y``); Parquet timestamps work
-  as they are. Stored, like Amazon times, as days since the Unix epoch. A time before 1970 or
-  at/after 1e11 seconds (milliseconds, most likely) is ``bad_time``.
+  ``strptime`` format given with ``--time-format`` (e.g. ``%d/%m/%Y``, ``%Y%m%d``); Parquet
+  timestamps work as they are. A number that is also a date written as digits (``20150304``) is
+  refused unless ``--time-format`` says which (``%Y%m%d``, or ``unix`` for seconds). A time
+  outside [1970-01-01, 2100-01-01) is ``bad_time`` (milliseconds, most likely). Stored, like
+  Amazon times, as days since the Unix epoch (see :func:`dataset_preprocess.amazon.write_inter`).
 - **text**: a string or empty/null (no sentences; counted as ``empty_text``); any other JSON
   value is ``bad_text``; cleaned like Amazon review texts.
 - A CSV/TSV record with a different number of fields than the header, an unterminated quote
   (a field over 16 lines' worth of bytes) or a JSON line that is not an object is
   ``malformed_row``/``malformed_json``; blank lines are ignored; a UTF-8 BOM and CRLF line ends
-  are accepted; invalid UTF-8 (``bad_encoding``), over-long lines (``line_too_long``),
+  are accepted; invalid UTF-8 (``bad_encoding``), over-long lines (``line_too_long``), NUL bytes,
   truncated/corrupt gzip and binary files are handled by :mod:`dataset_preprocess.rawio`
   exactly as for Amazon files. A missing mapped column is an error naming the columns found.
 
@@ -35,10 +42,8 @@ import csv
 import json
 import logging
 import os
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +51,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from dataset_preprocess.amazon import (
-    MAX_UNIX_TIME, ON_BAD_LINE_CHOICES, SECONDS_PER_DAY, BadRawFile, OnBadLine, ReadReport,
-    _Bad, _is_number, _line_text, clean_text, decode_raw_line, finish_reviews,
+    ON_BAD_LINE_CHOICES, SECONDS_PER_DAY, BadRawFile, OnBadLine, ReadReport, _Bad, _line_text,
+    clean_text, decode_raw_line, finish_reviews,
+)
+from dataset_preprocess.fields import (
+    parse_id, parse_json_object, parse_rating, parse_text, parse_time,
 )
 from dataset_preprocess.rawio import DEFAULT_MAX_LINE_BYTES, is_gzip, iter_lines
 
@@ -67,8 +75,7 @@ SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl"
                   ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 DEFAULT_RATING = 1.0
 FIELD_LIMIT_LINES = 16  # a quoted CSV field may span lines, but not more bytes than this many
-_BAD_ID = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+NONE = "none"  # --columns rating=none / text=none: the file has no such column
 
 
 class BadColumns(ValueError):
@@ -89,8 +96,9 @@ class OwnFileSpec:
 
 
 def parse_columns(text: str | None) -> dict[str, str | None]:
-    """``"user=customer,item=sku,rating="`` -> ``{"user": "customer", "item": "sku",
-    "rating": None}``; raises :class:`BadColumns` for anything else."""
+    """``"user=customer,item=sku,rating=none"`` -> ``{"user": "customer", "item": "sku",
+    "rating": None}`` (``rating=`` means the same as ``rating=none``); raises
+    :class:`BadColumns` for anything else."""
     if not text:
         return {}
     mapping: dict[str, str | None] = {}
@@ -102,9 +110,10 @@ def parse_columns(text: str | None) -> dict[str, str | None]:
                              f"one of {', '.join(COLUMN_KEYS)}")
         if key in mapping:
             raise BadColumns(f"--columns {text!r}: {key} is given twice")
-        if not column and key in REQUIRED_KEYS:
+        absent = not column or column.lower() == NONE
+        if absent and key in REQUIRED_KEYS:
             raise BadColumns(f"--columns {text!r}: {key} needs a column name")
-        mapping[key] = column or None
+        mapping[key] = None if absent else column
     return mapping
 
 
@@ -123,22 +132,46 @@ def detect_format(path: str | os.PathLike[str], given: str | None = None) -> str
                      f"({', '.join(FORMATS)})")
 
 
+_ABSENT_HINT = {
+    "rating": "--columns rating=none if the file has no ratings (every rating is then 1)",
+    "text": "--columns text=none if it has no review text (then there are no topics: "
+            "--no-topics)",
+}
+
+
+def check_header(header: list[str], path: Path, line_no: int | None = None) -> None:
+    """Refuse a header naming one column twice: which of the two is meant cannot be told."""
+    twice = sorted({c for i, c in enumerate(header) if c in header[:i]})
+    if twice:
+        raise BadRawFile(path, f"the column name(s) {', '.join(map(repr, twice))} appear twice in "
+                               "the header, so which column is meant cannot be told; rename "
+                               "one of them", line_no)
+
+
 def resolve_columns(mapping: Mapping[str, str | None], header: list[str],
                     path: Path) -> dict[str, str | None]:
-    """The mapping completed from :data:`DEFAULT_NAMES` and checked against ``header``."""
+    """The mapping completed from :data:`DEFAULT_NAMES` and checked against ``header``.
+
+    A key neither given nor found under a usual name is an error, also for the optional rating
+    and text: "no rating" must be said (``rating=none``), never assumed.
+    """
     resolved: dict[str, str | None] = {}
+    found = ", ".join(header) or "none"
     for key in COLUMN_KEYS:
         if key in mapping:
             resolved[key] = mapping[key]
         else:
             resolved[key] = next((n for n in DEFAULT_NAMES[key] if n in header), None)
-        if resolved[key] is None and key in REQUIRED_KEYS:
-            raise BadColumns(f"{path}: no {key} column (looked for {', '.join(DEFAULT_NAMES[key])}"
-                             f"); columns found: {', '.join(header) or 'none'}; map one with "
-                             f"--columns {key}=NAME")
+            if resolved[key] is None:
+                hint = f"map one with --columns {key}=NAME"
+                if key in _ABSENT_HINT:
+                    hint += f", or say {_ABSENT_HINT[key]}"
+                raise BadColumns(f"{path}: no {key} column (looked for "
+                                 f"{', '.join(DEFAULT_NAMES[key])}); columns found: {found}; "
+                                 f"{hint}")
         if resolved[key] is not None and resolved[key] not in header:
             raise BadColumns(f"{path}: --columns {key}={resolved[key]}, but the file has no "
-                             f"such column; columns found: {', '.join(header) or 'none'}")
+                             f"such column; columns found: {found}")
     used = [c for c in resolved.values() if c is not None]
     if len(set(used)) != len(used):
         raise BadColumns(f"{path}: one column mapped to two keys: {resolved}")
@@ -147,94 +180,16 @@ def resolve_columns(mapping: Mapping[str, str | None], header: list[str],
 
 # -- values -----------------------------------------------------------------------------------
 
-def _id(key: str, value: Any) -> str:
-    if isinstance(value, bool) or value is None or value == "":
-        raise _Bad("missing_field" if value in (None, "") else "bad_id",
-                   f"{key} is missing or empty" if value in (None, "")
-                   else f"{key} {value!r} is not an id")
-    if isinstance(value, int):
-        return str(value)
-    if not isinstance(value, str) or _BAD_ID.search(value):
-        raise _Bad("bad_id", f"{key} {value!r} is not a string without whitespace")
-    return value
-
-
-def _number(value: Any) -> float | None:
-    """A finite number from a JSON number or a numeric string, else None."""
-    if _is_number(value):
-        return float(value)
-    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
-        number = float(value)
-        return number if _is_number(number) else None
-    return None
-
-
-def _rating(value: Any) -> float:
-    if value is None or value == "":
-        raise _Bad("missing_field", "rating is missing or empty")
-    rating = _number(value)
-    if rating is None or not 1 <= rating <= 5:
-        raise _Bad("bad_rating", f"rating {value!r} is not a number in [1, 5]")
-    return rating
-
-
-def _seconds(value: Any, time_format: str | None) -> float:
-    """Unix seconds of a time value (number, numeric string, date string, datetime)."""
-    if value is None or value == "":
-        raise _Bad("missing_field", "time is missing or empty")
-    seconds = None if isinstance(value, bool) else _number(value)
-    if seconds is None:
-        moment = _moment(value, time_format)
-        if moment is None:
-            hint = f"the format {time_format!r}" if time_format else (
-                "Unix seconds or an ISO 8601 date (or give --time-format)")
-            raise _Bad("bad_time", f"time {value!r} is not {hint}")
-        seconds = moment.timestamp()
-    if not 0 <= seconds < MAX_UNIX_TIME:
-        raise _Bad("bad_time", f"time {value!r} is not in [1970-01-01, 1e11 s): Unix seconds "
-                               "are expected (milliseconds are 1000 times too large)")
-    return seconds
-
-
-def _moment(value: Any, time_format: str | None) -> datetime | None:
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime()
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
-        try:
-            text = value.strip()
-            if time_format:
-                moment = datetime.strptime(text, time_format)
-            else:
-                moment = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-    else:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value != value:  # NaN from Parquet/pandas
-        return ""
-    if not isinstance(value, str):
-        raise _Bad("bad_text", f"text is a {type(value).__name__}, not a string")
-    return value
-
-
 def row_values(record: Mapping[str, Any], columns: Mapping[str, str | None],
                time_format: str | None) -> tuple[str, str, float, float, str]:
-    """(user, item, rating, days, raw text) of one record, or raise _Bad."""
-    user = _id("user", record.get(columns["user"]))  # type: ignore[arg-type]
-    item = _id("item", record.get(columns["item"]))  # type: ignore[arg-type]
-    rating = DEFAULT_RATING if columns["rating"] is None else _rating(record.get(columns["rating"]))
-    seconds = _seconds(record.get(columns["time"]), time_format)  # type: ignore[arg-type]
-    text = "" if columns["text"] is None else _text(record.get(columns["text"]))
+    """(user, item, rating, days, raw text) of one record, or raise _Bad; each field is read by
+    its parser in :mod:`dataset_preprocess.fields`, as in every other format."""
+    user = parse_id("user", record.get(columns["user"]))  # type: ignore[arg-type]
+    item = parse_id("item", record.get(columns["item"]))  # type: ignore[arg-type]
+    rating = (DEFAULT_RATING if columns["rating"] is None
+              else parse_rating("rating", record.get(columns["rating"])))
+    seconds = parse_time("time", record.get(columns["time"]), time_format)  # type: ignore[arg-type]
+    text = "" if columns["text"] is None else parse_text("text", record.get(columns["text"]))
     return user, item, rating, seconds / SECONDS_PER_DAY, text
 
 
@@ -254,26 +209,21 @@ def read_own_file(path: str | os.PathLike[str], spec: OwnFileSpec,
     if spec.format == "parquet":
         records, columns = _parquet_records(path, spec, report)
     elif spec.format == "jsonl":
-        records, columns = _jsonl_records(path, spec, report, max_line_bytes), None
+        records, columns = _jsonl_records(path, spec, report, max_line_bytes)
     else:
         records, columns = _delimited_records(path, spec, report, max_line_bytes)
     rows: list[tuple[str, str, float, float, str, int]] = []
-    resolved = columns
     for line_no, record in tqdm(records, desc=f"reading {path.name}", unit=" rows",
                                 disable=None if progress else True):
-        if resolved is None:  # JSON lines: the first object's keys stand for the header
-            resolved = resolve_columns(spec.columns, list(record), path)
         try:
-            user, item, rating, days, text = row_values(record, resolved, spec.time_format)
+            user, item, rating, days, text = row_values(record, columns, spec.time_format)
         except _Bad as bad:
             report.bad_line(line_no, bad)
             continue
         cleaned = clean_text(text)
         report.texts_normalised += cleaned != text.strip()
         rows.append((user, item, rating, days, cleaned, line_no))
-    if resolved is None:
-        resolved = dict(spec.columns)
-    return finish_reviews(rows, report), report, resolved
+    return finish_reviews(rows, report), report, columns
 
 
 def _decoded_lines(path: Path, report: ReadReport, max_line_bytes: int,
@@ -309,6 +259,7 @@ def _delimited_records(path: Path, spec: OwnFileSpec, report: ReadReport, max_li
                              numbers[0] if numbers else 1) from None
         if first and any(cell.strip() for cell in first):
             header = [cell.strip() for cell in first]
+            check_header(header, path, numbers[0] if numbers else None)
         else:
             report.blank_lines += 1
         numbers.clear()
@@ -342,7 +293,12 @@ def _delimited_records(path: Path, spec: OwnFileSpec, report: ReadReport, max_li
 
 
 def _jsonl_records(path: Path, spec: OwnFileSpec, report: ReadReport, max_line_bytes: int
-                   ) -> Iterator[tuple[int, dict[str, Any]]]:
+                   ) -> tuple[Iterator[tuple[int, dict[str, Any]]], dict[str, str | None]]:
+    """The objects of a JSON lines file and the mapping resolved against the keys of *every*
+    object (a key missing from the first lines is still found), so the file is parsed whole
+    before the first record is used."""
+    objects: list[tuple[int, dict[str, Any]]] = []
+    keys: dict[str, None] = {}
     for raw in iter_lines(path, max_line_bytes):
         report.lines += 1
         try:
@@ -350,16 +306,15 @@ def _jsonl_records(path: Path, spec: OwnFileSpec, report: ReadReport, max_line_b
             if not line:
                 report.blank_lines += 1
                 continue
-            try:
-                obj = json.loads(line)
-            except ValueError as exc:
-                raise _Bad("malformed_json", f"not valid JSON ({exc})") from None
-            if not isinstance(obj, dict):
-                raise _Bad("malformed_json", f"a JSON {type(obj).__name__}, not an object")
+            obj = parse_json_object(line)
         except _Bad as bad:
             report.bad_line(raw.line_no, bad)
             continue
-        yield raw.line_no, obj
+        keys.update(dict.fromkeys(obj))
+        objects.append((raw.line_no, obj))
+    if not objects:
+        return iter(()), dict(spec.columns)
+    return iter(objects), resolve_columns(spec.columns, list(keys), path)
 
 
 def _parquet_records(path: Path, spec: OwnFileSpec, report: ReadReport
@@ -377,6 +332,7 @@ def _parquet_records(path: Path, spec: OwnFileSpec, report: ReadReport
         header = list(parquet.schema_arrow.names)
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError... for a bad file
         raise BadRawFile(path, f"not a readable Parquet file ({exc})") from None
+    check_header(header, path)
     columns = resolve_columns(spec.columns, header, path)
     wanted = sorted({c for c in columns.values() if c is not None}, key=header.index)
 

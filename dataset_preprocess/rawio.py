@@ -7,7 +7,10 @@ Both readers (:mod:`dataset_preprocess.amazon` for Amazon JSON lines and
 - decompresses gzip when the file starts with the gzip magic bytes (whatever its suffix);
 - turns a truncated or corrupt gzip stream into :class:`BadRawFile` naming the file and the
   last line read, instead of an ``EOFError``/``zlib.error`` traceback;
-- refuses a binary file (NUL bytes in the first 64 KiB, which also catches UTF-16) up front;
+- refuses a binary file (NUL bytes in the first 64 KiB, which also catches UTF-16) up front,
+  and a NUL byte on any later line the same way (file-level error naming the line);
+- turns an OS error while reading into :class:`BadRawFile` (:func:`check_raw_path` refuses a
+  folder, a FIFO or an unreadable file before anything is read);
 - never reads more than ``max_line_bytes`` of one line into memory: a longer line is reported
   to the caller (``too_long``) and the rest of it is skipped in chunks.
 
@@ -72,6 +75,24 @@ def _gzip_problem(exc: BaseException, line_no: int = 0) -> str:
     return f"the gzip data is corrupt{where} ({exc}); fetch the file again"
 
 
+def check_raw_path(path: Path) -> None:
+    """Raise :class:`BadRawFile` for a raw path that exists but is not a readable regular file
+    (a folder, a FIFO, a device, no read permission); a missing path is left to the caller."""
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise BadRawFile(path, "is a folder, not a review file; give the file inside it")
+    if not path.is_file():
+        raise BadRawFile(path, "is not a regular file (a FIFO, socket or device, which could "
+                               "be read only once); copy it into a file first")
+    try:
+        with open(path, "rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise BadRawFile(path, f"cannot be read ({exc.strerror or exc}); check its "
+                               "permissions") from None
+
+
 def sniff(path: Path) -> None:
     """Raise :class:`BadRawFile` if the (decompressed) start of ``path`` is not text."""
     try:
@@ -79,6 +100,8 @@ def sniff(path: Path) -> None:
             head = fh.read(SNIFF_BYTES)
     except _GZIP_ERRORS as exc:
         raise BadRawFile(path, _gzip_problem(exc)) from None
+    except OSError as exc:
+        raise BadRawFile(path, f"cannot be read ({exc.strerror or exc})") from None
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (b"\x00" in head and _looks_utf16(head)):
         raise BadRawFile(path, "the file is UTF-16 text, not UTF-8; convert it first, e.g. "
                                "iconv -f UTF-16 -t UTF-8")
@@ -126,6 +149,14 @@ def iter_lines(path: str | os.PathLike[str],
                             break
             except _GZIP_ERRORS as exc:
                 raise BadRawFile(path, _gzip_problem(exc, line_no)) from None
+            except OSError as exc:
+                raise BadRawFile(path, f"cannot be read ({exc.strerror or exc})", line_no or None
+                                 ) from None
+            nul = data.find(b"\x00")
+            if nul >= 0:  # as in the first 64 KiB (sniff): binary, wherever it is
+                raise BadRawFile(path, f"the file is binary, not text (a NUL byte at byte "
+                                       f"{nul + 1} of the line); expected UTF-8 review lines",
+                                 line_no)
             yield RawLine(line_no, data.rstrip(b"\r\n"), too_long, length)
 
 

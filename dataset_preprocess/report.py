@@ -6,15 +6,21 @@ writes ``results/datasets.md`` (one row per dataset: users, items, interactions,
 interactions per user and per item, mean sentences per review, topics, outlier share, topic
 coherence and diversity) and, per dataset, ``results/topics/<Name>.md`` (every topic's size,
 users, items, NPMI and top words) with ``results/topics/<Name>_topics.png`` (a bar chart of the
-largest topics). It reads ``dataset/<Name>/`` as ``python -m dataset_preprocess`` left it, and
-the raw review file named in ``<Name>.summary.json`` (for the sentences; read with the same
-options as the conversion).
+largest topics). It reads ``--data-dir`` (default ``dataset``) ``/<Name>/`` as
+``python -m dataset_preprocess`` left it, and the raw review file named in
+``<Name>.summary.json`` (for the sentences; read with the same options as the conversion), and
+writes only into ``--out-dir`` (default ``results``). ``datasets.md`` keeps the rows of datasets
+not reported on this time, so ``--datasets Gift_Cards`` updates one row. An ``--out-dir`` that
+holds prepared datasets is refused (the converter's ``--out-dir`` is the report's
+``--data-dir``). Each dataset's note repeats the converter's warnings (reviews that all share one
+time, rounded times, a 5-core that is no longer one), computed from its ``.inter``.
 
 Topic quality, as BERTopic users measure it:
 
 - **Coherence: NPMI** (Bouma 2009; Lau et al. 2014) of each pair of a topic's top 10 words over
   the review sentences, each sentence one document (a word "occurs" in a sentence if the
-  topic vectorizer, ``CountVectorizer(stop_words="english")``, finds it there):
+  topic vectorizer, ``CountVectorizer(stop_words="english")``, finds it there after BERTopic's
+  own cleaning, :func:`bertopic_clean`, as when the topic words were built):
   NPMI(a, b) = log(P(a, b) / (P(a) P(b))) / -log P(a, b), and -1 when a and b never share a
   sentence. A topic's coherence is the mean over its word pairs, a dataset's the mean over
   topics. Range [-1, 1]; higher = the words really occur together.
@@ -28,6 +34,7 @@ import argparse
 import json
 import logging
 import math
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +46,8 @@ import numpy as np
 import pandas as pd
 
 from dataset_preprocess.atomic_io import atomic_write, atomic_write_text
+from dataset_preprocess.checks import kcore_check, time_checks, warnings_for
+from dataset_preprocess.rawio import DEFAULT_MAX_LINE_BYTES
 from dataset_preprocess.topics import DIVERSITY_N_WORDS
 
 logger = logging.getLogger(__name__)
@@ -50,14 +59,26 @@ TABLE_TOPICS = 40
 
 # -- topic quality -----------------------------------------------------------------------------
 
+_BERTOPIC_DROPPED = re.compile(r"[^A-Za-z0-9 ]+")
+
+
+def bertopic_clean(text: str) -> str:
+    """A sentence as BERTopic hands it to the topic vectorizer (``BERTopic._preprocess_text``
+    for English: newlines and tabs to spaces, every character but ASCII letters, digits and
+    spaces removed), so "great..love" is the one word "greatlove" here as in the topic words."""
+    return _BERTOPIC_DROPPED.sub("", text.replace("\n", " ").replace("\t", " "))
+
+
 def sentence_word_sets(sentences: Sequence[str], vocabulary: Sequence[str]):
-    """Binary sentence x word matrix (scipy CSR) over ``vocabulary``, tokenised like the topic
-    vectorizer (lower case, tokens of 2+ word characters, English stop words dropped)."""
+    """Binary sentence x word matrix (scipy CSR) over ``vocabulary``, tokenised as the topic
+    words were built: :func:`bertopic_clean`, then the topic vectorizer (lower case, tokens of
+    2+ word characters, English stop words dropped)."""
     from sklearn.feature_extraction.text import CountVectorizer
 
     vectorizer = CountVectorizer(stop_words="english", binary=True,
                                  vocabulary=sorted(set(vocabulary)))
-    return vectorizer.transform(sentences).tocsr(), vectorizer.vocabulary_
+    cleaned = [bertopic_clean(s) for s in sentences]
+    return vectorizer.transform(cleaned).tocsr(), vectorizer.vocabulary_
 
 
 def npmi_coherence(topics_words: Sequence[Sequence[str]], sentences: Sequence[str],
@@ -134,6 +155,7 @@ class DatasetReport:
     diversity: float | None = None
     diversity_n_words: int | None = None
     source: str = ""
+    warnings: list[str] = field(default_factory=list)
     topics: list[dict[str, Any]] = field(default_factory=list)
     topic_meta: dict[str, Any] = field(default_factory=dict)
 
@@ -158,8 +180,18 @@ class DatasetReport:
 
 def interaction_counts(inter_file: Path) -> tuple[int, int, int]:
     """(users, items, interactions) of a RecBole ``.inter`` file."""
-    frame = pd.read_csv(inter_file, sep="\t", dtype=str, usecols=[0, 1])
+    frame = pd.read_csv(inter_file, sep="\t", dtype=str, usecols=[0, 1], keep_default_na=False)
     return (int(frame.iloc[:, 0].nunique()), int(frame.iloc[:, 1].nunique()), len(frame))
+
+
+def inter_warnings(inter_file: Path, summary: dict[str, Any]) -> list[str]:
+    """The converter's warnings (ties, rounded times, k-core), computed from the ``.inter`` as
+    stored, with the k the summary implies (its --kcore, or 5 for an Amazon 5-core)."""
+    frame = pd.read_csv(inter_file, sep="\t", keep_default_na=False,
+                        dtype={"user_id:token": str, "item_id:token": str})
+    k = summary.get("kcore") or (5 if summary.get("published_counts") else None)
+    kcore = kcore_check(frame["user_id:token"], frame["item_id:token"], k) if k else None
+    return warnings_for(time_checks(frame["user_id:token"], frame["timestamp:float"]), kcore)
 
 
 def review_documents(dataset_dir: Path, name: str,
@@ -179,13 +211,15 @@ def review_documents(dataset_dir: Path, name: str,
                                 "sentences (for coherence) are read from it")
     options = dict(summary.get("options") or {})
     kcore = options.pop("kcore", None)
+    max_line_bytes = options.pop("max_line_bytes", DEFAULT_MAX_LINE_BYTES)
     if options.get("reader") == "own_file":
         spec = OwnFileSpec(options["format"], dict(options.get("columns") or {}),
                            options.get("time_format"))
         source = Source(name, raw, own=spec)
     else:
         source = Source(name, raw, amazon=lookup(name))
-    reviews, _, _ = read_source(source, summary.get("on_bad_line", "error"), kcore)
+    reviews, _, _ = read_source(source, summary.get("on_bad_line", "error"), kcore,
+                                max_line_bytes)
     texts = [t for t in reviews["review_text"].tolist() if t]
     return split_reviews(reviews)["sentence"].tolist(), texts
 
@@ -206,7 +240,8 @@ def build_report(name: str, data_dir: Path = Path("dataset"),
                                 f"{Path(summary['source_file']).name}")
     if summary.get("kcore"):
         source += f", {summary['kcore']}-core"
-    report = DatasetReport(name, users, items, interactions, source=source)
+    report = DatasetReport(name, users, items, interactions, source=source,
+                           warnings=inter_warnings(inter_file, summary))
     meta_file = dataset_dir / f"{name}.topics.json"
     if not meta_file.is_file():
         logger.warning("%s has no topics (%s missing)", name, meta_file)
@@ -250,27 +285,72 @@ def _fmt(value: float | None, digits: int = 2, pct: bool = False) -> str:
     return f"{value:.{digits}%}" if pct else f"{value:,.{digits}f}"
 
 
-def datasets_markdown(reports: Sequence[DatasetReport], command: str) -> str:
-    lines = [
-        "# Datasets",
-        "",
-        f"Produced by `{command}` from the prepared files in `dataset/<Name>/`.",
-        "",
-        "| dataset | users | items | interactions | density | interactions / user | "
-        "interactions / item | sentences / review | topics | outlier share | coherence (NPMI) "
-        "| NPMI, review = document | diversity |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in reports:
-        lines.append(
-            f"| {r.name} | {r.users:,} | {r.items:,} | {r.interactions:,} | "
+TABLE_HEADER = (
+    "| dataset | users | items | interactions | density | interactions / user | "
+    "interactions / item | sentences / review | topics | outlier share | coherence (NPMI) "
+    "| NPMI, review = document | diversity |")
+NOTES_HEADING = "Sources and warnings (from the converter's checks on each `.inter`):"
+
+
+def table_row(r: DatasetReport) -> str:
+    return (f"| {r.name} | {r.users:,} | {r.items:,} | {r.interactions:,} | "
             f"{_fmt(r.density, 2, pct=True)} | {_fmt(r.per_user)} | {_fmt(r.per_item)} | "
             f"{_fmt(r.sentences_per_review)} | {r.n_topics if r.n_topics is not None else '-'} | "
             f"{_fmt(r.outlier_share, 1, pct=True)} | {_fmt(r.coherence, 3)} | "
             f"{_fmt(r.coherence_review, 3)} | {_fmt(r.diversity, 3)} |")
-    lines += [
+
+
+def note_line(r: DatasetReport) -> str:
+    warnings = "".join(f" Warning: {w}." for w in r.warnings)
+    return f"- **{r.name}**: {r.source}.{warnings}"
+
+
+def existing_entries(text: str) -> tuple[dict[str, str], dict[str, str], bool]:
+    """(dataset -> table row, dataset -> note line, same table layout) of a datasets.md, so
+    that a report on some datasets keeps the rows of the others. Reads the note lines of this
+    layout and the one-line "Sources: A: x; B: y." of the layout before it."""
+    rows: dict[str, str] = {}
+    notes: dict[str, str] = {}
+    lines = text.splitlines()
+    for line in lines:
+        if line.startswith("| ") and not line.startswith("| dataset |"):
+            rows[line[2:].split(" |", 1)[0]] = line
+        elif line.startswith("- **") and "**: " in line:
+            notes[line[4:line.index("**: ")]] = line
+        elif line.startswith("Sources: "):
+            for part in line[len("Sources: "):].rstrip(".").split("; "):
+                name, _, source = part.partition(": ")
+                notes[name] = f"- **{name}**: {source}."
+    return rows, notes, TABLE_HEADER in lines
+
+
+def datasets_markdown(reports: Sequence[DatasetReport], command: str,
+                      existing: str | None = None, data_dir: Path = Path("dataset")) -> str:
+    """results/datasets.md: a row per dataset of ``reports``, and the rows of ``existing`` (the
+    file as it was) for every other dataset, in their old order, new datasets last."""
+    rows, notes, same_layout = existing_entries(existing or "")
+    new = {r.name for r in reports}
+    kept = [name for name in rows if name not in new]
+    if kept and not same_layout:
+        raise ValueError(f"the datasets.md there has another table layout, so the rows of "
+                         f"{', '.join(kept)} cannot be kept; report on every dataset at once "
+                         "(name them all, or leave --datasets out)")
+    for r in reports:
+        rows[r.name], notes[r.name] = table_row(r), note_line(r)
+    lines = [
+        "# Datasets",
         "",
-        "Sources: " + "; ".join(f"{r.name}: {r.source}" for r in reports) + ".",
+        f"Rows made by `python -m dataset_preprocess.report` from the prepared files in "
+        f"`<data dir>/<Name>/`; each run replaces the rows of the datasets it reports on and "
+        f"keeps the others. Last run: `{command}` (data dir `{data_dir}`).",
+        "",
+        TABLE_HEADER,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *rows.values(),
+        "",
+        NOTES_HEADING,
+        "",
+        *[notes[name] for name in rows if name in notes],
         "",
         "- *interactions* are distinct (user, item) pairs (a repeated pair keeps its latest "
         "review); density = interactions / (users x items).",
@@ -278,10 +358,11 @@ def datasets_markdown(reports: Sequence[DatasetReport], command: str) -> str:
         "BERTopic clusters of the review sentences (the outlier cluster is not a topic); "
         "*outlier share* is the share of sentences in no topic.",
         f"- *coherence*: mean NPMI of each topic's top {COHERENCE_N_WORDS} words over the review "
-        "sentences (a sentence is a document, as the topics were fitted; -1 for a pair that "
-        "never co-occurs); the same with each review as a document beside it; "
-        f"*diversity*: unique words among the top {DIVERSITY_N_WORDS} words of all topics. "
-        "Per-topic figures: `results/topics/<Name>.md`.",
+        "sentences (a sentence is a document, as the topics were fitted, and tokenised as "
+        "BERTopic tokenised them; -1 for a pair that never co-occurs); the same with each "
+        f"review as a document beside it; *diversity*: unique words among the top "
+        f"{DIVERSITY_N_WORDS} words of all topics. Per-topic figures: "
+        "`results/topics/<Name>.md`.",
         "",
     ]
     return "\n".join(lines)
@@ -378,8 +459,11 @@ def write_reports(names: Sequence[str], data_dir: Path = Path("dataset"),
     for name in names:
         logger.info("%s: statistics and topic quality", name)
         reports.append(build_report(name, data_dir))
+    table = out_dir / "datasets.md"
+    existing = table.read_text(encoding="utf-8") if table.is_file() else None
+    text = datasets_markdown(reports, command, existing, data_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "datasets.md", datasets_markdown(reports, command))
+    atomic_write_text(table, text)
     topics_dir = out_dir / "topics"
     for report in reports:
         if not report.topics:
@@ -405,11 +489,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "say: words, sizes, NPMI coherence, diversity).")
     parser.add_argument("--datasets", nargs="+", help="prepared datasets (default: every "
                                                       "dataset in --data-dir)")
-    parser.add_argument("--data-dir", default="dataset", type=Path)
-    parser.add_argument("--out-dir", default="results", type=Path)
+    parser.add_argument("--data-dir", type=Path,
+                        help="where the prepared datasets are, the converter's --out-dir "
+                             "(default: dataset)")
+    parser.add_argument("--out-dir", default="results", type=Path,
+                        help="where the markdown and charts go (default: results)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, datefmt="%H:%M:%S",
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.data_dir is None:
+        if prepared_datasets(args.out_dir):  # the converter's --out-dir given to the report?
+            parser.error(f"--out-dir {args.out_dir} holds prepared datasets: the report reads "
+                         "the datasets from --data-dir (default: dataset) and writes its "
+                         f"markdown and charts to --out-dir; did you mean --data-dir "
+                         f"{args.out_dir}? (give both to write there; nothing was written)")
+        args.data_dir = Path("dataset")
     names = args.datasets or prepared_datasets(args.data_dir)
     if not names:
         parser.error(f"no prepared dataset in {args.data_dir}")

@@ -103,7 +103,7 @@ def test_typed_json_and_parquet_values(tmp_path: Path) -> None:
 def test_rating_optional_and_default_names(tmp_path: Path) -> None:
     raw = write_csv(tmp_path / "r.csv", [("u1", "i1", "1614816000", "x")],
                     header=("user_id", "item_id", "timestamp", "review_text"))
-    df, _, columns = read(raw, mapping="")
+    df, _, columns = read(raw, mapping="rating=none")
     assert columns == {"user": "user_id", "item": "item_id", "rating": None,
                        "time": "timestamp", "text": "review_text"}
     assert df["rating"].tolist() == [1.0]
@@ -111,9 +111,59 @@ def test_rating_optional_and_default_names(tmp_path: Path) -> None:
     assert columns["rating"] is None and df["rating"].tolist() == [1.0] * 4
 
 
+@pytest.mark.parametrize(("key", "header", "row", "hint"), [
+    ("rating", ("user_id", "item_id", "timestamp", "review_text"),
+     ("u1", "i1", "1614816000", "ok"), "rating=none"),
+    ("text", ("user_id", "item_id", "rating", "timestamp"), ("u1", "i1", "4", "1614816000"),
+     "text=none"),
+])
+def test_a_key_neither_given_nor_found_is_an_error(tmp_path: Path, key: str, header: tuple,
+                                                   row: tuple, hint: str) -> None:
+    """Leaving rating (or text) out used to mean "none" silently: every rating 1, no text."""
+    raw = write_csv(tmp_path / "r.csv", [row], header=header)
+    with pytest.raises(BadColumns, match=f"no {key} column.*{hint}"):
+        read(raw, mapping="")
+    df, _, columns = read(raw, mapping=f"{key}=none")
+    assert columns[key] is None and len(df) == 1
+
+
 def test_time_format(tmp_path: Path) -> None:
     raw = write_csv(tmp_path / "r.csv", [("u", "i", "5", "04/03/2021", "t")])
     assert read(raw, time_format="%d/%m/%Y")[0]["timestamp"].tolist() == [DAY_2021_03_04]
+
+
+def test_digit_dates_need_a_time_format(tmp_path: Path) -> None:
+    """20150304 used to be read as Unix seconds (1970-08-22); it is refused without a format,
+    read as a date with %Y%m%d (a CSV string or a JSON number alike) and as seconds with unix."""
+    from dataset_preprocess.amazon import BadReviewLine
+
+    raw = write_csv(tmp_path / "r.csv", [("u", "i", "5", "20150304", "t")])
+    with pytest.raises(BadReviewLine, match="ambiguous"):
+        read(raw)
+    day_2015_03_04 = 16_498
+    assert read(raw, time_format="%Y%m%d")[0]["timestamp"].tolist() == [day_2015_03_04]
+    assert read(raw, time_format="unix")[0]["timestamp"].tolist() == [20150304 / 86400]
+    (tmp_path / "r.jsonl").write_text(json.dumps({"user_id": "u", "item_id": "i", "rating": 5,
+                                                  "timestamp": 20150304, "text": "t"}) + "\n")
+    assert read(tmp_path / "r.jsonl", mapping="", time_format="%Y%m%d")[0][
+        "timestamp"].tolist() == [day_2015_03_04]
+    with pytest.raises(BadReviewLine, match="ambiguous"):
+        read(tmp_path / "r.jsonl", mapping="")
+
+
+def test_json_lines_take_their_columns_from_every_object(tmp_path: Path) -> None:
+    """A first object without the text key used to drop the text of every line (and make
+    text=review_text "no such column")."""
+    lines = [{"reviewerID": "u0", "asin": "i0", "overall": 5, "unixReviewTime": 1614816000}]
+    lines += [{"reviewerID": f"u{n}", "asin": "i0", "overall": 4, "unixReviewTime": 1614816000,
+               "reviewText": f"Text {n}."} for n in (1, 2)]
+    raw = tmp_path / "r.jsonl"
+    raw.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    df, report, columns = read(raw, mapping="")
+    assert columns["text"] == "reviewText"
+    assert df["review_text"].tolist() == ["", "Text 1.", "Text 2."] and report.empty_text == 1
+    assert read(raw, mapping="text=reviewText")[0]["review_text"].tolist()[1:] == [
+        "Text 1.", "Text 2."]
 
 
 def test_kcore_iterates_until_stable() -> None:

@@ -24,10 +24,14 @@ from dataset_preprocess import amazon, cli, registry
 from dataset_preprocess.amazon import BadReviewLine, EmptyReviewFile, read_reviews
 from dataset_preprocess.atomic_io import atomic_write, atomic_write_json
 from dataset_preprocess.cli import main, prepare_dataset
+from tests.conftest import SHARED_DIR
 from dataset_preprocess.registry import RawDataMissing, find_raw_file, resolve
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INSTRUMENT_SHA256 = "03f9cc27ae13a454cb4ea6cb620fb10546cc1194ef921441d1c5f34addff2748"
+# The .inter of the real Instrument file, byte for byte as every version since the first wrote it
+# (whole-day times are exact in float32, so storing float32 days changed none of its bytes).
+INSTRUMENT_INTER_SHA256 = "cdb63639f2b0e8d9592db32f3c28cce7e4ae0a9647732da057439e8ef9c68e31"
 DROP = object()  # review(...) value meaning "leave the field out"
 
 
@@ -86,6 +90,9 @@ def test_real_instrument_summary(instrument_dir: Path) -> None:
     assert summary["rating_histogram"] == {"1": 217, "2": 250, "3": 772, "4": 2084, "5": 6938}
     assert summary["empty_text"] == 7
     assert summary["source_sha256"] == INSTRUMENT_SHA256
+    assert summary["inter_sha256"] == INSTRUMENT_INTER_SHA256
+    assert amazon.sha256_file(instrument_dir / "Instrument.inter") == INSTRUMENT_INTER_SHA256
+    assert summary["users_all_one_time"] == 142 and summary["kcore_check"]["is_kcore"] is True
     assert summary["source_format"] == "2014"
     assert summary["time_range_iso"] == ["2004-09-18", "2014-07-22"]
     assert summary["timestamps_exact_in_float32"] is True
@@ -241,15 +248,17 @@ def test_no_valid_review_is_an_error(tmp_path: Path, lines: list[Any]) -> None:
         read_reviews(raw, on_bad_line="skip")
 
 
-def test_fractional_days_round_trip(tmp_path: Path) -> None:
+def test_fractional_days_are_stored_as_recbole_holds_them(tmp_path: Path) -> None:
+    """A time one second past midnight: the .inter holds the float32 days RecBole keeps (no
+    hidden rounding on load), and the summary says the time was rounded."""
     raw = write_raw(tmp_path / "r.json", [review(unixReviewTime=1095465601)])
     out = prepare_dataset("Office", out_dir=tmp_path / "out", raw_file=raw, topics=False)
     exact = pd.read_csv(out / "Office.inter", sep="\t", float_precision="round_trip")
-    assert exact.loc[0, "timestamp:float"] == 1095465601 / 86400
-    as_recbole_reads = pd.read_csv(out / "Office.inter", sep="\t")  # pandas' faster parser
-    assert np.float32(as_recbole_reads.loc[0, "timestamp:float"]) == np.float32(1095465601 / 86400)
+    stored = exact.loc[0, "timestamp:float"]
+    assert stored == float(np.float32(1095465601 / 86400)) == 12679.0  # 84 s steps in 2004
+    assert float(np.float32(stored)) == stored
     summary = json.loads((out / "Office.summary.json").read_text())
-    assert summary["timestamps_exact_in_float32"] is False
+    assert summary["timestamps_exact_in_float32"] is False and summary["times_rounded"] == 1
 
 
 # -- reuse, topics hook and CLI -----------------------------------------------------------------
@@ -477,3 +486,55 @@ def test_registry_sources_and_counts() -> None:
              for name in registry.PAPER_DATASETS}
     assert paper == {"Instrument": (10_261, 1_429, 900), "DigitalMusic": (64_706, 5_541, 3_568),
                      "Office": (53_258, 4_905, 2_420)}
+
+
+# -- warnings a researcher needs -----------------------------------------------------------------
+
+def test_kcore_on_an_amazon_category_compares_the_lines_read(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--kcore 5 on Gift_Cards (whose 2,972 lines match the published count) used to say the
+    lines read differ from the published counts, comparing the filtered reviews."""
+    raw = SHARED_DIR / "data" / "amazon" / "Gift_Cards_5.json.gz"
+    assert main(["Gift_Cards", "--raw-file", str(raw), "--out-dir", str(tmp_path),
+                 "--no-topics", "--kcore", "5"]) == 0
+    printed = capsys.readouterr().out
+    assert "lines read match the published 2018 5-core counts: 2,972 reviews" in printed
+    summary = json.loads((tmp_path / "Gift_Cards" / "Gift_Cards.summary.json").read_text())
+    assert summary["matches_published_counts"] is True and summary["kcore_removed"]["reviews"] > 0
+    assert summary["kcore_check"]["is_kcore"] is True
+
+
+def test_amazon_file_no_longer_a_kcore_after_dedup_is_flagged(
+        isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """5 users x 5 items, but U0 reviewed I0 twice instead of I4: after the repeated pair is
+    dropped U0 and I4 have 4 interactions each."""
+    lines = [review(reviewerID=f"U{u}", asin=f"I{i}", unixReviewTime=1393545600 + 86400 * i)
+             for u in range(5) for i in range(5) if (u, i) != (0, 4)]
+    lines.append(review(reviewerID="U0", asin="I0", unixReviewTime=1393545600 + 86400 * 9))
+    raw = write_raw(isolated / "r.json", lines)
+    assert main(["Instrument", "--raw-file", str(raw), "--out-dir", "out", "--no-topics"]) == 0
+    printed = capsys.readouterr().out
+    assert ("warning: not a 5-core after dropping repeated (user, item) pairs: 1 users and 1 "
+            "items have fewer than 5 interactions (--kcore 5 restores it)") in printed
+    summary = json.loads((isolated / "out/Instrument/Instrument.summary.json").read_text())
+    assert summary["kcore_check"] == {"k": 5, "users_below_k": 1, "items_below_k": 1,
+                                      "is_kcore": False}
+    assert summary["warnings"] == [printed.split("warning: ")[1].split("\n")[0]]
+
+
+def test_users_whose_reviews_share_one_time_are_counted(
+        isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Most 2018 users have every review on one day; their order is then by item id."""
+    lines = [review(reviewerID="U1", asin=a) for a in ("I2", "I1", "I3")]
+    lines += [review(reviewerID="U2", asin="I1", unixReviewTime=1393545600 + 86400 * d)
+              for d in (0,)] + [review(reviewerID="U2", asin="I2", unixReviewTime=1393632000)]
+    lines += [review(reviewerID="U3", asin="I1")]
+    raw = write_raw(isolated / "r.json", lines)
+    assert main(["Instrument", "--raw-file", str(raw), "--out-dir", "out", "--no-topics"]) == 0
+    printed = capsys.readouterr().out
+    assert ("warning: 1 of 2 users with 2+ reviews (50.0%) have every review at one time; their "
+            "order is by item id") in printed
+    summary = json.loads((isolated / "out/Instrument/Instrument.summary.json").read_text())
+    assert (summary["users_all_one_time"], summary["users_with_2_or_more"]) == (1, 2)
+    inter = pd.read_csv(isolated / "out/Instrument/Instrument.inter", sep="\t")
+    assert inter["item_id:token"].tolist()[:3] == ["I1", "I2", "I3"]  # U1's tie, by item id

@@ -12,7 +12,8 @@ import pytest
 
 from dataset_preprocess.cli import prepare_dataset
 from dataset_preprocess.report import (
-    build_report, main, npmi_coherence, prepared_datasets, topic_diversity, write_reports,
+    bertopic_clean, build_report, main, npmi_coherence, prepared_datasets, topic_diversity,
+    write_reports,
 )
 from dataset_preprocess.sentences import split_reviews
 
@@ -97,7 +98,8 @@ def test_report_of_a_small_dataset(tiny_prepared: Path, tmp_path: Path) -> None:
     write_reports(["Tiny"], tiny_prepared, out, command="CMD")
     table = (out / "datasets.md").read_text()
     assert "| Tiny | 3 | 2 | 5 | 83.33% | 1.67 | 2.50 | 1.00 | 2 | 20.0% |" in table
-    assert "Produced by `CMD`" in table
+    assert "Last run: `CMD`" in table
+    assert "- **Tiny**: own file (csv), tiny.csv." in table
     page = (out / "topics" / "Tiny.md").read_text()
     assert "| 0 | 3 | 3 | 2 |" in page and "apple, banana" in page
     assert "![largest topics](Tiny_topics.png)" in page
@@ -114,3 +116,75 @@ def test_report_command_finds_prepared_datasets(tiny_prepared: Path, tmp_path: P
                  "--out-dir", str(tmp_path / "none")]) == 2
     assert "python -m dataset_preprocess Nope" in capsys.readouterr().err
     assert not (tmp_path / "none").exists()
+
+
+def test_npmi_tokenises_like_bertopic() -> None:
+    """BERTopic strips punctuation before counting words, so "great..love" is the topic word
+    "greatlove"; NPMI must find it in the sentences (it scored -1 before)."""
+    import numpy as np
+    from bertopic import BERTopic
+
+    sentences = ["Great..love these strings!", "great..love the strings", "The cable broke."]
+    ours = [bertopic_clean(s) for s in sentences + ["tab\there\nnew-line, café"]]
+    theirs = BERTopic(language="english")._preprocess_text(
+        np.array(sentences + ["tab\there\nnew-line, café"]))
+    assert ours == theirs and ours[0] == "Greatlove these strings"
+    # P(greatlove) = P(strings) = P(both) = 2/3: perfectly associated
+    assert npmi_coherence([["greatlove", "strings"]], sentences) == [pytest.approx(1.0)]
+
+
+def _other_row_file(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "datasets.md").write_text(
+        "# Datasets\n\n"
+        "| dataset | users | items | interactions | density | interactions / user | "
+        "interactions / item | sentences / review | topics | outlier share | coherence (NPMI) "
+        "| NPMI, review = document | diversity |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| Other | 9 | 9 | 9 | 1% | 1 | 1 | 1 | 1 | 1% | 0.1 | 0.1 | 0.1 |\n\n"
+        "Sources: Other: Amazon 2014 5-core, other.json.gz.\n")
+
+
+def test_report_keeps_the_rows_of_datasets_not_named(tiny_prepared: Path,
+                                                      tmp_path: Path) -> None:
+    """`report --datasets Tiny` used to overwrite datasets.md with the Tiny row alone."""
+    out = tmp_path / "results"
+    _other_row_file(out)
+    write_reports(["Tiny"], tiny_prepared, out, command="CMD")
+    write_reports(["Tiny"], tiny_prepared, out, command="CMD")  # replaced, not repeated
+    table = (out / "datasets.md").read_text()
+    assert "| Other | 9 | 9 | 9 |" in table and table.count("| Tiny | 3 | 2 | 5 |") == 1
+    assert table.index("| Other |") < table.index("| Tiny |")
+    assert "- **Other**: Amazon 2014 5-core, other.json.gz." in table
+
+
+def test_report_refuses_an_out_dir_holding_datasets(tiny_prepared: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The converter's --out-dir is the report's --data-dir: given as --out-dir, the report
+    used to read dataset/ and write its markdown and charts into the data folder."""
+    monkeypatch.chdir(tiny_prepared.parent)  # ./dataset holds Tiny
+    for out_dir in ("dataset", str(tiny_prepared)):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--out-dir", out_dir])
+        assert exit_info.value.code == 2
+    assert not (tiny_prepared / "datasets.md").exists()
+    assert not (tiny_prepared / "topics").exists()
+    # both given: written where told
+    assert main(["--data-dir", "dataset", "--out-dir", "dataset"]) == 0
+    assert (tiny_prepared / "datasets.md").is_file()
+
+
+def test_report_repeats_the_converter_warnings(tmp_path: Path) -> None:
+    """Ties (every review of a user on one day) reach results/datasets.md."""
+    rows = [("u1", "i1", "5", "2021-03-01", "ok"), ("u1", "i2", "4", "2021-03-01", "ok"),
+            ("u2", "i1", "3", "2021-03-02", "ok"), ("u2", "i2", "3", "2021-03-03", "ok")]
+    raw = tmp_path / "ties.csv"
+    pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp", "review_text"]
+                 ).to_csv(raw, index=False)
+    prepare_dataset("Ties", out_dir=tmp_path / "data", raw_file=raw, topics=False)
+    summary = json.loads((tmp_path / "data/Ties/Ties.summary.json").read_text())
+    assert summary["users_all_one_time"] == 1 and summary["users_with_2_or_more"] == 2
+    write_reports(["Ties"], tmp_path / "data", tmp_path / "results", command="CMD")
+    table = (tmp_path / "results" / "datasets.md").read_text()
+    assert ("Warning: 1 of 2 users with 2+ reviews (50.0%) have every review at one time; "
+            "their order is by item id") in table
+    assert summary["warnings"][0] in table
