@@ -8,7 +8,7 @@ Every (row, dataset, seed) cell is one ``runner.run`` on the same dataset, datal
 evaluator, in this process, one after the other (timings are comparable). A finished cell is a
 JSON file under ``<results>/cells/<protocol>/``; it is not run again unless ``--rerun``. Tables
 are rebuilt from the cell files each time. ``--tuned`` runs each model with the configuration
-that ``python -m recbole_sdmtmp.tune`` chose on validation.
+that ``python -m recbole_sdmtmp.tune`` chose on validation, read from its study store.
 """
 
 import argparse
@@ -548,6 +548,8 @@ def parse_args(argv=None):
     parser.add_argument("--results", default="results", help="output folder")
     parser.add_argument("--data-path", default="dataset/", help="RecBole data_path")
     parser.add_argument("--rerun", action="store_true", help="run finished cells again")
+    parser.add_argument("--storage", help="with --tuned: SQLAlchemy URL of the tuning studies "
+                                          "(default sqlite:///<results>/tuning/studies.db)")
     return parser.parse_args(argv)
 
 
@@ -564,7 +566,7 @@ def main(argv=None) -> int:
         raise SystemExit("sensitivity needs --param: one of " + ", ".join(SWEEPS))
     values = sweep_values(args.param, args.values) if args.study == "sensitivity" else None
     cells, sweep_rows = plan_cells(args.study, args.datasets, args.protocol, args.seeds, results,
-                                   args.tuned, args.models, args.param, values)
+                                   args.tuned, args.models, args.param, values, args.storage)
     records = run_cells(cells, results, args.data_path, rerun=args.rerun, threads=args.threads)
     tuned = f"`python -m recbole_sdmtmp.tune --protocol {args.protocol}`" if args.tuned else None
     for dataset in args.datasets:
@@ -588,7 +590,8 @@ def sweep_values(param: str, values=None) -> list:
 
 
 def plan_cells(study: str, datasets, protocol: str, seeds, results: Path, tuned: bool = False,
-               models=("SDMTMP", *BASELINES), param: str | None = None, values=None):
+               models=("SDMTMP", *BASELINES), param: str | None = None, values=None,
+               storage: str | None = None):
     """The cells of one study, and for a sweep the row holding each (dataset, value).
 
     One place decides what a study runs, so that ``status`` counts exactly what ``compare`` would
@@ -606,7 +609,7 @@ def plan_cells(study: str, datasets, protocol: str, seeds, results: Path, tuned:
     cells, sweep_rows = [], {}
     for dataset in datasets:
         for label, model, overrides in rows:
-            settings = dict(tuned_overrides(results, model, dataset, protocol)) if tuned else {}
+            settings = dict(tuned_overrides(results, model, dataset, protocol, storage)) if tuned else {}
             unchanged = all(settings.get(key) == value for key, value in overrides)
             settings.update(overrides)  # the row's own setting wins over the tuned one
             if study == "sensitivity":
@@ -618,11 +621,11 @@ def plan_cells(study: str, datasets, protocol: str, seeds, results: Path, tuned:
     return cells, sweep_rows
 
 
-def tuned_overrides(results: Path, model: str, dataset: str, protocol: str) -> dict:
-    """The configuration the tuning study chose on validation for ``model``."""
+def tuned_overrides(results: Path, model: str, dataset: str, protocol: str, storage: str | None = None) -> dict:
+    """The configuration the tuning study in the store chose on validation for ``model``."""
     from recbole_sdmtmp.tune import chosen_trial
 
-    return chosen_trial(results, model, dataset, protocol)["overrides"]
+    return chosen_trial(results, model, dataset, protocol, storage)["overrides"]
 
 
 if __name__ == "__main__":

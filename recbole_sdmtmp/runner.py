@@ -196,13 +196,13 @@ def load_data(config: Config, dataset_class=None, negatives_per_case: bool | Non
     return dataset, (data.train_data, data.valid_data, data.test_data)
 
 
-def _timed(method, seconds: list, returned: list | None = None):
+def _timed(method, seconds: list, after=None):
     def wrapper(*args, **kwargs):
         start = time.perf_counter()
         result = method(*args, **kwargs)
         seconds.append(time.perf_counter() - start)
-        if returned is not None:
-            returned.append(result)
+        if after is not None:
+            after(result)
         return result
 
     return wrapper
@@ -222,6 +222,7 @@ def run(
     port=None,
     group_offset: int = 0,
     distributed: dict | None = None,
+    on_valid=None,
 ) -> RunResult:
     """Train (or, with ``checkpoint``, only evaluate) ``model`` on ``dataset``; test metrics.
 
@@ -231,7 +232,11 @@ def run(
     torch.distributed (``recbole_sdmtmp.distributed``; RecBole's keys: ``world_size`` processes
     in all, this machine's ranks from ``group_offset``, rank 0 at ``ip:port``); the result is
     rank 0's. ``distributed`` is what each spawned process receives.
+    ``on_valid(epoch, score)`` is called after each validation (epochs trained so far, the
+    ``valid_metric`` score); an exception it raises (a pruned tuning trial) ends the run.
     """
+    if on_valid is not None and (nproc > 1 or world_size > 0 or distributed is not None):
+        raise ValueError("on_valid is for single-process runs (tuning trials)")
     if distributed is None and (nproc > 1 or world_size > 0):
         world_size = nproc if world_size <= 0 else world_size
         if port is None:
@@ -271,8 +276,9 @@ def run(
 
     train_seconds, eval_seconds, epoch_losses = [], [], []
     # RecBole's train_loss_dict keeps each epoch's sum; _train_epoch returns each term
-    trainer._train_epoch = _timed(trainer._train_epoch, train_seconds, epoch_losses)
-    trainer._valid_epoch = _timed(trainer._valid_epoch, eval_seconds)
+    trainer._train_epoch = _timed(trainer._train_epoch, train_seconds, epoch_losses.append)
+    report = None if on_valid is None else lambda valid: on_valid(len(train_seconds), valid[0])
+    trainer._valid_epoch = _timed(trainer._valid_epoch, eval_seconds, report)
     result = RunResult(model=model, dataset=dataset, seed=config["seed"], test_result={},
                        protocol=config["protocol"], valid_cases=len(valid_data.positives),
                        test_cases=len(test_data.positives))

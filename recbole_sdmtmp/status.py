@@ -1,78 +1,92 @@
-"""Where each tuned study stands, read from its cell files, and the command that resumes it.
+"""Where each tuned study stands, read from the study store and the cell files, and the command
+that resumes it.
 
     python -m recbole_sdmtmp.status
     python -m recbole_sdmtmp.status --protocol next_item --datasets Instrument
+    python -m recbole_sdmtmp.status --storage postgresql://user@host/db
 
-A study spans sessions (hours on a small CPU); this answers "what is left?" from the files
-themselves rather than from notes that go stale. Per model: the tuning trials finished against
-those the budget draws, the chosen trial's validation NDCG@10, and the test seeds finished for
-the table row with the chosen configuration (a seed run with an earlier choice counts as
-missing: ``compare`` runs it again). Then SD-MTMP's own tuned studies (ablation, readings,
-variants, the four sweeps) that have begun: cells finished against planned, as ``compare`` plans
-them.
+A study spans sessions (hours on a small CPU); this answers "what is left?" from the store and
+the files themselves rather than from notes that go stale. Per model: the tuning trials run
+(complete, pruned or failed) against the budget, how many were pruned or failed, the chosen
+trial's validation NDCG@10, and the test seeds finished for the table row with the chosen
+configuration (a seed run with an earlier choice counts as missing: ``compare`` runs it again).
+Then SD-MTMP's own tuned studies (ablation, readings, variants, the four sweeps) that have begun:
+cells finished against planned, as ``compare`` plans them.
 """
 
 import argparse
 from pathlib import Path
 
+import optuna
+
 from recbole_sdmtmp.compare import CHANGE_STUDIES, OURS, SWEEPS, Cell, finished_record, frozen_overrides, plan_cells
-from recbole_sdmtmp.tune import MODELS, SELECTION_METRIC, chosen_trial, finished_trials, trial_cells
+from recbole_sdmtmp.tune import (MODELS, budget, chosen_trial, finished_trials, open_storage, search_space,
+                                 storage_url, store_exists)
 
 PROTOCOLS = ("paper", "next_item")
-SEEDS = (2024, 2025, 2026)
+SEEDS = (2024, 2025, 2026, 2027, 2028)
+TRIALS = 30
 
 
 def model_state(results: Path, model: str, dataset: str, protocol: str, n_trials: int,
-                seeds=SEEDS, tuning_seed: int = 2024) -> dict:
-    planned = len(trial_cells(model, dataset, protocol, n_trials, tuning_seed))
-    done = len(finished_trials(results, model, dataset, protocol))
-    state = {"model": model, "trials": done, "planned": planned, "valid": None, "seeds": 0}
-    if done:
-        chosen = chosen_trial(results, model, dataset, protocol)
-        state["valid"] = chosen["best_valid_result"][SELECTION_METRIC]
+                seeds=SEEDS, storage: str | None = None) -> dict:
+    planned = budget(search_space(model), n_trials)
+    records = finished_trials(results, model, dataset, protocol, storage)
+    states = [record["state"] for record in records]
+    state = {"model": model, "trials": len(records), "planned": planned, "pruned": states.count("PRUNED"),
+             "failed": states.count("FAIL"), "valid": None, "seeds": 0}
+    if "COMPLETE" in states:
+        chosen = chosen_trial(results, model, dataset, protocol, storage)
+        state["valid"] = chosen["valid"]
         label = OURS if model == "SDMTMP" else model
         overrides = frozen_overrides(chosen["overrides"])
         state["seeds"] = sum(
             finished_record(Cell(label, model, dataset, seed, overrides, protocol, "cells_tuned"), results)
             is not None for seed in seeds)
-    state["state"] = ("tuning" if done < planned else "testing" if state["seeds"] < len(seeds) else "done")
+    state["state"] = ("tuning" if len(records) < planned or state["valid"] is None
+                      else "testing" if state["seeds"] < len(seeds) else "done")
     return state
 
 
-def study_report(results: Path, dataset: str, protocol: str, n_trials: int, seeds=SEEDS) -> list[str]:
-    states = [model_state(results, model, dataset, protocol, n_trials, seeds) for model in MODELS]
+def study_report(results: Path, dataset: str, protocol: str, n_trials: int, seeds=SEEDS,
+                 storage: str | None = None) -> list[str]:
+    states = [model_state(results, model, dataset, protocol, n_trials, seeds, storage) for model in MODELS]
     lines = [f"## {dataset}, protocol `{protocol}` ({n_trials} trials per model, seeds "
              f"{', '.join(map(str, seeds))})", "",
-             "| model | trials | chosen valid NDCG@10 | test seeds | state |", "|---|---|---|---|---|"]
+             "| model | trials | pruned / failed | chosen valid NDCG@10 | test seeds | state |",
+             "|---|---|---|---|---|---|"]
     for s in states:
         valid = f"{s['valid']:.4f}" if s["valid"] is not None else "-"
-        lines.append(f"| {s['model']} | {s['trials']}/{s['planned']} | {valid} | "
+        lines.append(f"| {s['model']} | {s['trials']}/{s['planned']} | {s['pruned']} / {s['failed']} | {valid} | "
                      f"{s['seeds']}/{len(seeds)} | {s['state']} |")
     left = [s for s in states if s["state"] != "done"]
+    flag = f" --storage {storage}" if storage else ""
+    seed_flags = " --seeds " + " ".join(map(str, seeds))
     lines.append("")
     if not left:
         lines.append("Complete.")
     else:
         if any(s["state"] == "tuning" for s in left):
             lines.append(f"Resume: `python -m recbole_sdmtmp.tune --protocol {protocol} --datasets "
-                         f"{dataset} --trials {n_trials}`, then")
+                         f"{dataset} --trials {n_trials}{flag}`, then")
         lines.append(f"`python -m recbole_sdmtmp.compare table --protocol {protocol} --datasets "
-                     f"{dataset} --tuned` (each skips what is finished).")
+                     f"{dataset} --tuned{seed_flags}{flag}` (each skips what is finished).")
     return lines + [""]
 
 
-def sdmtmp_studies_report(results: Path, dataset: str, protocol: str, seeds=SEEDS) -> list[str]:
+def sdmtmp_studies_report(results: Path, dataset: str, protocol: str, seeds=SEEDS,
+                          storage: str | None = None) -> list[str]:
     """Tuned ablation, readings, variants and sweeps of SD-MTMP with at least one new cell.
 
     The tuned model's own row is shared by every study, so a study counts as begun only when a
     cell of its own rows is finished.
     """
-    if not finished_trials(results, "SDMTMP", dataset, protocol):
+    if not any(r["state"] == "COMPLETE" for r in finished_trials(results, "SDMTMP", dataset, protocol, storage)):
         return []
     studies = [("ablation", None)] + [(name, None) for name in CHANGE_STUDIES] + [("sensitivity", p) for p in SWEEPS]
     lines = []
     for study, param in studies:
-        cells, _ = plan_cells(study, [dataset], protocol, seeds, results, tuned=True, param=param)
+        cells, _ = plan_cells(study, [dataset], protocol, seeds, results, tuned=True, param=param, storage=storage)
         done = [finished_record(cell, results) is not None for cell in cells]
         if not any(finished for cell, finished in zip(cells, done) if cell.label != OURS):
             continue
@@ -87,28 +101,45 @@ def sdmtmp_studies_report(results: Path, dataset: str, protocol: str, seeds=SEED
              "| study | cells finished | resume |", "|---|---|---|"] + lines + [""])
 
 
-def studies_found(results: Path) -> list[tuple[str, str]]:
-    """(dataset, protocol) of every study with at least one tuning trial."""
-    return sorted((folder.name, folder.parent.name) for protocol in PROTOCOLS
-                  for folder in (results / "tuning" / protocol).glob("*") if folder.is_dir())
+def studies_found(results: Path, storage: str | None = None) -> list[tuple[str, str]]:
+    """(dataset, protocol) of every study in the store (named <protocol>/<Dataset>/<Model>)."""
+    url = storage_url(results, storage)
+    if not store_exists(url):
+        return []
+    names = optuna.get_all_study_names(storage=open_storage(url))
+    return sorted({(name.split("/")[1], name.split("/")[0]) for name in names
+                   if name.count("/") == 2 and name.split("/")[0] in PROTOCOLS})
+
+
+def old_trial_folders(results: Path) -> list[Path]:
+    """Trial cells of the random-draw tuning that preceded the store: never read, only named."""
+    return sorted(folder for protocol in PROTOCOLS for folder in (results / "tuning" / protocol).glob("*")
+                  if folder.is_dir())
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--protocol", choices=PROTOCOLS, help="only this protocol")
     parser.add_argument("--datasets", nargs="+", help="only these datasets")
-    parser.add_argument("--trials", type=int, default=6, help="the study's trials per model")
+    parser.add_argument("--trials", type=int, default=TRIALS, help="the study's trials per model")
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS), help="the table's test seeds")
     parser.add_argument("--results", default="results")
+    parser.add_argument("--storage", help="SQLAlchemy URL of the study store "
+                                          "(default sqlite:///<results>/tuning/studies.db)")
     args = parser.parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     results = Path(args.results)
-    studies = [(dataset, protocol) for dataset, protocol in studies_found(results)
+    studies = [(dataset, protocol) for dataset, protocol in studies_found(results, args.storage)
                if (args.protocol in (None, protocol)) and (not args.datasets or dataset in args.datasets)]
     if not studies:
-        raise SystemExit(f"no tuning study under {results / 'tuning'} matches; start one with "
-                         "python -m recbole_sdmtmp.tune --protocol <p> --datasets <D> --trials 6")
+        old = old_trial_folders(results)
+        note = (f" ({len(old)} folders of the earlier random-draw trials under {results / 'tuning'} are not "
+                "studies of the store and are not read)") if old else ""
+        raise SystemExit(f"no tuning study in {storage_url(results, args.storage)} matches{note}; start one "
+                         f"with python -m recbole_sdmtmp.tune --protocol <p> --datasets <D> --trials {TRIALS}")
     for dataset, protocol in studies:
-        print("\n".join(study_report(results, dataset, protocol, args.trials)
-                        + sdmtmp_studies_report(results, dataset, protocol)))
+        print("\n".join(study_report(results, dataset, protocol, args.trials, tuple(args.seeds), args.storage)
+                        + sdmtmp_studies_report(results, dataset, protocol, tuple(args.seeds), args.storage)))
     return 0
 
 

@@ -165,7 +165,7 @@ def test_a_tuned_sweep_reads_the_tuned_models_cells_at_its_own_value(tmp_path, m
                        "best_valid_result": {"ndcg@10": valid.get(cell.label, 0.1)}} for cell in cells}
 
     monkeypatch.setattr(compare, "run_cells", fake_run_cells)
-    monkeypatch.setattr(compare, "tuned_overrides", lambda results, model, dataset, protocol:
+    monkeypatch.setattr(compare, "tuned_overrides", lambda results, model, dataset, protocol, storage=None:
                         {"embedding_size": 128, "beta": 0.3})
     compare.main(["sensitivity", "--param", "embedding_size", "--values", "64", "128", "--tuned",
                   "--datasets", "toy", "--seeds", "1", "--results", str(tmp_path)])
@@ -208,55 +208,22 @@ def test_dotted_overrides_update_a_copy_of_the_nested_setting():
     assert base["train_neg_sample_args"]["sample_num"] == 1
 
 
-def test_trials_start_at_the_default_and_never_repeat():
-    space = {"a": [1, 2, 3], "b": ["x", "y"]}
-    trials = tune.draw_trials(space, 5, seed=7)
-    assert trials[0] == {} and len(trials) == 5
-    assert len({tuple(sorted(t.items())) for t in trials[1:]}) == 4
-    assert all(t["a"] in space["a"] and t["b"] in space["b"] for t in trials[1:])
-    assert trials == tune.draw_trials(space, 5, seed=7)  # seeded
-    assert len(tune.draw_trials(space, 50, seed=7)) == 7  # the whole grid (6) plus the default
-    assert tune.draw_trials({}, 8, seed=7) == [{}]
-
-
 def test_every_compared_model_declares_a_search_space():
     for model in tune.MODELS:
-        space = tune.search_space(model)
-        assert all(isinstance(values, list) and values for values in space.values())
+        assert all(isinstance(knob, tune.Knob) for knob in tune.search_space(model).values())
     assert set(tune.search_space("SDMTMP")) >= {"embedding_size", "n_layers", "beta", "gamma2",
                                                 "learning_rate", "reg_weight", "dropout_rate",
                                                 "train_neg_sample_args.sample_num",
                                                 "attention_norm", "sd_direction"}
 
 
-def test_tuning_reads_validation_only_and_picks_the_best(tiny_root, tmp_path):
-    results = tmp_path / "results"
-    cells = tune.trial_cells("BPR", "tiny", "paper", 3, seed=1)
-    cells = [compare.Cell(c.label, c.model, c.dataset, c.seed, c.overrides + (("epochs", 1),),
-                          c.protocol, c.study, c.evaluate_test) for c in cells]
-    compare.run_cells(cells, results, str(tiny_root))
-    records = tune.finished_trials(results, "BPR", "tiny", "paper")
-    assert [r["trial"] for r in records] == [0, 1, 2]
-    assert all(r["test_result"] == {} and r["test_case_metrics"] == {} for r in records)  # no test read
-    best = tune.chosen_trial(results, "BPR", "tiny", "paper")
-    assert best["best_valid_result"]["ndcg@10"] == max(r["best_valid_result"]["ndcg@10"] for r in records)
-    report = tune.write_report(results, "tiny", "paper", ["BPR"], 3, "cmd").read_text()
-    assert "| BPR | 3 | 15 |" in report
-    with pytest.raises(FileNotFoundError, match="recbole_sdmtmp.tune"):
-        tune.chosen_trial(results, "SASRec", "tiny", "paper")
-
-
 def test_tuning_report_keeps_every_tuned_model_when_one_model_is_resumed(tmp_path):
     """``tune --models RRPU`` (one model resumed) must not drop the other models' rows."""
-    import json
+    from tests.study_data import add_trials
 
     results = tmp_path / "results"
     for model, score in (("BPR", 0.2), ("RRPU", 0.3)):
-        folder = results / "tuning" / "paper" / "toy" / f"{model}_trial_0"
-        folder.mkdir(parents=True)
-        (folder / "seed2024.json").write_text(json.dumps({
-            "best_valid_result": {"ndcg@10": score, "hit@10": 2 * score}, "overrides": {},
-            "epochs": 3, "train_seconds_per_epoch": 1.0, "eval_seconds": 0.5}))
+        add_trials(results, model, "toy", "paper", [{}], [score])
     tune.main(["--protocol", "paper", "--datasets", "toy", "--models", "RRPU", "--trials", "1",
                "--results", str(results), "--report-only"])
     report = (results / "tuning_toy_paper.md").read_text()
@@ -265,13 +232,17 @@ def test_tuning_report_keeps_every_tuned_model_when_one_model_is_resumed(tmp_pat
 
 
 def test_list_valued_settings_survive_a_cell(tiny_root, tmp_path):
-    """NGCF's hidden_size_list is a list: the cell must hash, and the model must get a list."""
-    cells = tune.trial_cells("NGCF", "tiny", "paper", 2, seed=3)
-    cell = next(c for c in cells if dict(c.overrides).get("hidden_size_list") is not None)
+    """NGCF's hidden_size_list is a list (a JSON string in the store): the cell must hash, and
+    the model must get a list."""
+    import optuna
+
+    knob = tune.search_space("NGCF")["hidden_size_list"]
+    value = knob.suggest(optuna.trial.FixedTrial({"hidden_size_list": "[64, 64]"}), "hidden_size_list")
+    cell = compare.Cell("NGCF", "NGCF", "tiny", 3, compare.frozen_overrides({"hidden_size_list": value, "epochs": 1}),
+                        "paper", "tuning", False)
     hash(cell)
-    cell = compare.Cell(cell.label, "NGCF", "tiny", 3, cell.overrides + (("epochs", 1),), "paper", "tuning", False)
     record = compare.run_cells([cell], tmp_path / "results", str(tiny_root))[cell]
-    assert isinstance(record["overrides"]["hidden_size_list"], list)
+    assert record["overrides"]["hidden_size_list"] == [64, 64]
 
 
 def test_readings_table_reports_validation_and_each_change(tmp_path):

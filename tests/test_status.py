@@ -1,10 +1,15 @@
-"""The study status reads what is finished from the cell files and names what is left."""
+"""The study status reads the trials from the store, the test seeds from the cell files, and
+names what is left."""
 
 import json
 
+from optuna.trial import TrialState
+
 from recbole_sdmtmp import status
-from recbole_sdmtmp.compare import Cell, frozen_overrides, thaw
-from recbole_sdmtmp.tune import trial_cells
+from recbole_sdmtmp.compare import Cell, frozen_overrides
+from tests.study_data import add_trials
+
+ITEMKNN = [{"k": k, "shrink": 0.0} for k in (10, 20, 50, 100, 200, 30)]
 
 
 def write(path, record):
@@ -12,65 +17,78 @@ def write(path, record):
     path.write_text(json.dumps(record))
 
 
-def finish_trials(results, model, count, scores):
-    for cell, score in zip(trial_cells(model, "toy", "paper", 6, 2024)[:count], scores):
-        write(cell.path(results), {"overrides": {k: thaw(v) for k, v in cell.overrides},
-                                   "best_valid_result": {"ndcg@10": score}})
-
-
-def test_status_counts_trials_and_current_seeds(tmp_path):
-    finish_trials(tmp_path, "Pop", 1, [0.02])
-    finish_trials(tmp_path, "ItemKNN", 6, [0.03, 0.05, 0.04, 0.01, 0.02, 0.05])
-    finish_trials(tmp_path, "BPR", 2, [0.03, 0.04])
-    for seed in (2024, 2025, 2026):
+def test_status_counts_trials_and_current_seeds(tmp_path, monkeypatch):
+    add_trials(tmp_path, "Pop", "toy", "paper", [{}], [0.02])
+    add_trials(tmp_path, "ItemKNN", "toy", "paper", ITEMKNN, [0.03, 0.05, 0.04, 0.01, 0.05, 0.07],
+               states={5: TrialState.PRUNED})  # a pruned trial counts as run, never as chosen
+    add_trials(tmp_path, "BPR", "toy", "paper", [{}, {"learning_rate": 0.002}], [0.03, 0.04])
+    seeds = (2024, 2025, 2026)
+    for seed in seeds:
         write(Cell("Pop", "Pop", "toy", seed, (), "paper", "cells_tuned").path(tmp_path), {"overrides": {}})
-    chosen = trial_cells("ItemKNN", "toy", "paper", 6, 2024)[1]  # the earlier of the two best
-    write(Cell("ItemKNN", "ItemKNN", "toy", 2024, chosen.overrides, "paper", "cells_tuned").path(tmp_path),
-          {"overrides": {k: thaw(v) for k, v in chosen.overrides}})
-    stale = trial_cells("ItemKNN", "toy", "paper", 6, 2024)[2]  # tested with a choice since replaced
-    write(Cell("ItemKNN", "ItemKNN", "toy", 2025, stale.overrides, "paper", "cells_tuned").path(tmp_path),
-          {"overrides": {k: thaw(v) for k, v in stale.overrides}})
+    chosen = frozen_overrides(ITEMKNN[1])  # the earlier of the two best complete trials
+    write(Cell("ItemKNN", "ItemKNN", "toy", 2024, chosen, "paper", "cells_tuned").path(tmp_path),
+          {"overrides": ITEMKNN[1]})
+    stale = frozen_overrides(ITEMKNN[2])  # tested with a choice since replaced
+    write(Cell("ItemKNN", "ItemKNN", "toy", 2025, stale, "paper", "cells_tuned").path(tmp_path),
+          {"overrides": ITEMKNN[2]})
 
-    states = {m: status.model_state(tmp_path, m, "toy", "paper", 6) for m in ("Pop", "ItemKNN", "BPR", "SASRec")}
+    states = {m: status.model_state(tmp_path, m, "toy", "paper", 6, seeds) for m in ("Pop", "ItemKNN", "BPR", "SASRec")}
     assert (states["Pop"]["trials"], states["Pop"]["planned"], states["Pop"]["state"]) == (1, 1, "done")
     assert states["ItemKNN"]["valid"] == 0.05 and states["ItemKNN"]["seeds"] == 1
-    assert states["ItemKNN"]["state"] == "testing"
+    assert states["ItemKNN"]["state"] == "testing" and states["ItemKNN"]["pruned"] == 1
     assert (states["BPR"]["trials"], states["BPR"]["planned"], states["BPR"]["state"]) == (2, 6, "tuning")
     assert states["SASRec"]["trials"] == 0 and states["SASRec"]["valid"] is None
 
     assert status.studies_found(tmp_path) == [("toy", "paper")]
-    text = "\n".join(status.study_report(tmp_path, "toy", "paper", 6))
-    assert "| ItemKNN | 6/6 | 0.0500 | 1/3 | testing |" in text
-    assert "python -m recbole_sdmtmp.tune --protocol paper --datasets toy --trials 6" in text
+    text = "\n".join(status.study_report(tmp_path, "toy", "paper", 6, seeds))
+    assert "| ItemKNN | 6/6 | 1 / 0 | 0.0500 | 1/3 | testing |" in text
+    assert "python -m recbole_sdmtmp.tune --protocol paper --datasets toy --trials 6`" in text
+    assert "--tuned --seeds 2024 2025 2026`" in text
 
 
 def test_a_complete_study_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(status, "MODELS", ("Pop",))
-    finish_trials(tmp_path, "Pop", 1, [0.02])
+    add_trials(tmp_path, "Pop", "toy", "paper", [{}], [0.02])
     for seed in status.SEEDS:
         write(Cell("Pop", "Pop", "toy", seed, frozen_overrides({}), "paper", "cells_tuned").path(tmp_path),
               {"overrides": {}})
     text = "\n".join(status.study_report(tmp_path, "toy", "paper", 6))
     assert "Complete." in text and "Resume" not in text
+    assert "| Pop | 1/1 | 0 / 0 | 0.0200 | 5/5 | done |" in text
+
+
+def test_status_reads_the_store_not_the_old_trial_folders(tmp_path, capsys):
+    write(tmp_path / "tuning" / "paper" / "toy" / "BPR_trial_0" / "seed2024.json",
+          {"overrides": {}, "best_valid_result": {"ndcg@10": 0.1}})
+    assert status.studies_found(tmp_path) == []
+    try:
+        status.main(["--results", str(tmp_path)])
+    except SystemExit as error:
+        assert "1 folders of the earlier random-draw trials" in str(error)
+    else:
+        raise AssertionError("status found a study in old trial folders")
+    add_trials(tmp_path, "BPR", "toy", "next_item", [{}], [0.1])
+    assert status.studies_found(tmp_path) == [("toy", "next_item")]
 
 
 def test_sdmtmp_studies_count_their_own_cells_and_share_the_tuned_row(tmp_path):
     """Ablation: 5 rows x 3 seeds; the beta sweep's tuned value is the tuned model's own row."""
-    finish_trials(tmp_path, "SDMTMP", 6, [0.01, 0.02, 0.09, 0.03, 0.04, 0.05])
-    chosen = dict(trial_cells("SDMTMP", "toy", "paper", 6, 2024)[2].overrides)
+    configurations = [{"beta": beta, "embedding_size": 64} for beta in (0.4, 0.1, 0.2, 0.3, 0.0, 0.5)]
+    add_trials(tmp_path, "SDMTMP", "toy", "paper", configurations, [0.01, 0.02, 0.09, 0.03, 0.04, 0.05])
+    chosen = configurations[2]
+    seeds = (2024, 2025, 2026)
 
     def finish(label, seed, **changes):
         settings = frozen_overrides({**chosen, **changes})
         write(Cell(label, "SDMTMP", "toy", seed, settings, "paper", "cells_tuned").path(tmp_path),
-              {"overrides": {k: thaw(v) for k, v in settings}})
+              {"overrides": dict(settings)})
 
-    for seed in status.SEEDS:
+    for seed in seeds:
         finish("SD-MTMP", seed)
-    assert status.sdmtmp_studies_report(tmp_path, "toy", "paper") == []  # no study of its own begun
+    assert status.sdmtmp_studies_report(tmp_path, "toy", "paper", seeds) == []  # no study of its own begun
     finish("w/o-H", 2024, ablation="w/o-H")
-    other_beta = next(v for v in (0.0, 0.1) if v != chosen["beta"])
-    finish(f"SD-MTMP beta={other_beta}", 2024, beta=other_beta)
-    text = "\n".join(status.sdmtmp_studies_report(tmp_path, "toy", "paper"))
+    finish("SD-MTMP beta=0.1", 2024, beta=0.1)
+    text = "\n".join(status.sdmtmp_studies_report(tmp_path, "toy", "paper", seeds))
     assert ("| ablation | 4/15 | `python -m recbole_sdmtmp.compare ablation --protocol paper "
             "--datasets toy --tuned` |") in text
     assert "| sensitivity `beta` | 4/18 |" in text  # 3 tuned-row cells + 1 sweep cell
