@@ -188,11 +188,14 @@ def build_config(model: str, dataset: str, config_files=(), config_dict=None) ->
 def load_data(config: Config, dataset_class=None, negatives_per_case: bool | None = None):
     """The dataset and its (train, valid, test) dataloaders under ``config['protocol']``.
     ``negatives_per_case`` (``recbole_sdmtmp.data.negatives``): by default the configured
-    model's ``NEGATIVES_PER_CASE``, so every caller gets the batches the model trains on."""
+    model's ``NEGATIVES_PER_CASE``, so every caller gets the batches the model trains on.
+    General and traditional models train on every training interaction, sequential ones on the
+    cases (``recbole_sdmtmp.data.protocol.every_interaction``)."""
     if negatives_per_case is None:
         negatives_per_case = getattr(resolve_model(config["model"])[0], "NEGATIVES_PER_CASE", False)
+    general = (config["native_model_type"] or config["MODEL_TYPE"]) in (ModelType.GENERAL, ModelType.TRADITIONAL)
     dataset = (dataset_class or SequentialDataset)(config)
-    data = prepare(config, dataset, negatives_per_case)
+    data = prepare(config, dataset, negatives_per_case, every_training_interaction=general)
     return dataset, (data.train_data, data.valid_data, data.test_data)
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from recbole.data.dataloader import FullSortEvalDataLoader
+from recbole.data.interaction import cat_interactions
 from recbole.data.utils import get_dataloader
 
 from recbole_sdmtmp.data.negatives import CaseNegativesDataLoader, TrainingItemSampler
@@ -182,18 +183,41 @@ def fit_history_length(config, dataset, protocol: str, ratios) -> int:
     return length
 
 
-def prepare(config, dataset, negatives_per_case: bool = False) -> ProtocolData:
+def every_interaction(dataset, train_rows) -> object:
+    """A general model's training rows: every training interaction once, each user's first one
+    included (a sequential case needs a history, so the first interaction is no case's target).
+
+    The first interaction is read from the user's first case (whose history is that one item);
+    every history is emptied (length 0), since a general model reads none and RecBole's
+    ``SequentialDataset.inter_matrix`` would add the first item of a length-1 history again.
+    The ``inter_matrix`` of the result is the training split exactly, as before."""
+    feat = dataset.inter_feat
+    firsts = feat[torch.as_tensor(user_sequences(dataset).first_case, dtype=torch.int64)]
+    suffix = dataset.config["LIST_SUFFIX"]
+    for name in list(firsts.columns):
+        if name + suffix in firsts.columns:  # item_id, rating, timestamp <- the history's first entry
+            firsts.interaction[name] = firsts[name + suffix][:, 0].clone()
+    rows = cat_interactions([firsts, feat[torch.as_tensor(np.asarray(train_rows, dtype=np.int64))]])
+    for name in rows.columns:
+        if name.endswith(suffix) or name == dataset.item_list_length_field:
+            rows.interaction[name] = torch.zeros_like(rows[name])
+    return dataset.copy(rows)
+
+
+def prepare(config, dataset, negatives_per_case: bool = False, every_training_interaction: bool = False) -> ProtocolData:
     """Split ``dataset`` under ``config['protocol']`` and build RecBole dataloaders.
 
     ``negatives_per_case``: a training batch holds ``train_batch_size`` cases, each with its k
     negatives as a [B, k] field (``recbole_sdmtmp.data.negatives``), instead of RecBole's layout
-    (each case repeated k times inside the batch)."""
+    (each case repeated k times inside the batch). ``every_training_interaction`` (general
+    models): the training rows are every training interaction (``every_interaction``), not the
+    sequential cases, whose targets leave out each user's first interaction."""
     ratios = config["eval_args"]["split"]["RS"]
     fit_history_length(config, dataset, config["protocol"] or "next_item", ratios)
     dataset._change_feat_format()  # to Interaction, then RecBole's augmentation (what build() does first)
     train_rows, train_items, phases = split_cases(dataset, config["protocol"] or "next_item", ratios)
     dataset._drop_unused_col()
-    train_dataset = _rows(dataset, train_rows)
+    train_dataset = every_interaction(dataset, train_rows) if every_training_interaction else _rows(dataset, train_rows)
 
     neg_args = config["train_neg_sample_args"]
     sampler = None
