@@ -1,91 +1,85 @@
 """The reference numbers the tables rely on, checked outside RecBole: the training split and the
-popularity floor recomputed with numpy from the real Instrument atomic file (issue 18)."""
+popularity floor recomputed with pandas and numpy from the real atomic files (issue 18)."""
 
 from collections import Counter
 
-import numpy as np
-import pandas as pd
 import pytest
 import torch
 
+from recbole_sdmtmp.floors import paper_split, popularity_hit_bounds, training_counts
 from recbole_sdmtmp.runner import build_config, load_data, run
+from tests.conftest import SHARED_DIR
 
-
-def independent_split(inter_file):
-    """Per user, by time (file order on a tie): the newest 20% test, the 10% before validation
-    (at least one), the rest training; RecBole's RS rule for users of 5 or more interactions."""
-    frame = pd.read_csv(inter_file, sep="\t")
-    frame.columns = [column.split(":")[0] for column in frame.columns]
-    frame["order"] = np.arange(len(frame))
-    frame = frame.sort_values(["user_id", "timestamp", "order"], kind="stable")
-    split = {}
-    for user, rows in frame.groupby("user_id", sort=False):
-        items = rows["item_id"].astype(str).tolist()
-        n = len(items)
-        n_test, n_valid = int(0.2 * n), max(int(0.1 * n), 1)
-        n_train = n - n_test - n_valid
-        split[str(user)] = (items[:n_train], items[n_train:n_train + n_valid], items[n_train + n_valid:])
-    return split
+RAW = {"Gift_Cards": "Gift_Cards_5.json.gz", "Magazine_Subscriptions": "Magazine_Subscriptions_5.json.gz"}
+# HR@10 of a correct Pop (issue 18's plain counts, ties deciding within the range)
+EXPECTED_HR10 = {"Instrument": (0.085, 0.100), "Gift_Cards": (0.12, 0.14), "Magazine_Subscriptions": (0.12, 0.17)}
 
 
 @pytest.fixture(scope="module")
-def instrument(instrument_root):
-    inter = instrument_root / "Instrument" / "Instrument.inter"
-    return instrument_root, independent_split(inter)
+def roots(instrument_root, tmp_path_factory):
+    """Instrument from the shared fixture; the two real 2018 files converted here (no topics)."""
+    from dataset_preprocess.cli import prepare_dataset
+
+    folder = tmp_path_factory.mktemp("floors")
+    for name, raw in RAW.items():
+        prepare_dataset(name, out_dir=folder, raw_file=SHARED_DIR / "data" / "amazon" / raw, download=False, topics=False)
+    return {"Instrument": instrument_root, **{name: folder for name in RAW}}
 
 
-def config_for(root, model, **extra):
-    return build_config(model, "Instrument", config_dict={"data_path": str(root), "show_progress": False,
-                                                           "checkpoint_dir": str(root / "saved"), **extra})
+def config_for(root, model, dataset):
+    return build_config(model, dataset, config_dict={"data_path": str(root), "show_progress": False,
+                                                     "checkpoint_dir": str(root / "saved")})
 
 
-def pairs(dataset, rows=None):
+def pairs(dataset) -> Counter:
     feat = dataset.inter_feat
     users = dataset.field2id_token["user_id"][feat["user_id"].numpy()]
     items = dataset.field2id_token["item_id"][feat["item_id"].numpy()]
     return Counter(zip(users.tolist(), items.tolist()))
 
 
-def test_general_models_learn_from_every_training_interaction(instrument):
-    root, split = instrument
-    expected = Counter((user, item) for user, (train, _, _) in split.items() for item in train)
+def test_split_rounding_by_hand(tmp_path):
+    """RecBole's RS rule: 5 -> 3/1/1, 10 -> 7/1/2; file order breaks a tie in time."""
+    rows = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
+    rows += [f"a\ti{j}\t5\t{100 + j}" for j in range(5)] + [f"b\ti{j}\t5\t{200 - (j // 2)}" for j in range(10)]
+    path = tmp_path / "x.inter"
+    path.write_text("\n".join(rows) + "\n")
+    split = paper_split(path)
+    assert (split["a"].train, split["a"].valid, split["a"].test) == (["i0", "i1", "i2"], ["i3"], ["i4"])
+    # b's times fall 200, 200, 199, 199, ..., 196: oldest first, file order within a day
+    assert split["b"].train == ["i8", "i9", "i6", "i7", "i4", "i5", "i2"] and split["b"].test == ["i0", "i1"]
+    assert training_counts(split)["i2"] == 2
+
+
+def test_general_models_learn_from_every_training_interaction(roots):
+    root = roots["Instrument"]
+    split = paper_split(root / "Instrument" / "Instrument.inter")
+    expected = Counter((user, item) for user, parts in split.items() for item in parts.train)
     assert sum(expected.values()) == 7067
-    _, (general, _, _) = load_data(config_for(root, "BPR"))
+    _, (general, _, _) = load_data(config_for(root, "BPR", "Instrument"))
     assert pairs(general._dataset) == expected  # each user's first interaction included
     assert (general._dataset.inter_feat["item_length"] == 0).all()  # a general model reads no history
-    _, (sequential, _, _) = load_data(config_for(root, "SASRec"))
-    firsts = Counter((user, train[0]) for user, (train, _, _) in split.items())
+    _, (sequential, _, _) = load_data(config_for(root, "SASRec", "Instrument"))
+    firsts = Counter((user, parts.train[0]) for user, parts in split.items())
     assert pairs(sequential._dataset) == expected - firsts  # a case's target needs a history: 5,638
     for loader in (general, sequential):  # both see the same graph
         matrix = loader._dataset.inter_matrix(form="coo")
         assert matrix.nnz == 7067 and matrix.data.max() == 1
 
 
-def test_pop_is_the_training_count_and_its_hit_rate_an_independent_one(instrument):
-    """Pop's scores equal numpy.bincount of the training split; its test HR@10 lies between the
-    pessimistic and optimistic HR@10 of ranking by those counts (ties decide within)."""
-    root, split = instrument
-    result = run("Pop", "Instrument", config_dict={"data_path": str(root), "show_progress": False,
-                                                   "checkpoint_dir": str(root / "saved")})
-    counts = Counter(item for train, _, _ in split.values() for item in train)
-    state = torch.load(result.checkpoint, weights_only=False)
-    item_cnt = state["other_parameter"]["item_cnt"].squeeze(1).numpy()
-    _, (train, _, _) = load_data(config_for(root, "Pop"))
+@pytest.mark.parametrize("dataset", ["Instrument", "Gift_Cards", "Magazine_Subscriptions"])
+def test_pop_is_the_training_count_and_its_hit_rate_an_independent_one(roots, dataset):
+    """Pop's scores equal the training counts of the independent split; its test HR@10 lies
+    between the pessimistic and optimistic HR@10 of ranking by those counts."""
+    root = roots[dataset]
+    split = paper_split(root / dataset / f"{dataset}.inter")
+    result = run("Pop", dataset, config_dict={"data_path": str(root), "show_progress": False,
+                                              "checkpoint_dir": str(root / "saved")})
+    counts = training_counts(split)
+    item_cnt = torch.load(result.checkpoint, weights_only=False)["other_parameter"]["item_cnt"].squeeze(1).numpy()
+    _, (train, _, _) = load_data(config_for(root, "Pop", dataset))
     tokens = train._dataset.field2id_token["item_id"]
     assert {tokens[i]: int(item_cnt[i]) for i in range(1, len(tokens))} == {t: counts.get(t, 0) for t in tokens[1:]}
-
-    catalogue = np.array(tokens[1:])
-    score = np.array([counts.get(t, 0) for t in catalogue])
-    optimistic = pessimistic = 0
-    for train_items, valid_items, test_items in split.values():
-        keep = ~np.isin(catalogue, train_items + valid_items)  # the test masks training and validation items
-        s, positive = score[keep], np.isin(catalogue[keep], test_items)
-        tenth = np.sort(s)[::-1][9]
-        above, tied = s > tenth, s == tenth
-        free = 10 - above.sum()
-        hit_above = (positive & above).any()
-        optimistic += hit_above or (positive & tied).any()
-        pessimistic += hit_above or (tied.sum() - (positive & tied).sum() < free)
-    low, high = pessimistic / len(split), optimistic / len(split)
-    assert 0.085 <= low <= high <= 0.100  # Instrument: 0.0889 .. 0.0910
+    low, high = popularity_hit_bounds(split, k=10)
+    assert EXPECTED_HR10[dataset][0] <= low <= high <= EXPECTED_HR10[dataset][1]
     assert low - 1e-4 <= result.test_result["hit@10"] <= high + 1e-4
