@@ -5,8 +5,9 @@
 
 Each configuration trains in its own process through RecBole's trainer (``_train_epoch``, the
 loop ``run_recbole_sdmtmp.py`` uses): one warm-up epoch, then ``--epochs`` timed ones, repeated
-over ``--rounds`` rounds that visit every configuration in turn, so a load that comes and goes
-on a shared machine reaches them all alike; the figure of a configuration is the median of all
+over ``--rounds`` rounds that visit every configuration in turn (every other round in reverse
+order, each "before" run beside its "after" one), so a load that comes and goes on a shared
+machine reaches them all alike; the figure of a configuration is the median of all
 its timed epochs. Read the ratios, not the seconds: both sides of a ratio were measured in the
 same run.
 
@@ -173,18 +174,19 @@ def main(argv=None) -> int:
     own = REPO / "properties" / "dataset" / f"{args.dataset}.yaml"
     defaults = yaml.safe_load((REPO / "properties" / "model" / "SDMTMP.yaml").read_text())
     defaults.update(yaml.safe_load(own.read_text()) if own.exists() else {})
-    runs = {label: (model, settings, None) for label, (model, settings) in configurations(defaults).items()}
+    runs = {}
     with tempfile.TemporaryDirectory() as scratch:
-        if args.before:
-            code = checkout(args.before, Path(scratch) / "before")
-            for label in ("SD-MTMP defaults", "SD-MTMP tuned, 16 negatives"):
-                model, settings, _ = runs[label]
-                runs[f"{label} (before: {args.before})"] = (model, settings, code)
+        code = checkout(args.before, Path(scratch) / "before") if args.before else None
+        for label, (model, settings) in configurations(defaults).items():
+            runs[label] = (model, settings, None)
+            if code is not None and label in ("SD-MTMP defaults", "SD-MTMP tuned, 16 negatives"):
+                runs[f"{label} (before: {args.before})"] = (model, settings, code)  # right beside its pair
         seconds = {label: [] for label in runs}
         steps = {}
         try:
             for round_ in range(args.rounds):
-                for label, (model, settings, code) in runs.items():
+                order = list(runs.items()) if round_ % 2 == 0 else list(runs.items())[::-1]  # no side always first
+                for label, (model, settings, code) in order:
                     spec = dict(label=label, model=model, settings=settings, dataset=args.dataset,
                                 data_path=str(Path(args.data_path).resolve()), epochs=args.epochs,
                                 threads=args.threads)
@@ -194,7 +196,7 @@ def main(argv=None) -> int:
                     print(f"  round {round_ + 1}: {label}: {statistics.median(result['seconds']):.2f} s/epoch "
                           f"({result['steps']} steps)", flush=True)
         finally:
-            if args.before:
+            if code is not None:
                 subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(code)],
                                capture_output=True)
     median = {label: statistics.median(values) for label, values in seconds.items()}

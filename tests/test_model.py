@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from recbole_sdmtmp.data import SDMTMPDataset
+from recbole_sdmtmp.model.attention import dual_aware_weights, short_term_mask
 from recbole_sdmtmp.model.distillation import info_nce_loss, self_distillation_loss
 from recbole_sdmtmp.model.sdmtmp import SDMTMP
 from recbole_sdmtmp.runner import load_data
@@ -178,16 +179,24 @@ def test_gamma2_and_beta_change_what_the_model_predicts(tiny_root):
             return model.full_sort_predict(first_batch(test))
 
     assert not torch.allclose(trained(0.0), trained(0.6))
-    for norm, min_change in (("softmax", 1e-7), ("sum", 1e-4)):
+    # beta: e_short is sum_i w_i(beta) q_i over the window (the weights are checked by hand in
+    # test_model_parts.py), and beta 0.5 moves some window weight by more than 0.1 under either
+    # normalisation (0.156 softmax, 0.307 sum here): what reaches the score, not a 1e-7 change
+    for norm in ("softmax", "sum"):
         model, _, test = build(tiny_root, attention_norm=norm)
         model.eval()
         interaction = first_batch(test)
+        seq, lengths = interaction[model.ITEM_SEQ], interaction[model.ITEM_SEQ_LEN]
+        window = short_term_mask(lengths, seq.shape[1], model.short_term_ratio)
+        ratings, times = interaction[model.RATING_LIST].float(), interaction[model.TIME_LIST].float()
+        weights = {}
         with torch.no_grad():
-            model.beta = 0.0
-            flat = model.full_sort_predict(interaction)
-            model.beta = 0.5
-            decayed = model.full_sort_predict(interaction)
-        assert (flat - decayed).abs().max() > min_change
+            for beta in (0.0, 0.5):
+                model.beta = beta
+                weights[beta] = dual_aware_weights(ratings, times, window, model.gamma1, beta, norm)  # [B, L]
+                expected = (weights[beta].unsqueeze(-1) * model.item_embedding(seq)).sum(dim=1)
+                torch.testing.assert_close(model.short_term(interaction), expected)
+        assert (weights[0.5] - weights[0.0]).abs().max() > 0.1
 
 
 def test_edge_dropout_only_while_training(tiny_root):
