@@ -292,8 +292,9 @@ def test_graph_is_binary_and_symmetric_normalized(loaded, name):
     values = adjacency.values().numpy()
     np.testing.assert_allclose(values, 1 / np.sqrt(degrees[rows] * degrees[cols]), rtol=1e-6)
     assert len(values) == 2 * binary.nnz
-    # Each user's first interaction (history only, never a target) is an edge too.
-    assert binary.nnz > len(dataset.inter_feat)
+    # A general model's training rows are every training interaction (each user's first one
+    # included) and the graph is exactly those rows, each once.
+    assert binary.nnz == len(dataset.inter_feat) and (dataset.inter_feat["item_length"] == 0).all()
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -48,7 +48,7 @@ def test_split_counts_follow_recbole(tiny_root):
 
 
 def test_paper_protocol_one_case_per_user(tiny_root):
-    config = tiny(tiny_root, protocol="paper")
+    config = tiny(tiny_root, model="SASRec", protocol="paper")  # a sequential model: its training cases
     dataset, (train, valid, test) = load_data(config)
     token = dataset.field2id_token["item_id"]
     users = dataset.field2id_token["user_id"]
@@ -70,10 +70,16 @@ def test_paper_protocol_one_case_per_user(tiny_root):
                                                           train._dataset.inter_feat["item_id"].tolist())}
     for user in users[1:]:
         assert {item for (u, item) in train_targets if u == user} == set(items_of(user)[1:7])
+    # A general model learns from every training interaction, each user's first one included.
+    _, (general, _, _) = load_data(tiny(tiny_root, protocol="paper"))
+    feat = general._dataset.inter_feat
+    rows = sorted(zip(feat["user_id"].tolist(), feat["item_id"].tolist()))
+    assert rows == sorted((dataset.field2token_id["user_id"][user], dataset.field2token_id["item_id"][item])
+                          for user in users[1:] for item in items_of(user)[:7])
 
 
 def test_next_item_protocol_is_recboles_split_with_history_masked(tiny_root):
-    config = tiny(tiny_root, protocol="next_item")
+    config = tiny(tiny_root, model="SASRec", protocol="next_item")  # RecBole's sequential split
     _, (train, valid, test) = load_data(config)
     from recbole.data.dataset import SequentialDataset
 
