@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from recbole_sdmtmp.runner import build_config, load_data, run
+from recbole_sdmtmp.config import build_config
+from recbole_sdmtmp.runner import load_data, run
 
 
 def independent_split(inter_file):
@@ -65,8 +66,8 @@ def test_pop_is_the_training_count_and_its_hit_rate_an_independent_one(instrumen
     """Pop's scores equal numpy.bincount of the training split; its test HR@10 lies between the
     pessimistic and optimistic HR@10 of ranking by those counts (ties decide within)."""
     root, split = instrument
-    result = run("Pop", "Instrument", config_dict={"data_path": str(root), "show_progress": False,
-                                                   "checkpoint_dir": str(root / "saved")})
+    result = run(build_config("Pop", "Instrument", config_dict={"data_path": str(root), "show_progress": False,
+                                                   "checkpoint_dir": str(root / "saved")}))
     counts = Counter(item for train, _, _ in split.values() for item in train)
     state = torch.load(result.checkpoint, weights_only=False)
     item_cnt = state["other_parameter"]["item_cnt"].squeeze(1).numpy()

@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 from recbole_sdmtmp.data import SDMTMPDataset
 from recbole_sdmtmp.data.protocol import split_counts
-from recbole_sdmtmp.runner import build_config, load_data, run
+from recbole_sdmtmp.config import build_config
+from recbole_sdmtmp.runner import load_data, run
 
 def small_run_settings(root, tmp_path, **overrides):
     settings = {
@@ -58,15 +59,15 @@ def test_protocol_split_and_raw_sequences(instrument_root, tmp_path):
 
 def test_sdmtmp_trains_on_real_data_and_reloads(instrument_root, tmp_path):
     settings = small_run_settings(instrument_root, tmp_path)
-    result = run("SDMTMP", "Instrument", config_dict=settings)
+    result = run(build_config("SDMTMP", "Instrument", config_dict=settings))
     losses = result.train_losses
     assert len(losses) == 6 and losses[-1] < losses[0]
     # The floor: ranking by training popularity, on the same cases (paper protocol).
-    popular = run("Pop", "Instrument", config_dict=settings)
+    popular = run(build_config("Pop", "Instrument", config_dict=settings))
     print("SD-MTMP", result.test_result, "Pop", popular.test_result)
     assert result.test_result["ndcg@10"] > popular.test_result["ndcg@10"]
     assert result.test_result["hit@20"] > popular.test_result["hit@20"]
 
-    reloaded = run("SDMTMP", "Instrument", config_dict=settings, checkpoint=result.checkpoint)
+    reloaded = run(build_config("SDMTMP", "Instrument", config_dict=settings), checkpoint=result.checkpoint)
     assert reloaded.epochs == 0
     assert reloaded.test_result == result.test_result
