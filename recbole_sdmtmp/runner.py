@@ -11,6 +11,7 @@ import resource
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from recbole.config import Config
@@ -63,6 +64,27 @@ def load_data(config: Config, dataset_class=None, negatives_per_case: bool | Non
     dataset = (dataset_class or SequentialDataset)(config)
     data = prepare(config, dataset, negatives_per_case, every_training_interaction=general)
     return dataset, (data.train_data, data.valid_data, data.test_data)
+
+
+def load_trained(checkpoint: str, device: str = "cpu", data_path: str | None = None):
+    """(config, dataset, (train, valid, test) loaders, model in eval mode) of a checkpoint of any
+    model the runner trains, rebuilt with the checkpoint's own Config. ``data_path``: the
+    dataset root when it has moved since training (the Config records the training's)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    config = state["config"]
+    config.compatibility_settings()  # unpickled, not built here: RecBole's numpy aliases
+    config["device"] = torch.device(device)
+    config["show_progress"] = False
+    config["single_spec"] = True  # one process, whatever the training ran on
+    if data_path is not None:
+        config["data_path"] = str(Path(data_path) / config["dataset"])
+    model_class, dataset_class = resolve_model(config["model"])
+    dataset, loaders = load_data(config, dataset_class)
+    model = model_class(config, loaders[0]._dataset).to(config["device"])
+    model.load_state_dict(state["state_dict"])
+    model.load_other_parameter(state.get("other_parameter"))
+    model.eval()
+    return config, dataset, loaders, model
 
 
 def _timed(method, seconds: list, after=None):
@@ -187,6 +209,7 @@ def run(
 
 def _run_rank(local_rank: int, result_file: str, arguments: dict, group: dict) -> None:
     """One spawned process of a ``run(nproc=...)``: rank 0 hands its RunResult back."""
+    arguments["config"].compatibility_settings()  # unpickled, not built here: RecBole's numpy aliases
     try:
         result = run(**arguments, distributed=dict(group, local_rank=local_rank))
     except BaseException:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from recbole_sdmtmp import compare, tune
-from recbole_sdmtmp.experiments import catalogue, cells, figures, planning, statistics, tables, tuning
+from recbole_sdmtmp.experiments import catalogue, cells as store, figures, planning, statistics, tables, tuning
 from tests.tiny_data import write_tiny_dataset
 
 
@@ -34,14 +34,14 @@ def test_runner_skips_finished_cells(tiny_root, tmp_path, monkeypatch):
 
     monkeypatch.setattr(runner, "run", counting_run)
     results = tmp_path / "results"
-    cells = [cells.Cell("BPR", "BPR", "tiny", seed, (("epochs", 1), ("embedding_size", 8)))
+    cells = [store.Cell("BPR", "BPR", "tiny", seed, (("epochs", 1), ("embedding_size", 8)))
              for seed in (1, 2)]
-    first = cells.run_cells(cells, results, str(tiny_root))
+    first = store.run_cells(cells, results, str(tiny_root))
     assert len(calls) == 2 and all(cell.path(results).is_file() for cell in cells)
-    second = cells.run_cells(cells, results, str(tiny_root))
+    second = store.run_cells(cells, results, str(tiny_root))
     assert len(calls) == 2  # nothing ran again
     assert {c: r["test_result"] for c, r in first.items()} == {c: r["test_result"] for c, r in second.items()}
-    cells.run_cells(cells[:1], results, str(tiny_root), rerun=True)
+    store.run_cells(cells[:1], results, str(tiny_root), rerun=True)
     assert len(calls) == 3
 
 
@@ -50,7 +50,7 @@ def test_a_cell_finished_by_another_process_meanwhile_is_not_run(tiny_root, tmp_
     import recbole_sdmtmp.runner as runner
 
     results = tmp_path / "results"
-    cells = [cells.Cell("BPR", "BPR", "tiny", seed, (("epochs", 1), ("embedding_size", 8))) for seed in (1, 2)]
+    cells = [store.Cell("BPR", "BPR", "tiny", seed, (("epochs", 1), ("embedding_size", 8))) for seed in (1, 2)]
     calls = []
     real_run = runner.run
 
@@ -63,7 +63,7 @@ def test_a_cell_finished_by_another_process_meanwhile_is_not_run(tiny_root, tmp_
         return result
 
     monkeypatch.setattr(runner, "run", run_and_finish_the_other)
-    records = cells.run_cells(cells, results, str(tiny_root))
+    records = store.run_cells(cells, results, str(tiny_root))
     assert calls == [1] and records[cells[1]]["test_result"] == {"hit@10": 0.5}
 
 
@@ -90,8 +90,8 @@ def test_tables_bold_the_best_and_report_significance(tmp_path):
     theirs = [5, 9, 30, 30, 30, 30, 8, 30] * 5
     records = {}
     for seed in (1, 2):
-        records[cells.Cell("SD-MTMP", "SDMTMP", "toy", seed)] = fake_record("SD-MTMP", seed, ours, 2.0)
-        records[cells.Cell("SASRec", "SASRec", "toy", seed)] = fake_record("SASRec", seed, theirs, 1.0)
+        records[store.Cell("SD-MTMP", "SDMTMP", "toy", seed)] = fake_record("SD-MTMP", seed, ours, 2.0)
+        records[store.Cell("SASRec", "SASRec", "toy", seed)] = fake_record("SASRec", seed, theirs, 1.0)
     path = tables.write_comparison(records, "toy", tmp_path, "cmd", protocol="paper")
     assert path.name == "toy_paper.md"
     text = path.read_text()
@@ -107,8 +107,8 @@ def test_tables_bold_the_best_and_report_significance(tmp_path):
 
 
 def test_a_better_baseline_is_bold(tmp_path):
-    records = {cells.Cell("SD-MTMP", "SDMTMP", "toy", 1): fake_record("SD-MTMP", 1, [30, 30, 1]),
-               cells.Cell("BPR", "BPR", "toy", 1): fake_record("BPR", 1, [0, 0, 0])}
+    records = {store.Cell("SD-MTMP", "SDMTMP", "toy", 1): fake_record("SD-MTMP", 1, [30, 30, 1]),
+               store.Cell("BPR", "BPR", "toy", 1): fake_record("BPR", 1, [0, 0, 0])}
     text = tables.write_comparison(records, "toy", tmp_path, "cmd").read_text()
     assert "| BPR | 1 | **1.0000 ± 0.0000** |" in text
     assert "| SD-MTMP | 1 | 0.3333" in text
@@ -116,7 +116,7 @@ def test_a_better_baseline_is_bold(tmp_path):
 
 def test_sd_mtmp_is_tested_against_the_floors_and_ngcf(tmp_path):
     """HR@10 by hand: SD-MTMP hits 2 of 3 cases, Pop 0, NGCF 3; BPR is no floor."""
-    records = {cells.Cell(label, label, "toy", 1): fake_record(label, 1, positions)
+    records = {store.Cell(label, label, "toy", 1): fake_record(label, 1, positions)
                for label, positions in (("SD-MTMP", [0, 1, 30]), ("Pop", [30, 30, 30]),
                                         ("NGCF", [0, 0, 0]), ("BPR", [30, 30, 30]))}
     text = tables.write_comparison(records, "toy", tmp_path, "cmd").read_text()
@@ -129,7 +129,7 @@ def test_sd_mtmp_is_tested_against_the_floors_and_ngcf(tmp_path):
 
 def test_the_ablation_tests_the_full_model_against_each_part(tmp_path):
     """HR@10 by hand: the full model hits 2 of 3 cases, w/o-H 3 (removing it helps), w/o-A 0."""
-    records = {cells.Cell(label, "SDMTMP", "toy", 1): fake_record(label, 1, positions)
+    records = {store.Cell(label, "SDMTMP", "toy", 1): fake_record(label, 1, positions)
                for label, positions in (("SD-MTMP", [0, 1, 30]), ("w/o-H", [0, 0, 0]),
                                         ("w/o-A", [30, 30, 30]))}
     text = tables.write_ablation(records, "toy", tmp_path, "cmd").read_text()
@@ -143,12 +143,12 @@ def test_sensitivity_figure(tmp_path):
     records = {}
     for value, positions in ((64, [0, 30]), (128, [0, 0])):
         label = catalogue.sweep_label("embedding_size", value)
-        records[cells.Cell(label, "SDMTMP", "toy", 1)] = fake_record(label, 1, positions)
+        records[store.Cell(label, "SDMTMP", "toy", 1)] = fake_record(label, 1, positions)
     paths = figures.plot_sensitivity(records, ["toy"], "embedding_size", [64, 128], tmp_path, "paper")
     assert [p.name for p in paths] == ["sensitivity_embedding_size_toy_paper_hr.png",
                                        "sensitivity_embedding_size_toy_paper_ndcg.png"]
     assert all(p.stat().st_size > 1000 for p in paths)
-    other = figures.plot_sensitivity({cells.Cell(c.label, c.model, "toy2", 1): r for c, r in records.items()},
+    other = figures.plot_sensitivity({store.Cell(c.label, c.model, "toy2", 1): r for c, r in records.items()},
                                      ["toy2"], "embedding_size", [64, 128], tmp_path, "paper")
     assert {p.name for p in other}.isdisjoint(p.name for p in paths)  # no overwrite of the first's
     assert all(p.is_file() for p in paths + other)
@@ -183,7 +183,7 @@ def test_a_tuned_sweep_reads_the_tuned_models_cells_at_its_own_value(tmp_path, m
 
 
 def test_comparison_figure_ranks_models_by_ndcg(tmp_path):
-    records = {cells.Cell(label, label, "toy", 1): fake_record(label, 1, positions)
+    records = {store.Cell(label, label, "toy", 1): fake_record(label, 1, positions)
                for label, positions in (("SD-MTMP", [5, 30, 30]), ("Pop", [30, 30, 30]),
                                         ("SASRec", [0, 0, 30]))}
     rows = statistics.aggregate(records, "toy")
@@ -195,7 +195,7 @@ def test_comparison_figure_ranks_models_by_ndcg(tmp_path):
 
 
 def test_tables_name_the_command_that_made_them(tmp_path, monkeypatch):
-    records = {cells.Cell("SD-MTMP", "SDMTMP", "toy", 1): fake_record("SD-MTMP", 1, [0, 3])}
+    records = {store.Cell("SD-MTMP", "SDMTMP", "toy", 1): fake_record("SD-MTMP", 1, [0, 3])}
     monkeypatch.setattr(compare, "run_cells", lambda cells, results, data_root, rerun=False, threads=None: records)
     argv = ["table", "--datasets", "toy", "--seeds", "1", "--results", str(tmp_path), "--models", "SDMTMP"]
     compare.main(argv)
@@ -204,7 +204,7 @@ def test_tables_name_the_command_that_made_them(tmp_path, monkeypatch):
 
 def test_dotted_overrides_update_a_copy_of_the_nested_setting():
     base = {"train_neg_sample_args": {"distribution": "uniform", "sample_num": 1}}
-    expanded = cells.expand_overrides({"train_neg_sample_args.sample_num": 4, "beta": 0.1}, base)
+    expanded = store.expand_overrides({"train_neg_sample_args.sample_num": 4, "beta": 0.1}, base)
     assert expanded == {"train_neg_sample_args": {"distribution": "uniform", "sample_num": 4}, "beta": 0.1}
     assert base["train_neg_sample_args"]["sample_num"] == 1
 
@@ -239,10 +239,10 @@ def test_list_valued_settings_survive_a_cell(tiny_root, tmp_path):
 
     knob = tuning.search_space("NGCF")["hidden_size_list"]
     value = knob.suggest(optuna.trial.FixedTrial({"hidden_size_list": "[64, 64]"}), "hidden_size_list")
-    cell = cells.Cell("NGCF", "NGCF", "tiny", 3, cells.frozen_overrides({"hidden_size_list": value, "epochs": 1}),
+    cell = store.Cell("NGCF", "NGCF", "tiny", 3, store.frozen_overrides({"hidden_size_list": value, "epochs": 1}),
                         "paper", "tuning", False)
     hash(cell)
-    record = cells.run_cells([cell], tmp_path / "results", str(tiny_root))[cell]
+    record = store.run_cells([cell], tmp_path / "results", str(tiny_root))[cell]
     assert record["overrides"]["hidden_size_list"] == [64, 64]
 
 
@@ -252,7 +252,7 @@ def test_readings_table_reports_validation_and_each_change(tmp_path):
         for seed in (1, 2):
             record = fake_record(label, seed, positions)
             record["best_valid_result"] = {"ndcg@10": valid + seed / 100}
-            records[cells.Cell(label, "SDMTMP", "toy", seed)] = record
+            records[store.Cell(label, "SDMTMP", "toy", seed)] = record
     text = tables.write_readings(records, "toy", tmp_path, "cmd").read_text()
     assert "| SD-MTMP | 2 | 0.2150 ± 0.0071 | 0.5000 ± 0.0000 |" in text
     assert "| attention: product divided by its sum | 2 | 0.3150 ± 0.0071 | 1.0000 ± 0.0000 |" in text
@@ -261,12 +261,12 @@ def test_readings_table_reports_validation_and_each_change(tmp_path):
 def test_a_cell_run_with_other_settings_is_run_again(tiny_root, tmp_path):
     """A tuned configuration replaced by a longer study must not keep its old results."""
     results = tmp_path / "results"
-    old = cells.Cell("BPR", "BPR", "tiny", 1, (("epochs", 1), ("embedding_size", 8)))
-    first = cells.run_cells([old], results, str(tiny_root))[old]
-    assert cells.finished_record(old, results) == first
-    new = cells.Cell("BPR", "BPR", "tiny", 1, (("epochs", 1), ("embedding_size", 16)))
-    assert new.path(results) == old.path(results) and cells.finished_record(new, results) is None
-    second = cells.run_cells([new], results, str(tiny_root))[new]
+    old = store.Cell("BPR", "BPR", "tiny", 1, (("epochs", 1), ("embedding_size", 8)))
+    first = store.run_cells([old], results, str(tiny_root))[old]
+    assert store.finished_record(old, results) == first
+    new = store.Cell("BPR", "BPR", "tiny", 1, (("epochs", 1), ("embedding_size", 16)))
+    assert new.path(results) == old.path(results) and store.finished_record(new, results) is None
+    second = store.run_cells([new], results, str(tiny_root))[new]
     assert second["overrides"]["embedding_size"] == 16
 
 
@@ -274,7 +274,7 @@ def test_a_cleared_setting_wins_over_tuned_dotted_keys():
     """The CE variant clears the negatives a tuned BPR configuration asked for."""
     base = {"train_neg_sample_args": {"distribution": "uniform", "sample_num": 1}}
     overrides = {"train_neg_sample_args.sample_num": 16, "train_neg_sample_args": None, "loss_type": "CE"}
-    assert cells.expand_overrides(overrides, base) == {"train_neg_sample_args": None, "loss_type": "CE"}
+    assert store.expand_overrides(overrides, base) == {"train_neg_sample_args": None, "loss_type": "CE"}
 
 
 def test_variants_are_extra_labelled_rows(tmp_path):
@@ -282,7 +282,7 @@ def test_variants_are_extra_labelled_rows(tmp_path):
     for label in ("SD-MTMP", "beyond the paper: cross-entropy over every item"):
         record = fake_record(label, 1, [0, 30])
         record["best_valid_result"] = {"ndcg@10": 0.1}
-        records[cells.Cell(label, "SDMTMP", "toy", 1)] = record
+        records[store.Cell(label, "SDMTMP", "toy", 1)] = record
     path = tables.write_readings(records, "toy", tmp_path, "cmd", study="variants")
     text = path.read_text()
     assert path.name == "variants_toy_paper.md" and "never a replacement" in text

@@ -79,3 +79,30 @@ def test_two_processes_train_one_model(trained, tmp_path):
         assert len(values) == N_USERS
     again = run(build_config("SDMTMP", "tiny", config_dict=settings(root)), checkpoint=result.checkpoint)
     assert again.test_result == result.test_result
+
+
+CLEAN_EXIT = """
+import sys
+from recbole_sdmtmp.config import build_config
+from recbole_sdmtmp.runner import run
+settings = dict(data_path=sys.argv[1], embedding_size=4, n_layers=2, show_progress=False, train_batch_size=16,
+                eval_batch_size=2, epochs=2, checkpoint_dir=sys.argv[2], use_gpu=False, gpu_id="")
+result = run(build_config("SDMTMP", "tiny", config_dict=settings), nproc=2)
+print("test result", result.test_result)
+"""
+
+
+def test_a_two_process_job_exits_cleanly_every_time(trained, tmp_path):
+    """Issue 20: 1 run in 6 ended in SIGABRT ('terminate called without an active exception') in
+    process 1 after the result was printed; every run must end with exit status 0."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    root, _ = trained
+    for attempt in range(4):
+        done = subprocess.run([sys.executable, "-c", CLEAN_EXIT, str(root), str(tmp_path / f"saved{attempt}")],
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "test result" in done.stdout and "terminate called" not in done.stderr
