@@ -289,6 +289,8 @@ def fake_topics(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     vectors.build_review_vectors = lambda reviews, *args, **kwargs: None  # type: ignore[attr-defined]
     vectors.recorded_inter_sha256 = lambda *args: None  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "dataset_preprocess.topics.review_vectors", vectors)
+    monkeypatch.setattr(pipeline, "build_review_vectors", vectors.build_review_vectors)
+    monkeypatch.setattr(pipeline, "recorded_inter_sha256", vectors.recorded_inter_sha256)
     return calls
 
 
