@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dataset_preprocess.atomic_io import atomic_write_text  # noqa: E402
-from recbole_sdmtmp.compare import Cell, RowStats, run_cells, significance  # noqa: E402
+from recbole_sdmtmp.experiments.cells import Cell, run_cells  # noqa: E402
+from recbole_sdmtmp.experiments.statistics import RowStats, significance  # noqa: E402
 from recbole_sdmtmp.floors import paper_split, popularity_hit_bounds  # noqa: E402
 
 DATASETS = ("Instrument", "Gift_Cards", "Magazine_Subscriptions")

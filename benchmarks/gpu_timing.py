@@ -29,14 +29,14 @@ MODELS = ("SDMTMP", "SASRec", "LightGCN")
 
 def dataset_for_timing(data_root: Path) -> tuple[str, Path, str]:
     """(dataset name, data_path, what it is)."""
-    from dataset_preprocess.topic_files import topic_file_paths
+    from dataset_preprocess.topics.files import topic_file_paths
 
     folder = data_root / "Instrument"
     if (folder / "Instrument.inter").is_file() and all(
             path.is_file() for key, path in topic_file_paths(folder, "Instrument").items() if key != "summary"):
         return "Instrument", data_root, "Instrument (prepared)"
     try:
-        from dataset_preprocess.cli import prepare_dataset
+        from dataset_preprocess.pipeline import prepare_dataset
 
         prepare_dataset("Instrument", out_dir=data_root, download=False, topics=True)
         return "Instrument", data_root, "Instrument (prepared now from the raw file)"
@@ -60,6 +60,7 @@ def main() -> int:
     import torch
 
     import recbole_sdmtmp  # noqa: F401
+    from recbole_sdmtmp.config import build_config
     from recbole_sdmtmp.runner import run
 
     cuda = args.device == "cuda"
@@ -73,10 +74,10 @@ def main() -> int:
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
-        result = run(model, name, config_dict={
+        result = run(build_config(model, name, config_dict={
             "data_path": str(data_path), "epochs": args.epochs, "stopping_step": args.epochs, "eval_step": 1,
             "show_progress": False, "use_gpu": cuda, "gpu_id": "0" if cuda else "", "state": "warning",
-            "checkpoint_dir": str(REPO / "saved" / "gpu_check")}, saved=False)
+            "checkpoint_dir": str(REPO / "saved" / "gpu_check")}), saved=False)
         rows.append((model, result, time.perf_counter() - start))
         print(f"{model}: {result.train_seconds_per_epoch:.2f} s/epoch, evaluation {result.eval_seconds:.2f} s, "
               f"peak CUDA {result.peak_cuda_mb or 0:.0f} MB ({result.device})", flush=True)

@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dataset_preprocess.atomic_io import atomic_write_text  # noqa: E402
-from recbole_sdmtmp.compare import Cell, RowStats, frozen_overrides, run_cells, significance  # noqa: E402
+from recbole_sdmtmp.experiments.cells import Cell, frozen_overrides, run_cells  # noqa: E402
+from recbole_sdmtmp.experiments.statistics import RowStats, significance  # noqa: E402
 
 ROWS = {"defaults": "cells", "tuned": "cells_tuned"}  # row -> the committed study folder
 

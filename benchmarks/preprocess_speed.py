@@ -47,11 +47,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dataset_preprocess.amazon import read_reviews  # noqa: E402
-from dataset_preprocess.embedding_cache import (  # noqa: E402
+from dataset_preprocess.readers.amazon import read_reviews  # noqa: E402
+from dataset_preprocess.topics.embedding_cache import (  # noqa: E402
     EmbeddingCache, SentenceEncoder, embed_sentences, resolve_encoder,
 )
-from dataset_preprocess.sentences import split_reviews  # noqa: E402
+from dataset_preprocess.topics.sentences import split_reviews  # noqa: E402
 
 RAW = REPO.parent / "shared" / "data" / "amazon" / "Musical_Instruments_5.json.gz"
 ONNX_DIR = REPO / "cache" / "onnx"
@@ -94,7 +94,7 @@ class TorchEncoder:
 
         torch.set_num_threads(self.threads)
         if self.fixed:  # SentenceEncoder's fixed-shape batches (one token length, full rows)
-            from dataset_preprocess.embedding_cache import fixed_shape_batches
+            from dataset_preprocess.topics.embedding_cache import fixed_shape_batches
 
             out = np.empty((len(texts), 384), dtype=np.float32)
             for rows, batch in fixed_shape_batches(texts, self.model.tokenizer,
@@ -288,7 +288,7 @@ def cached_embeddings(texts: list[str], identity: str | None = None) -> np.ndarr
 
 def fit_labels(texts, embeddings, **overrides) -> tuple[np.ndarray, float, float]:
     """Labels of one fit, its wall seconds and its CPU seconds (all threads of this process)."""
-    from dataset_preprocess.topics import TopicConfig, _cluster
+    from dataset_preprocess.topics.fit import TopicConfig, _cluster
 
     config = TopicConfig(show_progress=False, **overrides)
     start, cpu = time.perf_counter(), time.process_time()

@@ -24,7 +24,7 @@ protocol's own loaders (``recbole_sdmtmp.runner.load_data``):
 - peak memory: the cell process's peak resident set (data, model and the timed batches; on CUDA
   the peak allocated CUDA memory too).
 
-The topic step (``--topics``): ``dataset_preprocess.topics.build_topics`` (BERTopic defaults,
+The topic step (``--topics``): ``dataset_preprocess.topics.fit.build_topics`` (BERTopic defaults,
 cold embedding cache) on samples of the synthetic reviews' sentences; seconds per sentence of
 the embedding and of the clustering, so that a full corpus can be extrapolated.
 
@@ -161,9 +161,9 @@ def review_texts(n_reviews: int, seed: int = 2024) -> list[str]:
 
 def write_dataset(root: Path, name: str, n_interactions: int, seed: int = 2024) -> dict:
     """``<root>/<name>/``: the .inter file and the topic side-files, in dataset_preprocess's format."""
-    from dataset_preprocess.amazon import write_inter
+    from dataset_preprocess.readers.amazon import write_inter
     from dataset_preprocess.atomic_io import atomic_write_text
-    from dataset_preprocess.topic_files import FORMAT_VERSION, REVIEW_TOPIC_HEADER, load_topic_files, topic_file_paths
+    from dataset_preprocess.topics.files import FORMAT_VERSION, REVIEW_TOPIC_HEADER, load_topic_files, topic_file_paths
 
     inter, review_topic, vectors = generate(n_interactions, seed)
     folder = root / name
@@ -207,7 +207,9 @@ def measure_cell(root: Path, name: str, model: str, batches: int, eval_users: in
 
     import recbole_sdmtmp  # noqa: F401
     from recbole_sdmtmp.data.protocol import HeldOutDataLoader, _rows
-    from recbole_sdmtmp.runner import build_config, load_data, resolve_model
+    from recbole_sdmtmp.config import build_config
+    from recbole_sdmtmp.registry import resolve_model
+    from recbole_sdmtmp.runner import load_data
 
     cuda = torch.cuda.is_available()
     settings = {"data_path": str(root), "show_progress": False, "checkpoint_dir": str(root / "saved"),
@@ -287,8 +289,8 @@ def measure_topics(samples: list[int], root: Path) -> list[dict]:
     """Seconds per sentence of the topic step's embedding and clustering, cold caches."""
     import dataclasses
 
-    from dataset_preprocess.sentences import split_reviews
-    from dataset_preprocess.topics import TopicConfig, build_topics
+    from dataset_preprocess.topics.sentences import split_reviews
+    from dataset_preprocess.topics.fit import TopicConfig, build_topics
 
     texts = review_texts(max(samples))
     reviews = pd.DataFrame({"user_id": [f"u{i}" for i in range(len(texts))], "item_id": [f"i{i % 997}" for i in range(len(texts))],
@@ -409,7 +411,7 @@ def report(results: dict, command: str) -> str:
         exponents = [f"{slope(xs, [c[key] for c in cells]):.2f}" for key in ("epoch_s", "seconds_per_batch", "eval_s", "peak_rss_mb")]
         lines.append(f"| {model} | {exponents[0]} | {steps} | " + " | ".join(exponents[1:]) + " |")
     if results.get("topics"):
-        lines += ["", "Topic step (dataset_preprocess.topics.build_topics, BERTopic defaults, cold caches) on samples "
+        lines += ["", "Topic step (dataset_preprocess.topics.fit.build_topics, BERTopic defaults, cold caches) on samples "
                   "of the synthetic texts; **wall seconds** as build_topics times them (so inflated by the shared "
                   "machine's load); the first sample also pays the encoder's loading and numba's compilation of UMAP:", "",
                   "| reviews | sentences | topics | embed s | cluster s | embed ms/sentence | cluster ms/sentence |",

@@ -30,10 +30,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.scale import power_law_counts  # noqa: E402
-from recbole_sdmtmp.model.graph import NGCFLayer, rating_normalized_adjacency  # noqa: E402
-from recbole_sdmtmp.model.optim import LazyAdam  # noqa: E402
-from recbole_sdmtmp.model.sparse import to_torch_sparse  # noqa: E402
-from recbole_sdmtmp.model.subgraph import CSR, gather_rows, propagate_rows  # noqa: E402
+from recbole_sdmtmp.model.layers.graph import NGCFLayer, rating_normalized_adjacency  # noqa: E402
+from recbole_sdmtmp.model.layers.optim import LazyAdam  # noqa: E402
+from recbole_sdmtmp.model.layers.sparse import to_torch_sparse  # noqa: E402
+from recbole_sdmtmp.model.sdmtmp.subgraph import CSR, gather_rows, propagate_rows  # noqa: E402
 
 
 def graph(n_interactions: int, seed: int = 2024):

@@ -18,9 +18,10 @@ import torch
 
 import recbole_sdmtmp  # noqa: F401  (RecBole compatibility fixes first)
 from recbole_sdmtmp.data import SDMTMPDataset
-from recbole_sdmtmp.model.attention import dual_aware_weights, short_term_mask
+from recbole_sdmtmp.model.sdmtmp.attention import dual_aware_weights, short_term_mask
 from recbole_sdmtmp.model.sdmtmp import SDMTMP
-from recbole_sdmtmp.runner import build_config, load_data, run
+from recbole_sdmtmp.config import build_config
+from recbole_sdmtmp.runner import load_data, run
 
 
 def settings_from(overrides: list[str]) -> dict:
@@ -42,7 +43,7 @@ def main() -> None:
     args, overrides = parser.parse_known_args()
     sys.argv = sys.argv[:1]
     settings = settings_from(overrides)
-    checkpoint = args.checkpoint or run("SDMTMP", args.dataset, config_dict=settings).checkpoint
+    checkpoint = args.checkpoint or run(build_config("SDMTMP", args.dataset, config_dict=settings)).checkpoint
 
     config = build_config("SDMTMP", args.dataset, config_dict=settings)
     _, (train, valid, test) = load_data(config, SDMTMPDataset)

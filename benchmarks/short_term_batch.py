@@ -29,7 +29,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from recbole_sdmtmp.model.attention import dual_aware_attention, short_term_mask  # noqa: E402
+from recbole_sdmtmp.model.sdmtmp.attention import dual_aware_attention, short_term_mask  # noqa: E402
 
 
 def full_width_short_term(model, interaction):
@@ -60,7 +60,9 @@ def main(argv=None) -> int:
 
     from recbole.utils import init_seed
 
-    from recbole_sdmtmp.runner import build_config, load_data, resolve_model
+    from recbole_sdmtmp.config import build_config
+    from recbole_sdmtmp.registry import resolve_model
+    from recbole_sdmtmp.runner import load_data
 
     settings = {"seed": 2024, "protocol": args.protocol, "data_path": args.data_path, "show_progress": False,
                 "embedding_size": args.embedding_size, "n_layers": args.n_layers,

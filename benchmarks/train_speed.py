@@ -68,7 +68,12 @@ def build(model: str, dataset: str, settings: dict, data_path: str, seed: int):
     """(config, recommender, trainer, train loader) through the runner's own steps."""
     from recbole.utils import get_trainer, init_seed
 
-    from recbole_sdmtmp.runner import build_config, load_data, resolve_model
+    try:
+        from recbole_sdmtmp.config import build_config
+        from recbole_sdmtmp.registry import resolve_model
+    except ImportError:  # --before: the code before the restructuring kept both in the runner
+        from recbole_sdmtmp.runner import build_config, resolve_model
+    from recbole_sdmtmp.runner import load_data
 
     settings = {"seed": seed, "data_path": data_path, "show_progress": False, "protocol": "paper", **settings}
     config = build_config(model, dataset, config_dict=settings)

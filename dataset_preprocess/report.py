@@ -47,8 +47,8 @@ import pandas as pd
 
 from dataset_preprocess.atomic_io import atomic_write, atomic_write_text
 from dataset_preprocess.checks import kcore_check, time_checks, warnings_for
-from dataset_preprocess.rawio import DEFAULT_MAX_LINE_BYTES
-from dataset_preprocess.topics import DIVERSITY_N_WORDS
+from dataset_preprocess.readers.rawio import DEFAULT_MAX_LINE_BYTES
+from dataset_preprocess.topics.fit import DIVERSITY_N_WORDS
 
 logger = logging.getLogger(__name__)
 
@@ -199,10 +199,10 @@ def review_documents(dataset_dir: Path, name: str,
     """The review sentences the topics were built from, and the non-empty review texts: the
     raw file named in the summary, read again with the conversion's options, split by the same
     splitter."""
-    from dataset_preprocess.cli import Source, read_source
-    from dataset_preprocess.own_file import OwnFileSpec
+    from dataset_preprocess.pipeline import Source, read_source
+    from dataset_preprocess.readers.own_file import OwnFileSpec
     from dataset_preprocess.registry import lookup
-    from dataset_preprocess.sentences import split_reviews
+    from dataset_preprocess.topics.sentences import split_reviews
 
     raw = Path(summary["source_file"])
     if not raw.is_file():

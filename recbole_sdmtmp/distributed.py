@@ -14,9 +14,22 @@ and its ``DistributedSampler`` pads the cases so that they divide evenly, counti
 Instead each process scores a contiguous, unpadded share of the cases (``HeldOutDataLoader``),
 the per-case top-k tables are gathered in process order, and every process computes RecBole's
 metrics over all cases: the same numbers, from the same per-case rows, as one process.
+
+A clean exit (:func:`shut_down`): every process waits for the others, frees what holds the gloo
+process group (the trainer's ``DistributedDataParallel``, kept alive by reference cycles) while
+the interpreter is fully alive, then destroys the group. Left to the interpreter's shutdown,
+gloo's worker threads were torn down during finalisation and a process ended, now and then,
+with ``terminate called without an active exception`` (SIGABRT) after its results were printed.
+Rank 0's result travels as a file, not a pipe that the parent reads only after every process
+has ended (a result over the pipe's 64 KiB would block rank 0 forever).
 """
 
+import gc
+import os
+import pickle
 import socket
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -104,11 +117,33 @@ def distribute_trainer(trainer, config) -> None:
     trainer._map_reduce = lambda result, num_sample: result  # metrics already over every case
 
 
+def shut_down() -> None:
+    """Leave the process group cleanly: all processes here, gloo's last users freed, group gone."""
+    if not dist.is_initialized():
+        return
+    gc.collect()  # the trainer <-> its wrapped methods cycle holds DDP, which holds the group
+    dist.barrier()  # no process tears down while another is still in a collective
+    dist.destroy_process_group()
+    gc.collect()
+
+
+def hand_back(result, result_file: str) -> None:
+    """Rank 0's result for :func:`spawn`, written whole before it is renamed into place."""
+    partial = f"{result_file}.partial"
+    with open(partial, "wb") as file:
+        pickle.dump(result, file)
+    os.replace(partial, result_file)
+
+
 def spawn(function, nproc: int, args: tuple):
-    """Run ``function(local_rank, queue, *args)`` in ``nproc`` processes; what rank 0 puts in the
-    queue is returned (RecBole's own pattern, with a spawn-context SimpleQueue)."""
+    """Run ``function(local_rank, result_file, *args)`` in ``nproc`` processes; what rank 0 hands
+    back (:func:`hand_back`) is returned, None when this machine has no rank 0."""
     import torch.multiprocessing as mp
 
-    queue = mp.get_context("spawn").SimpleQueue()
-    mp.spawn(function, args=(queue, *args), nprocs=nproc, join=True)
-    return None if queue.empty() else queue.get()
+    with tempfile.TemporaryDirectory(prefix="recbole_sdmtmp_ddp_") as folder:
+        result_file = str(Path(folder) / "result.pkl")
+        mp.spawn(function, args=(result_file, *args), nprocs=nproc, join=True)
+        if not os.path.exists(result_file):
+            return None
+        with open(result_file, "rb") as file:
+            return pickle.load(file)

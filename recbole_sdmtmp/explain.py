@@ -33,8 +33,11 @@ import scipy.sparse as sp
 import torch
 
 import recbole_sdmtmp  # noqa: F401  (RecBole compatibility fixes first)
+from dataset_preprocess.registry import lookup
+from recbole_sdmtmp.config import build_config, ensure_prepared
 from recbole_sdmtmp.data import SDMTMPDataset
 from recbole_sdmtmp.model.sdmtmp import SDMTMP
+from recbole_sdmtmp.runner import load_data, run
 
 TOP_K = 10
 SHOWN_TOPICS = 3
@@ -79,8 +82,6 @@ def topic_sentence_counts(dataset: SDMTMPDataset, side: str) -> sp.csr_matrix:
 def load_model(checkpoint: str, dataset_name: str | None = None, device: str = "cpu"):
     """(config, full dataset, train dataset, test loader, model) of an SD-MTMP checkpoint,
     rebuilt with the checkpoint's own Config through the project's runner."""
-    from recbole_sdmtmp.runner import load_data
-
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     config = state["config"]
     if config["model"] != "SDMTMP":
@@ -194,11 +195,9 @@ def format_explanation(e: Explanation) -> str:
 def train_default(dataset: str) -> str:
     """Train SD-MTMP with the defaults (as ``run_recbole_sdmtmp.py --dataset NAME``); returns
     the checkpoint path."""
-    from recbole_sdmtmp.data.preparation import ensure_prepared
-    from recbole_sdmtmp.runner import build_config, run
-
-    ensure_prepared(build_config("SDMTMP", dataset))
-    result = run("SDMTMP", dataset, evaluate_test=False)
+    config = build_config("SDMTMP", dataset)
+    ensure_prepared(config)
+    result = run(config, evaluate_test=False)
     if not result.checkpoint:
         raise RuntimeError("training saved no checkpoint")
     return result.checkpoint
@@ -220,8 +219,6 @@ def main(argv=None) -> int:
     # RecBole 1.2.1's chained fillna: harmless on pandas < 3 (SPEC 6), noise in a report
     warnings.filterwarnings("ignore", "A value is trying to be set on a copy", FutureWarning)
     sys.argv = sys.argv[:1] + overrides  # RecBole's Config reads --key=value from sys.argv
-    from dataset_preprocess.registry import lookup
-
     amazon = lookup(args.dataset)
     dataset = amazon.name if amazon is not None else args.dataset
     trained_now = args.checkpoint is None

@@ -1,12 +1,10 @@
-"""Train and evaluate any model on the project's protocol, without ``recbole.quick_start``.
+"""Train and evaluate a Config's model on the project's protocol, without ``recbole.quick_start``.
 
-``recbole.quick_start`` imports ray, which no longer imports (SPEC section 6), and looks models
-up by name inside ``recbole.model`` only; this module does the same steps with model classes:
-Config -> dataset -> data_preparation -> model -> trainer.
+``recbole.quick_start`` imports ray, which no longer imports (SPEC section 6), and looks models up by name inside ``recbole.model`` only; this module does the same
+steps with model classes: Config (``recbole_sdmtmp.config``) -> dataset -> data_preparation ->
+model -> trainer.
 """
 
-import importlib
-import importlib.util
 import logging
 import resource
 import statistics
@@ -15,38 +13,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-import recbole.data.dataset as recbole_datasets
 from recbole.config import Config
 from recbole.data.dataset import SequentialDataset
-from recbole.utils import ModelType, get_model, get_trainer, init_logger, init_seed, set_color
+from recbole.utils import ModelType, get_trainer, init_logger, init_seed, set_color
 
 from recbole_sdmtmp import distributed as ddp
-from recbole_sdmtmp.data import SDMTMPDataset
 from recbole_sdmtmp.data.protocol import prepare
 from recbole_sdmtmp.evaluation import case_metrics_of
-from recbole_sdmtmp.model.sdmtmp import SDMTMP
-from recbole_sdmtmp.model.selfcf import SelfCF
-from recbole_sdmtmp.model.xsimgcl import XSimGCL
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PROPERTIES = REPO_ROOT / "properties"
-PLUGIN_MODELS = {"SDMTMP": (SDMTMP, SDMTMPDataset), "XSimGCL": (XSimGCL, None), "SelfCF": (SelfCF, None)}
-
-
-def discover_plugin_model(name: str):
-    """(class, dataset class) from ``recbole_sdmtmp/model/<name lower>.py``, or None.
-
-    A model module added to the plugin needs no registration here: it defines the class named
-    like the model and, when it needs its own RecBole dataset, a module-level ``DATASET_CLASS``.
-    """
-    module_name = f"recbole_sdmtmp.model.{name.lower()}"
-    if not name.isidentifier() or importlib.util.find_spec(module_name) is None:
-        return None
-    module = importlib.import_module(module_name)
-    model_class = getattr(module, name, None)
-    if model_class is None:
-        return None
-    return model_class, getattr(module, "DATASET_CLASS", None)
+from recbole_sdmtmp.registry import check_model_fits, resolve_model
 
 
 @dataclass
@@ -77,114 +51,6 @@ class RunResult:
         return asdict(self)
 
 
-def resolve_model(name: str):
-    """(model class, dataset class or None for RecBole's default) for a plugin or RecBole name."""
-    if name in PLUGIN_MODELS:
-        return PLUGIN_MODELS[name]
-    discovered = discover_plugin_model(name)
-    if discovered is not None:
-        return discovered
-    try:
-        model_class = get_model(name)
-    except (ValueError, ImportError) as error:  # RecBole imports its exlib package (lightgbm) last
-        valid = ", ".join(sorted(PLUGIN_MODELS))
-        raise ValueError(f"unknown model {name!r}: not a plugin model ({valid}) nor a RecBole model") from error
-    # RecBole's create_dataset gives a model its own dataset class where one exists (DIEN's
-    # DIENDataset adds the negative item sequences DIEN trains on); every other model: None.
-    return model_class, getattr(recbole_datasets, f"{name}Dataset", None)
-
-
-def dataset_properties(dataset: str) -> Path:
-    """SD-MTMP's per-dataset YAML (paper 3.6), or the documented defaults for any other dataset."""
-    own = PROPERTIES / "dataset" / f"{dataset}.yaml"
-    return own if own.exists() else PROPERTIES / "dataset" / "default.yaml"
-
-
-def config_files_for(model: str, dataset: str, extra_files=()) -> list[str]:
-    """protocol.yaml, then the model's defaults, then SD-MTMP's per-dataset YAML (SD-MTMP only:
-    baselines keep their own defaults), then the user's files."""
-    files = [PROPERTIES / "protocol.yaml", PROPERTIES / "model" / f"{model}.yaml"]
-    if model == "SDMTMP":
-        files.append(dataset_properties(dataset))
-    return [str(path) for path in files if path.exists()] + [str(path) for path in extra_files]
-
-
-FITTING_TYPES = (ModelType.GENERAL, ModelType.SEQUENTIAL, ModelType.TRADITIONAL)
-
-# RecBole general/sequential models that read side information which no dataset of this project
-# has: the Amazon conversions and the user's own files carry user, item, rating and time only.
-ITEM_FEATURES = "item features (an .item atomic file with the fields of 'selected_features', RecBole's default [class])"
-NEEDS_SIDE_INFORMATION = {
-    "FDSA": ITEM_FEATURES,
-    "GRU4RecF": ITEM_FEATURES,
-    "SASRecF": ITEM_FEATURES,
-    "S3Rec": "item attributes for its self-supervised pre-training (an .item atomic file with the field "
-             "of 'item_attribute', RecBole's default class)",
-    "GRU4RecKG": "pre-trained knowledge-graph entity embeddings (.link and .ent atomic files)",
-    "KSR": "a knowledge graph with pre-trained entity and relation embeddings (.kg, .link, .ent and .rel "
-           "atomic files)",
-}
-# Optional packages that a RecBole model imports only once it trains: (module, pip name, what for).
-NEEDS_PACKAGE = {"NCL": ("faiss", "faiss-cpu", "its k-means prototypes")}
-
-
-def check_model_supported(model: str) -> None:
-    """A clear ValueError, before any data is read, for a model this project cannot feed."""
-    if model in NEEDS_SIDE_INFORMATION:
-        raise ValueError(f"{model} needs {NEEDS_SIDE_INFORMATION[model]}; the datasets of this project have "
-                         "only user, item, rating and timestamp, so it cannot run here")
-    if model in NEEDS_PACKAGE:
-        module, package, purpose = NEEDS_PACKAGE[model]
-        if importlib.util.find_spec(module) is None:
-            raise ValueError(f"{model} needs the package {module} for {purpose}: pip install {package}")
-
-
-def check_model_fits(config: Config, dataset) -> None:
-    """A clear ValueError for settings that a dataset is too small for (a deep RecBole traceback
-    otherwise): NCL's k-means needs at least ``num_clusters`` users and items; the CPR models take
-    the top ``reranker_CAN_NUM`` items of every prediction."""
-    model = config["model"]
-    if model == "NCL":
-        smallest = min(dataset.user_num, dataset.item_num)
-        if config["num_clusters"] > smallest:
-            raise ValueError(f"NCL: num_clusters={config['num_clusters']} is more than the users "
-                             f"({dataset.user_num}) or the items ({dataset.item_num}) of {config['dataset']} "
-                             f"(its k-means needs at least k points); lower it, e.g. "
-                             f"--num_clusters={max(1, smallest // 4)}")
-    if model in ("GRU4RecCPR", "SASRecCPR"):
-        sizes = [int(size) for size in str(config["reranker_CAN_NUM"]).split(",")]
-        if max(sizes) > dataset.item_num:
-            raise ValueError(f"{model}: reranker_CAN_NUM={config['reranker_CAN_NUM']} asks for more candidates "
-                             f"than the {dataset.item_num} items of {config['dataset']}; lower it, e.g. "
-                             f"--reranker_CAN_NUM={max(1, dataset.item_num // 2)}")
-
-
-def build_config(model: str, dataset: str, config_files=(), config_dict=None) -> Config:
-    """The run's Config. General and traditional models (Pop, ItemKNN...) are switched to the
-    sequential pipeline (SPEC 4) and score a case by its user id; ``native_model_type`` keeps
-    their own type, which picks their trainer."""
-    check_model_supported(model)
-    model_class, _ = resolve_model(model)
-    settings = dict(config_dict or {})
-    files = config_files_for(model, dataset, config_files)
-    try:
-        config = Config(model=model_class, dataset=dataset, config_file_list=files, config_dict=settings)
-    except ValueError as error:
-        # A cross-entropy sequential model (NARM, STAMP...) whose YAML does not clear RecBole's
-        # default negative sampling: CE scores every item, so it needs no negatives.
-        if "should be None when the loss_type is CE" not in str(error):
-            raise
-        settings["train_neg_sample_args"] = None
-        config = Config(model=model_class, dataset=dataset, config_file_list=files, config_dict=settings)
-    native = config["MODEL_TYPE"]
-    if native not in FITTING_TYPES:
-        raise ValueError(f"{model} is a {native.name.lower()} model; only general, traditional "
-                         "and sequential models fit the protocol (they need no side information)")
-    config["native_model_type"] = native
-    config["MODEL_TYPE"] = ModelType.SEQUENTIAL
-    return config
-
-
 def load_data(config: Config, dataset_class=None, negatives_per_case: bool | None = None):
     """The dataset and its (train, valid, test) dataloaders under ``config['protocol']``.
     ``negatives_per_case`` (``recbole_sdmtmp.data.negatives``): by default the configured
@@ -197,6 +63,27 @@ def load_data(config: Config, dataset_class=None, negatives_per_case: bool | Non
     dataset = (dataset_class or SequentialDataset)(config)
     data = prepare(config, dataset, negatives_per_case, every_training_interaction=general)
     return dataset, (data.train_data, data.valid_data, data.test_data)
+
+
+def load_trained(checkpoint: str, device: str = "cpu", data_path: str | None = None):
+    """(config, dataset, (train, valid, test) loaders, model in eval mode) of a checkpoint of any
+    model the runner trains, rebuilt with the checkpoint's own Config. ``data_path``: the
+    dataset root when it has moved since training (the Config records the training's)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    config = state["config"]
+    config.compatibility_settings()  # unpickled, not built here: RecBole's numpy aliases
+    config["device"] = torch.device(device)
+    config["show_progress"] = False
+    config["single_spec"] = True  # one process, whatever the training ran on
+    if data_path is not None:
+        config["data_path"] = str(Path(data_path) / config["dataset"])
+    model_class, dataset_class = resolve_model(config["model"])
+    dataset, loaders = load_data(config, dataset_class)
+    model = model_class(config, loaders[0]._dataset).to(config["device"])
+    model.load_state_dict(state["state_dict"])
+    model.load_other_parameter(state.get("other_parameter"))
+    model.eval()
+    return config, dataset, loaders, model
 
 
 def _timed(method, seconds: list, after=None):
@@ -212,10 +99,7 @@ def _timed(method, seconds: list, after=None):
 
 
 def run(
-    model: str,
-    dataset: str,
-    config_files=(),
-    config_dict=None,
+    config: Config,
     checkpoint: str | None = None,
     saved: bool = True,
     evaluate_test: bool = True,
@@ -227,7 +111,10 @@ def run(
     distributed: dict | None = None,
     on_valid=None,
 ) -> RunResult:
-    """Train (or, with ``checkpoint``, only evaluate) ``model`` on ``dataset``; test metrics.
+    """Train (or, with ``checkpoint``, only evaluate) ``config``'s model on its dataset; test metrics.
+
+    ``config`` is ``recbole_sdmtmp.config.build_config``'s, built once by the caller (each spawned
+    process receives a copy).
 
     ``evaluate_test=False`` (tuning trials) never touches the test split: selection reads the
     validation split only, and the test is read once, for the chosen configuration.
@@ -247,10 +134,9 @@ def run(
                 raise ValueError("a run over several machines needs the same --port on each")
             port = ddp.free_port()
         group = dict(nproc=nproc, world_size=world_size, ip=ip, port=port, offset=group_offset)
-        arguments = dict(model=model, dataset=dataset, config_files=config_files, config_dict=config_dict,
-                         checkpoint=checkpoint, saved=saved, evaluate_test=evaluate_test)
+        arguments = dict(config=config, checkpoint=checkpoint, saved=saved, evaluate_test=evaluate_test)
         return ddp.spawn(_run_rank, nproc, (arguments, group))
-    config = build_config(model, dataset, config_files, config_dict)
+    model, dataset = config["model"], config["dataset"]
     if distributed is not None:
         ddp.init_process(config, **distributed)
     init_seed(config["seed"], config["reproducibility"])
@@ -320,12 +206,15 @@ def run(
     return result
 
 
-def _run_rank(local_rank: int, queue, arguments: dict, group: dict) -> None:
+def _run_rank(local_rank: int, result_file: str, arguments: dict, group: dict) -> None:
     """One spawned process of a ``run(nproc=...)``: rank 0 hands its RunResult back."""
+    arguments["config"].compatibility_settings()  # unpickled, not built here: RecBole's numpy aliases
     try:
         result = run(**arguments, distributed=dict(group, local_rank=local_rank))
-        if local_rank + group["offset"] == 0:
-            queue.put(result)
-    finally:
-        if torch.distributed.is_initialized():
+    except BaseException:
+        if torch.distributed.is_initialized():  # no barrier: the other processes may never reach it
             torch.distributed.destroy_process_group()
+        raise
+    ddp.shut_down()
+    if local_rank + group["offset"] == 0:
+        ddp.hand_back(result, result_file)

@@ -19,11 +19,13 @@ from pathlib import Path
 
 import optuna
 
-from recbole_sdmtmp.compare import CHANGE_STUDIES, OURS, SWEEPS, Cell, finished_record, frozen_overrides, plan_cells
-from recbole_sdmtmp.tune import (MODELS, budget, chosen_trial, finished_trials, open_storage, search_space,
-                                 storage_url, store_exists)
+from recbole_sdmtmp.data.protocol import PROTOCOLS
+from recbole_sdmtmp.experiments.catalogue import CHANGE_STUDIES, OURS, SWEEPS
+from recbole_sdmtmp.experiments.cells import Cell, finished_record, frozen_overrides
+from recbole_sdmtmp.experiments.planning import plan_cells
+from recbole_sdmtmp.experiments.tuning import (MODELS, budget, chosen_trial, finished_trials, open_storage,
+                                               search_space, storage_url, store_exists)
 
-PROTOCOLS = ("paper", "next_item")
 SEEDS = (2024, 2025, 2026, 2027, 2028)
 TRIALS = 30
 

@@ -33,7 +33,7 @@ def embedding_cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def instrument_reviews(instrument_raw):
-    from dataset_preprocess.amazon import read_reviews
+    from dataset_preprocess.readers.amazon import read_reviews
 
     return read_reviews(instrument_raw)[0]
 
@@ -49,8 +49,8 @@ def topic_slice(instrument_reviews):
 def instrument_root(tmp_path_factory, instrument_raw, topic_slice, embedding_cache_dir):
     """RecBole data root with the real Instrument.inter and topics from the real encoder on the
     slice (users and items outside it have no topic, which the model must handle)."""
-    from dataset_preprocess.cli import prepare_dataset
-    from dataset_preprocess.topics import TopicConfig, build_topics
+    from dataset_preprocess.pipeline import prepare_dataset
+    from dataset_preprocess.topics.fit import TopicConfig, build_topics
 
     root = tmp_path_factory.mktemp("data")
     dataset_dir = prepare_dataset(

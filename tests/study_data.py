@@ -3,13 +3,13 @@
 import optuna
 from optuna.trial import TrialState
 
-from recbole_sdmtmp import tune
+from recbole_sdmtmp.experiments import tuning
 
 
 def add_trials(results, model, dataset, protocol, configurations, scores, states=None):
     """One trial per (overrides, score); trial 0 is marked as the default. The store is the
     default SQLite file under ``results``."""
-    study = tune.open_study(tune.storage_url(results), model, dataset, protocol, seed=0)
+    study = tuning.open_study(tuning.storage_url(results), model, dataset, protocol, seed=0)
     for number, (overrides, score) in enumerate(zip(configurations, scores)):
         state = (states or {}).get(number, TrialState.COMPLETE)
         study.add_trial(optuna.trial.create_trial(

@@ -15,7 +15,8 @@ import pytest
 import recbole
 from recbole.model.abstract_recommender import AbstractRecommender
 
-from recbole_sdmtmp.runner import build_config, run
+from recbole_sdmtmp.config import build_config
+from recbole_sdmtmp.runner import run
 
 # RecBole 1.2.1's recbole.model.general_recommender (Pop, ItemKNN, EASE... are its traditional
 # models: they live there too and run with RecBole's TraditionalTrainer).
@@ -112,9 +113,9 @@ def test_one_epoch(zoo_root, model, protocol):
     config_dict = settings(zoo_root, protocol, **TINY_SETTINGS.get(model, {}))
     if model == "NCL" and faiss_missing():
         with pytest.raises(ValueError, match="NCL needs the package faiss.*pip install faiss-cpu"):
-            run(model, "zoo", config_dict=config_dict)
+            run(build_config(model, "zoo", config_dict=config_dict))
         return
-    result = run(model, "zoo", config_dict=config_dict)
+    result = run(build_config(model, "zoo", config_dict=config_dict))
     assert result.epochs == 1
     assert result.test_cases == TEST_CASES[protocol]
     assert set(result.test_result) == set(METRICS)
@@ -133,7 +134,7 @@ def test_side_information_models_fail_early_and_clearly(tmp_path, model):
     missing = tmp_path / "no_such_folder"
     with pytest.raises(ValueError, match=rf"^{model} needs .*{NEEDS_SIDE_INFORMATION[model]}.*"
                                          "only user, item, rating and timestamp"):
-        run(model, "zoo", config_dict=settings(missing, "paper"))
+        run(build_config(model, "zoo", config_dict=settings(missing, "paper")))
     with pytest.raises(ValueError, match=rf"^{model} needs"):
         build_config(model, "zoo", config_dict=settings(missing, "paper"))
 
@@ -145,7 +146,7 @@ def test_settings_too_large_for_the_data_fail_clearly(zoo_root, model, setting):
     if model == "NCL" and faiss_missing():
         pytest.skip("NCL stops earlier without faiss (test_one_epoch checks that error)")
     with pytest.raises(ValueError, match=rf"^{model}: {setting} .* of zoo.*lower it"):
-        run(model, "zoo", config_dict=settings(zoo_root, "paper"))
+        run(build_config(model, "zoo", config_dict=settings(zoo_root, "paper")))
 
 
 def test_ncl_without_faiss_fails_clearly(zoo_root, monkeypatch):

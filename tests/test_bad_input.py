@@ -384,7 +384,7 @@ def test_a_full_disk_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.Monk
     """ENOSPC while the .inter is written (injected: a real full disk cannot be made here)."""
     import errno
 
-    from dataset_preprocess import amazon
+    from dataset_preprocess.readers import amazon
 
     def full(path, text):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
@@ -483,7 +483,7 @@ def test_the_read_back_refuses_what_recbole_would_drop(tmp_path: Path) -> None:
     RecBole reads as missing is refused before anything is written."""
     import pandas as pd
 
-    from dataset_preprocess.amazon import inter_text
+    from dataset_preprocess.readers.amazon import inter_text
     from dataset_preprocess.loadcheck import LoadMismatch, check_loadable
 
     frame = pd.DataFrame({"user_id": ["u1", "NA"], "item_id": ["i1", "i2"], "rating": [4.0, 5.0],
@@ -544,7 +544,7 @@ def _convert_in_child(raw: str, out: str, started, slow: bool) -> None:
     """Child process: convert ``raw``; ``slow`` waits 1 s just before writing the summary."""
     import time
 
-    from dataset_preprocess import amazon
+    from dataset_preprocess.readers import amazon
 
     if slow:
         write_json = amazon.atomic_write_json

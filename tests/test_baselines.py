@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from recbole_sdmtmp.model.selfcf import SelfCF, negative_cosine
-from recbole_sdmtmp.model.xsimgcl import XSimGCL, XSimGCLOutput
-from recbole_sdmtmp.runner import build_config, load_data, run
+from recbole_sdmtmp.model.baselines.selfcf import SelfCF, negative_cosine
+from recbole_sdmtmp.model.baselines.xsimgcl import XSimGCL, XSimGCLOutput
+from recbole_sdmtmp.config import build_config
+from recbole_sdmtmp.runner import load_data, run
 
 SLICE = "InstrumentSlice"
 SLICE_USERS = 300
@@ -22,7 +23,7 @@ MODELS = {"XSimGCL": XSimGCL, "SelfCF": SelfCF}
 def slice_root(tmp_path_factory, instrument_raw):
     """The real Instrument file converted by the project's preprocessing, cut to its first 300
     users (all of their interactions) under a new dataset name."""
-    from dataset_preprocess.cli import prepare_dataset
+    from dataset_preprocess.pipeline import prepare_dataset
 
     full_root = tmp_path_factory.mktemp("instrument_full")
     full_dir = prepare_dataset("Instrument", out_dir=full_root, raw_file=instrument_raw,
@@ -328,7 +329,7 @@ def test_cache_dropped_by_training(loaded, name):
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_trains_on_real_slice_through_the_runner(slice_root, tmp_path, name):
-    result = run(name, SLICE, config_dict=settings(slice_root, tmp_path))
+    result = run(build_config(name, SLICE, config_dict=settings(slice_root, tmp_path)))
     assert result.epochs == 2
     assert all(math.isfinite(loss) for loss in result.train_losses)
     assert result.train_losses[1] < result.train_losses[0]  # it learns from the training split
@@ -340,20 +341,27 @@ def test_trains_on_real_slice_through_the_runner(slice_root, tmp_path, name):
 
 
 def test_plugin_models_are_found_by_module_name(tmp_path, monkeypatch):
-    """A new ``recbole_sdmtmp/model/<name>.py`` needs no registration; unknown names say so."""
-    from recbole_sdmtmp import runner
+    """A new ``recbole_sdmtmp/model/baselines/<name>.py`` needs no registration: its class says
+    which dataset it reads (``DATASET_CLASS``); unknown names say so."""
+    from recbole_sdmtmp import registry
+    from recbole_sdmtmp.data import SDMTMPDataset
+    from recbole_sdmtmp.data.reviews import ReviewDataset
 
-    assert runner.resolve_model("SASRec")[0].__name__ == "SASRec"
-    assert runner.discover_plugin_model("graph") is None  # a module without the class
+    assert registry.resolve_model("SASRec")[0].__name__ == "SASRec"
+    assert registry.resolve_model("SDMTMP")[1] is SDMTMPDataset
+    assert registry.resolve_model("RGCL")[1] is ReviewDataset
+    assert registry.resolve_model("XSimGCL")[1] is None
+    assert registry.plugin_model("graph") is None  # a module without the class
+    assert {"SDMTMP", "XSimGCL", "SelfCF", "RGCL", "RRPU", "MISSRec"} == set(registry.plugin_model_names())
     with pytest.raises(ValueError, match="unknown model 'NoSuchModel'"):
-        runner.resolve_model("NoSuchModel")
+        registry.resolve_model("NoSuchModel")
     package = tmp_path / "recbole_sdmtmp_probe"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "toymodel.py").write_text("class ToyModel:\n    pass\nDATASET_CLASS = dict\n")
+    (package / "toymodel.py").write_text("class ToyModel:\n    DATASET_CLASS = dict\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    import recbole_sdmtmp.model as model_package
+    import recbole_sdmtmp.model.baselines as baselines
 
-    monkeypatch.setattr(model_package, "__path__", [*model_package.__path__, str(package)])
-    found, dataset_class = runner.resolve_model("ToyModel")
+    monkeypatch.setattr(baselines, "__path__", [*baselines.__path__, str(package)])
+    found, dataset_class = registry.resolve_model("ToyModel")
     assert found.__name__ == "ToyModel" and dataset_class is dict

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from recbole_sdmtmp import compare, tune
+from recbole_sdmtmp.experiments import catalogue, cells as store, figures, planning, statistics, tables, tuning
 from tests.tiny_data import write_tiny_dataset
 
 
@@ -33,14 +34,14 @@ def test_runner_skips_finished_cells(tiny_root, tmp_path, monkeypatch):
 
     monkeypatch.setattr(runner, "run", counting_run)
     results = tmp_path / "results"
-    cells = [compare.Cell("BPR", "BPR", "tiny", seed, (("epochs", 1), ("embedding_size", 8)))
+    cells = [store.Cell("BPR", "BPR", "tiny", seed, (("epochs", 1), ("embedding_size", 8)))
              for seed in (1, 2)]
-    first = compare.run_cells(cells, results, str(tiny_root))
+    first = store.run_cells(cells, results, str(tiny_root))
     assert len(calls) == 2 and all(cell.path(results).is_file() for cell in cells)
-    second = compare.run_cells(cells, results, str(tiny_root))
+    second = store.run_cells(cells, results, str(tiny_root))
     assert len(calls) == 2  # nothing ran again
     assert {c: r["test_result"] for c, r in first.items()} == {c: r["test_result"] for c, r in second.items()}
-    compare.run_cells(cells[:1], results, str(tiny_root), rerun=True)
+    store.run_cells(cells[:1], results, str(tiny_root), rerun=True)
     assert len(calls) == 3
 
 
@@ -49,12 +50,12 @@ def test_a_cell_finished_by_another_process_meanwhile_is_not_run(tiny_root, tmp_
     import recbole_sdmtmp.runner as runner
 
     results = tmp_path / "results"
-    cells = [compare.Cell("BPR", "BPR", "tiny", seed, (("epochs", 1), ("embedding_size", 8))) for seed in (1, 2)]
+    cells = [store.Cell("BPR", "BPR", "tiny", seed, (("epochs", 1), ("embedding_size", 8))) for seed in (1, 2)]
     calls = []
     real_run = runner.run
 
     def run_and_finish_the_other(*args, **kwargs):
-        calls.append(kwargs["config_dict"]["seed"])
+        calls.append(args[0]["seed"])
         result = real_run(*args, **kwargs)
         other = cells[1].path(results)  # as if a second process had just written seed 2
         other.parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +63,7 @@ def test_a_cell_finished_by_another_process_meanwhile_is_not_run(tiny_root, tmp_
         return result
 
     monkeypatch.setattr(runner, "run", run_and_finish_the_other)
-    records = compare.run_cells(cells, results, str(tiny_root))
+    records = store.run_cells(cells, results, str(tiny_root))
     assert calls == [1] and records[cells[1]]["test_result"] == {"hit@10": 0.5}
 
 
@@ -89,14 +90,14 @@ def test_tables_bold_the_best_and_report_significance(tmp_path):
     theirs = [5, 9, 30, 30, 30, 30, 8, 30] * 5
     records = {}
     for seed in (1, 2):
-        records[compare.Cell("SD-MTMP", "SDMTMP", "toy", seed)] = fake_record("SD-MTMP", seed, ours, 2.0)
-        records[compare.Cell("SASRec", "SASRec", "toy", seed)] = fake_record("SASRec", seed, theirs, 1.0)
-    path = compare.write_comparison(records, "toy", tmp_path, "cmd", protocol="paper")
+        records[store.Cell("SD-MTMP", "SDMTMP", "toy", seed)] = fake_record("SD-MTMP", seed, ours, 2.0)
+        records[store.Cell("SASRec", "SASRec", "toy", seed)] = fake_record("SASRec", seed, theirs, 1.0)
+    path = tables.write_comparison(records, "toy", tmp_path, "cmd", protocol="paper")
     assert path.name == "toy_paper.md"
     text = path.read_text()
     assert "| SD-MTMP | 2 | **" in text and "| SASRec | 2 | 0." in text
     assert "best baseline by NDCG@10 (SASRec)" in text
-    tests = compare.significance(compare.aggregate(records, "toy")[0], compare.aggregate(records, "toy")[1])
+    tests = statistics.significance(statistics.aggregate(records, "toy")[0], statistics.aggregate(records, "toy")[1])
     assert all(test["wilcoxon_p"] < 0.05 and test["difference"] > 0 for test in tests)
     assert "| SASRec | 1.00 | 0.50 | 10 | 0.50 |" in text  # epoch time ratio to SD-MTMP
     assert "against the floors" not in text  # neither Pop, ItemKNN nor NGCF was compared
@@ -106,19 +107,19 @@ def test_tables_bold_the_best_and_report_significance(tmp_path):
 
 
 def test_a_better_baseline_is_bold(tmp_path):
-    records = {compare.Cell("SD-MTMP", "SDMTMP", "toy", 1): fake_record("SD-MTMP", 1, [30, 30, 1]),
-               compare.Cell("BPR", "BPR", "toy", 1): fake_record("BPR", 1, [0, 0, 0])}
-    text = compare.write_comparison(records, "toy", tmp_path, "cmd").read_text()
+    records = {store.Cell("SD-MTMP", "SDMTMP", "toy", 1): fake_record("SD-MTMP", 1, [30, 30, 1]),
+               store.Cell("BPR", "BPR", "toy", 1): fake_record("BPR", 1, [0, 0, 0])}
+    text = tables.write_comparison(records, "toy", tmp_path, "cmd").read_text()
     assert "| BPR | 1 | **1.0000 ± 0.0000** |" in text
     assert "| SD-MTMP | 1 | 0.3333" in text
 
 
 def test_sd_mtmp_is_tested_against_the_floors_and_ngcf(tmp_path):
     """HR@10 by hand: SD-MTMP hits 2 of 3 cases, Pop 0, NGCF 3; BPR is no floor."""
-    records = {compare.Cell(label, label, "toy", 1): fake_record(label, 1, positions)
+    records = {store.Cell(label, label, "toy", 1): fake_record(label, 1, positions)
                for label, positions in (("SD-MTMP", [0, 1, 30]), ("Pop", [30, 30, 30]),
                                         ("NGCF", [0, 0, 0]), ("BPR", [30, 30, 30]))}
-    text = compare.write_comparison(records, "toy", tmp_path, "cmd").read_text()
+    text = tables.write_comparison(records, "toy", tmp_path, "cmd").read_text()
     section = text.split("against the floors and its backbone (")[1].split("## Time")[0]
     assert section.startswith("Pop, NGCF)") or section.startswith("NGCF, Pop)")
     assert "| Pop | HR@10 | 0.6667 | 0.0000 | +0.6667 |" in section
@@ -128,10 +129,10 @@ def test_sd_mtmp_is_tested_against_the_floors_and_ngcf(tmp_path):
 
 def test_the_ablation_tests_the_full_model_against_each_part(tmp_path):
     """HR@10 by hand: the full model hits 2 of 3 cases, w/o-H 3 (removing it helps), w/o-A 0."""
-    records = {compare.Cell(label, "SDMTMP", "toy", 1): fake_record(label, 1, positions)
+    records = {store.Cell(label, "SDMTMP", "toy", 1): fake_record(label, 1, positions)
                for label, positions in (("SD-MTMP", [0, 1, 30]), ("w/o-H", [0, 0, 0]),
                                         ("w/o-A", [30, 30, 30]))}
-    text = compare.write_ablation(records, "toy", tmp_path, "cmd").read_text()
+    text = tables.write_ablation(records, "toy", tmp_path, "cmd").read_text()
     section = text.split("What each part adds")[1]
     assert "| w/o-H | HR@10 | 0.6667 | 1.0000 | -0.3333 |" in section
     assert "| w/o-A | HR@10 | 0.6667 | 0.0000 | +0.6667 |" in section
@@ -141,13 +142,13 @@ def test_the_ablation_tests_the_full_model_against_each_part(tmp_path):
 def test_sensitivity_figure(tmp_path):
     records = {}
     for value, positions in ((64, [0, 30]), (128, [0, 0])):
-        label = compare.sweep_label("embedding_size", value)
-        records[compare.Cell(label, "SDMTMP", "toy", 1)] = fake_record(label, 1, positions)
-    paths = compare.plot_sensitivity(records, ["toy"], "embedding_size", [64, 128], tmp_path, "paper")
+        label = catalogue.sweep_label("embedding_size", value)
+        records[store.Cell(label, "SDMTMP", "toy", 1)] = fake_record(label, 1, positions)
+    paths = figures.plot_sensitivity(records, ["toy"], "embedding_size", [64, 128], tmp_path, "paper")
     assert [p.name for p in paths] == ["sensitivity_embedding_size_toy_paper_hr.png",
                                        "sensitivity_embedding_size_toy_paper_ndcg.png"]
     assert all(p.stat().st_size > 1000 for p in paths)
-    other = compare.plot_sensitivity({compare.Cell(c.label, c.model, "toy2", 1): r for c, r in records.items()},
+    other = figures.plot_sensitivity({store.Cell(c.label, c.model, "toy2", 1): r for c, r in records.items()},
                                      ["toy2"], "embedding_size", [64, 128], tmp_path, "paper")
     assert {p.name for p in other}.isdisjoint(p.name for p in paths)  # no overwrite of the first's
     assert all(p.is_file() for p in paths + other)
@@ -160,18 +161,18 @@ def test_a_tuned_sweep_reads_the_tuned_models_cells_at_its_own_value(tmp_path, m
 
     def fake_run_cells(cells, results, data_root, rerun=False, threads=None):
         asked.extend(cells)
-        valid = {compare.OURS: 0.2}  # the tuned row; the swept value 0.1
+        valid = {catalogue.OURS: 0.2}  # the tuned row; the swept value 0.1
         return {cell: {**fake_record(cell.label, cell.seed, [0, 30]),
                        "best_valid_result": {"ndcg@10": valid.get(cell.label, 0.1)}} for cell in cells}
 
     monkeypatch.setattr(compare, "run_cells", fake_run_cells)
-    monkeypatch.setattr(compare, "tuned_overrides", lambda results, model, dataset, protocol, storage=None:
+    monkeypatch.setattr(planning, "tuned_overrides", lambda results, model, dataset, protocol, storage=None:
                         {"embedding_size": 128, "beta": 0.3})
     compare.main(["sensitivity", "--param", "embedding_size", "--values", "64", "128", "--tuned",
                   "--datasets", "toy", "--seeds", "1", "--results", str(tmp_path)])
     labels = {cell.label: dict(cell.overrides) for cell in asked}
-    assert labels == {compare.sweep_label("embedding_size", 64): {"embedding_size": 64, "beta": 0.3},
-                      compare.OURS: {"embedding_size": 128, "beta": 0.3}}
+    assert labels == {catalogue.sweep_label("embedding_size", 64): {"embedding_size": 64, "beta": 0.3},
+                      catalogue.OURS: {"embedding_size": 128, "beta": 0.3}}
     assert (tmp_path / "figures" / "sensitivity_embedding_size_toy_paper_ndcg.png").is_file()
     table = (tmp_path / "sensitivity_embedding_size_toy_paper.md").read_text()
     assert "| d = 64 | 1 | **0.5000 ± 0.0000** |" in table  # HR@10: one hit of two cases
@@ -182,19 +183,19 @@ def test_a_tuned_sweep_reads_the_tuned_models_cells_at_its_own_value(tmp_path, m
 
 
 def test_comparison_figure_ranks_models_by_ndcg(tmp_path):
-    records = {compare.Cell(label, label, "toy", 1): fake_record(label, 1, positions)
+    records = {store.Cell(label, label, "toy", 1): fake_record(label, 1, positions)
                for label, positions in (("SD-MTMP", [5, 30, 30]), ("Pop", [30, 30, 30]),
                                         ("SASRec", [0, 0, 30]))}
-    rows = compare.aggregate(records, "toy")
-    assert [row.label for row in compare.ranked(rows)] == ["SASRec", "SD-MTMP", "Pop"]
-    text = compare.write_comparison(records, "toy", tmp_path, "cmd", protocol="next_item").read_text()
+    rows = statistics.aggregate(records, "toy")
+    assert [row.label for row in statistics.ranked(rows)] == ["SASRec", "SD-MTMP", "Pop"]
+    text = tables.write_comparison(records, "toy", tmp_path, "cmd", protocol="next_item").read_text()
     figure = tmp_path / "figures" / "toy_next_item.png"
     assert "](figures/toy_next_item.png)" in text
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 5000
 
 
 def test_tables_name_the_command_that_made_them(tmp_path, monkeypatch):
-    records = {compare.Cell("SD-MTMP", "SDMTMP", "toy", 1): fake_record("SD-MTMP", 1, [0, 3])}
+    records = {store.Cell("SD-MTMP", "SDMTMP", "toy", 1): fake_record("SD-MTMP", 1, [0, 3])}
     monkeypatch.setattr(compare, "run_cells", lambda cells, results, data_root, rerun=False, threads=None: records)
     argv = ["table", "--datasets", "toy", "--seeds", "1", "--results", str(tmp_path), "--models", "SDMTMP"]
     compare.main(argv)
@@ -203,15 +204,15 @@ def test_tables_name_the_command_that_made_them(tmp_path, monkeypatch):
 
 def test_dotted_overrides_update_a_copy_of_the_nested_setting():
     base = {"train_neg_sample_args": {"distribution": "uniform", "sample_num": 1}}
-    expanded = compare.expand_overrides({"train_neg_sample_args.sample_num": 4, "beta": 0.1}, base)
+    expanded = store.expand_overrides({"train_neg_sample_args.sample_num": 4, "beta": 0.1}, base)
     assert expanded == {"train_neg_sample_args": {"distribution": "uniform", "sample_num": 4}, "beta": 0.1}
     assert base["train_neg_sample_args"]["sample_num"] == 1
 
 
 def test_every_compared_model_declares_a_search_space():
-    for model in tune.MODELS:
-        assert all(isinstance(knob, tune.Knob) for knob in tune.search_space(model).values())
-    assert set(tune.search_space("SDMTMP")) >= {"embedding_size", "n_layers", "beta", "gamma2",
+    for model in tuning.MODELS:
+        assert all(isinstance(knob, tuning.Knob) for knob in tuning.search_space(model).values())
+    assert set(tuning.search_space("SDMTMP")) >= {"embedding_size", "n_layers", "beta", "gamma2",
                                                 "learning_rate", "reg_weight", "dropout_rate",
                                                 "train_neg_sample_args.sample_num",
                                                 "attention_norm", "sd_direction"}
@@ -236,12 +237,12 @@ def test_list_valued_settings_survive_a_cell(tiny_root, tmp_path):
     the model must get a list."""
     import optuna
 
-    knob = tune.search_space("NGCF")["hidden_size_list"]
+    knob = tuning.search_space("NGCF")["hidden_size_list"]
     value = knob.suggest(optuna.trial.FixedTrial({"hidden_size_list": "[64, 64]"}), "hidden_size_list")
-    cell = compare.Cell("NGCF", "NGCF", "tiny", 3, compare.frozen_overrides({"hidden_size_list": value, "epochs": 1}),
+    cell = store.Cell("NGCF", "NGCF", "tiny", 3, store.frozen_overrides({"hidden_size_list": value, "epochs": 1}),
                         "paper", "tuning", False)
     hash(cell)
-    record = compare.run_cells([cell], tmp_path / "results", str(tiny_root))[cell]
+    record = store.run_cells([cell], tmp_path / "results", str(tiny_root))[cell]
     assert record["overrides"]["hidden_size_list"] == [64, 64]
 
 
@@ -251,8 +252,8 @@ def test_readings_table_reports_validation_and_each_change(tmp_path):
         for seed in (1, 2):
             record = fake_record(label, seed, positions)
             record["best_valid_result"] = {"ndcg@10": valid + seed / 100}
-            records[compare.Cell(label, "SDMTMP", "toy", seed)] = record
-    text = compare.write_readings(records, "toy", tmp_path, "cmd").read_text()
+            records[store.Cell(label, "SDMTMP", "toy", seed)] = record
+    text = tables.write_readings(records, "toy", tmp_path, "cmd").read_text()
     assert "| SD-MTMP | 2 | 0.2150 ± 0.0071 | 0.5000 ± 0.0000 |" in text
     assert "| attention: product divided by its sum | 2 | 0.3150 ± 0.0071 | 1.0000 ± 0.0000 |" in text
 
@@ -260,12 +261,12 @@ def test_readings_table_reports_validation_and_each_change(tmp_path):
 def test_a_cell_run_with_other_settings_is_run_again(tiny_root, tmp_path):
     """A tuned configuration replaced by a longer study must not keep its old results."""
     results = tmp_path / "results"
-    old = compare.Cell("BPR", "BPR", "tiny", 1, (("epochs", 1), ("embedding_size", 8)))
-    first = compare.run_cells([old], results, str(tiny_root))[old]
-    assert compare.finished_record(old, results) == first
-    new = compare.Cell("BPR", "BPR", "tiny", 1, (("epochs", 1), ("embedding_size", 16)))
-    assert new.path(results) == old.path(results) and compare.finished_record(new, results) is None
-    second = compare.run_cells([new], results, str(tiny_root))[new]
+    old = store.Cell("BPR", "BPR", "tiny", 1, (("epochs", 1), ("embedding_size", 8)))
+    first = store.run_cells([old], results, str(tiny_root))[old]
+    assert store.finished_record(old, results) == first
+    new = store.Cell("BPR", "BPR", "tiny", 1, (("epochs", 1), ("embedding_size", 16)))
+    assert new.path(results) == old.path(results) and store.finished_record(new, results) is None
+    second = store.run_cells([new], results, str(tiny_root))[new]
     assert second["overrides"]["embedding_size"] == 16
 
 
@@ -273,7 +274,7 @@ def test_a_cleared_setting_wins_over_tuned_dotted_keys():
     """The CE variant clears the negatives a tuned BPR configuration asked for."""
     base = {"train_neg_sample_args": {"distribution": "uniform", "sample_num": 1}}
     overrides = {"train_neg_sample_args.sample_num": 16, "train_neg_sample_args": None, "loss_type": "CE"}
-    assert compare.expand_overrides(overrides, base) == {"train_neg_sample_args": None, "loss_type": "CE"}
+    assert store.expand_overrides(overrides, base) == {"train_neg_sample_args": None, "loss_type": "CE"}
 
 
 def test_variants_are_extra_labelled_rows(tmp_path):
@@ -281,8 +282,8 @@ def test_variants_are_extra_labelled_rows(tmp_path):
     for label in ("SD-MTMP", "beyond the paper: cross-entropy over every item"):
         record = fake_record(label, 1, [0, 30])
         record["best_valid_result"] = {"ndcg@10": 0.1}
-        records[compare.Cell(label, "SDMTMP", "toy", 1)] = record
-    path = compare.write_readings(records, "toy", tmp_path, "cmd", study="variants")
+        records[store.Cell(label, "SDMTMP", "toy", 1)] = record
+    path = tables.write_readings(records, "toy", tmp_path, "cmd", study="variants")
     text = path.read_text()
     assert path.name == "variants_toy_paper.md" and "never a replacement" in text
     assert text.index("| SD-MTMP |") < text.index("| beyond the paper: cross-entropy over every item |")

@@ -3,7 +3,7 @@ of one process, in the input order."""
 
 import numpy as np
 
-from dataset_preprocess.embedding_cache import SentenceEncoder
+from dataset_preprocess.topics.embedding_cache import SentenceEncoder
 
 SENTENCES = ["The strings sound bright.", "Shipping was fast.", "A sturdy stand for the price.",
              "The tuner clips on the headstock.", "Too much hum from this cable."]

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from dataset_preprocess.cli import prepare_dataset
+from dataset_preprocess.pipeline import prepare_dataset
 from recbole_sdmtmp import explain as explain_module
 from recbole_sdmtmp.data.protocol import split_counts
 from recbole_sdmtmp.explain import explain, format_explanation, load_model, topic_sentence_counts
@@ -22,21 +22,22 @@ from tests.test_own_file import MAPPING, shop_rows, write_csv
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """TinyShop (36 users, 30 items, three review themes) with real topics, and an SD-MTMP
     checkpoint trained on it for 2 epochs."""
+    from recbole_sdmtmp.config import build_config
     from recbole_sdmtmp.runner import run
 
     root = tmp_path_factory.mktemp("explain")
     raw = write_csv(root / "shop.csv", shop_rows())
-    from dataset_preprocess.topics import TopicConfig
+    from dataset_preprocess.topics.fit import TopicConfig
 
     prepare_dataset("TinyShop", out_dir=root / "dataset", raw_file=raw, columns=MAPPING,
                     topic_config=TopicConfig(cache_dir=str(root / "cache"), show_progress=False))
     argv = sys.argv
     sys.argv = argv[:1]
     try:
-        result = run("SDMTMP", "TinyShop", config_dict={
+        result = run(build_config("SDMTMP", "TinyShop", config_dict={
             "data_path": str(root / "dataset"), "checkpoint_dir": str(root / "saved"),
             "embedding_size": 16, "epochs": 2, "stopping_step": 100, "show_progress": False,
-            "device": "cpu", "use_gpu": False}, evaluate_test=False)
+            "device": "cpu", "use_gpu": False}), evaluate_test=False)
     finally:
         sys.argv = argv
     return root, result.checkpoint

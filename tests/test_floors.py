@@ -6,8 +6,9 @@ from collections import Counter
 import pytest
 import torch
 
+from recbole_sdmtmp.config import build_config
 from recbole_sdmtmp.floors import paper_split, popularity_hit_bounds, training_counts
-from recbole_sdmtmp.runner import build_config, load_data, run
+from recbole_sdmtmp.runner import load_data, run
 from tests.conftest import SHARED_DIR
 
 RAW = {"Gift_Cards": "Gift_Cards_5.json.gz", "Magazine_Subscriptions": "Magazine_Subscriptions_5.json.gz"}
@@ -18,7 +19,7 @@ EXPECTED_HR10 = {"Instrument": (0.085, 0.100), "Gift_Cards": (0.12, 0.14), "Maga
 @pytest.fixture(scope="module")
 def roots(instrument_root, tmp_path_factory):
     """Instrument from the shared fixture; the two real 2018 files converted here (no topics)."""
-    from dataset_preprocess.cli import prepare_dataset
+    from dataset_preprocess.pipeline import prepare_dataset
 
     folder = tmp_path_factory.mktemp("floors")
     for name, raw in RAW.items():
@@ -73,8 +74,7 @@ def test_pop_is_the_training_count_and_its_hit_rate_an_independent_one(roots, da
     between the pessimistic and optimistic HR@10 of ranking by those counts."""
     root = roots[dataset]
     split = paper_split(root / dataset / f"{dataset}.inter")
-    result = run("Pop", dataset, config_dict={"data_path": str(root), "show_progress": False,
-                                              "checkpoint_dir": str(root / "saved")})
+    result = run(config_for(root, "Pop", dataset))
     counts = training_counts(split)
     item_cnt = torch.load(result.checkpoint, weights_only=False)["other_parameter"]["item_cnt"].squeeze(1).numpy()
     _, (train, _, _) = load_data(config_for(root, "Pop", dataset))

@@ -6,6 +6,7 @@ import torch
 
 from recbole_sdmtmp.data import SDMTMPDataset
 from recbole_sdmtmp.model.sdmtmp import SDMTMP
+from recbole_sdmtmp.config import build_config
 from recbole_sdmtmp.runner import load_data, run
 from tests.test_model import first_batch
 from tests.tiny_data import tiny_config, write_tiny_dataset
@@ -47,14 +48,14 @@ def test_cuda_scores_equal_cpu_scores(tiny_root, graph_batch):
 
 @pytest.mark.parametrize("model", ["SDMTMP", "SASRec", "LightGCN"])
 def test_run_on_cuda_reports_cuda_memory(tiny_root, model, tmp_path):
-    result = run(model, "tiny", config_dict={"data_path": str(tiny_root), "epochs": 1, "show_progress": False,
-                                             "checkpoint_dir": str(tmp_path), **ON_CUDA})
+    result = run(build_config(model, "tiny", config_dict={"data_path": str(tiny_root), "epochs": 1, "show_progress": False,
+                                             "checkpoint_dir": str(tmp_path), **ON_CUDA}))
     assert result.device.startswith("cuda") and result.peak_cuda_mb > 0
     assert all(np.isfinite(result.train_losses))
 
 
 def test_sentence_encoder_on_cuda_matches_cpu():
-    from dataset_preprocess.embedding_cache import SentenceEncoder
+    from dataset_preprocess.topics.embedding_cache import SentenceEncoder
 
     sentences = ["The strings sound bright.", "Shipping was fast and the box was fine."]
     on_cuda = SentenceEncoder("all-MiniLM-L6-v2").encode(sentences)  # picks CUDA by itself
@@ -66,8 +67,8 @@ def test_sentence_encoder_on_cuda_matches_cpu():
 def test_two_gpus_nccl_report_the_metrics_of_one_process(tiny_root, tmp_path):
     settings = {"data_path": str(tiny_root), "epochs": 1, "show_progress": False, "eval_batch_size": 2,
                 "checkpoint_dir": str(tmp_path), "use_gpu": True, "gpu_id": "0,1"}
-    trained = run("SDMTMP", "tiny", config_dict=settings, nproc=2)
-    single = run("SDMTMP", "tiny", config_dict=dict(settings, gpu_id="0"), checkpoint=trained.checkpoint)
+    trained = run(build_config("SDMTMP", "tiny", config_dict=settings), nproc=2)
+    single = run(build_config("SDMTMP", "tiny", config_dict=dict(settings, gpu_id="0")), checkpoint=trained.checkpoint)
     assert trained.test_result == pytest.approx(single.test_result)
     for name, values in single.test_case_metrics.items():
         np.testing.assert_allclose(trained.test_case_metrics[name], values)

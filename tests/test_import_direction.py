@@ -1,4 +1,5 @@
-"""Imports go one way: recbole_sdmtmp may import dataset_preprocess, never the reverse."""
+"""Imports go one way: no cycle between modules (the imports inside functions included), each
+layer imports only the layers below it, and dataset_preprocess never imports recbole_sdmtmp."""
 
 from __future__ import annotations
 
@@ -10,19 +11,128 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = REPO_ROOT / "dataset_preprocess"
+PACKAGES = ("dataset_preprocess", "recbole_sdmtmp")
+
+# Lowest first; a module may import its own layer and the layers below it, never one above.
+LAYERS = (
+    ("dataset_preprocess",),
+    ("recbole_sdmtmp", "recbole_sdmtmp.compat", "recbole_sdmtmp.distributed", "recbole_sdmtmp.evaluation"),
+    ("recbole_sdmtmp.data",),
+    ("recbole_sdmtmp.model",),
+    ("recbole_sdmtmp.registry",),
+    ("recbole_sdmtmp.config",),
+    ("recbole_sdmtmp.runner",),
+    ("recbole_sdmtmp.explain", "recbole_sdmtmp.recommend", "recbole_sdmtmp.experiments"),
+    ("recbole_sdmtmp.cli", "recbole_sdmtmp.compare", "recbole_sdmtmp.tune", "recbole_sdmtmp.status",
+     "recbole_sdmtmp.__main__"),
+)
 
 IMPORT_ALL = """
 import importlib, json, pkgutil, sys
 import dataset_preprocess
-names = sorted(m.name for m in pkgutil.iter_modules(dataset_preprocess.__path__))
+names = sorted(m.name for m in pkgutil.walk_packages(dataset_preprocess.__path__, "dataset_preprocess."))
 for name in names:
-    if name != "__main__":
-        importlib.import_module("dataset_preprocess." + name)
+    if not name.endswith("__main__"):
+        importlib.import_module(name)
 print(json.dumps({"modules": names,
                   "loaded": sorted(m for m in sys.modules if m.split(".")[0] in
                                    ("recbole_sdmtmp", "recbole"))}))
 """
+
+
+def module_names(root: Path = REPO_ROOT) -> dict[str, Path]:
+    """Every module of the two packages, by dotted name (a package by its ``__init__``)."""
+    modules = {}
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            parts = list(path.relative_to(root).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            modules[".".join(parts)] = path
+    return modules
+
+
+def import_graph(root: Path = REPO_ROOT) -> dict[str, set[str]]:
+    """module -> the project's modules it imports, wherever the import statement is (module
+    level, inside a function, under TYPE_CHECKING). ``from a import b`` is an edge to module
+    ``a.b`` where that is a module, else to ``a``."""
+    modules = module_names(root)
+    graph = {name: set() for name in modules}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(anchor + ([base] if base else []))
+                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                           for alias in node.names]
+            for target in targets:
+                while target and target not in modules:  # 'a.b.c' of a package 'a.b': the deepest module
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    graph[name].add(target)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def layer_of(module: str) -> int:
+    matches = [(len(prefix), rank) for rank, prefixes in enumerate(LAYERS) for prefix in prefixes
+               if module == prefix or module.startswith(prefix + ".")]
+    assert matches, f"{module} is in no layer of LAYERS"
+    return max(matches)[1]
+
+
+def test_no_import_cycle_between_modules() -> None:
+    graph = import_graph()
+    assert {"dataset_preprocess.pipeline", "recbole_sdmtmp.registry", "recbole_sdmtmp.experiments.cells"} <= set(graph)
+    assert cycles(graph) == []
+
+
+def test_cycle_finder_finds_a_function_local_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_every_import_goes_down_the_layers() -> None:
+    upward = [f"{module} -> {target}" for module, targets in import_graph().items() for target in targets
+              if layer_of(target) > layer_of(module)]
+    assert upward == []
 
 
 def test_importing_every_dataset_preprocess_module_loads_no_recbole() -> None:
@@ -31,25 +141,7 @@ def test_importing_every_dataset_preprocess_module_loads_no_recbole() -> None:
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
-    assert {"amazon", "cli", "registry", "topic_files", "topics"} <= set(found["modules"])
+    assert {"dataset_preprocess.readers.amazon", "dataset_preprocess.cli", "dataset_preprocess.pipeline",
+            "dataset_preprocess.registry", "dataset_preprocess.topics.files",
+            "dataset_preprocess.topics.fit"} <= set(found["modules"])
     assert found["loaded"] == []
-
-
-def test_no_dataset_preprocess_source_names_recbole_sdmtmp() -> None:
-    """Also the imports inside functions, which the subprocess above never runs."""
-    offenders = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            offenders += [f"{path.name}:{node.lineno} {n}" for n in names
-                          if n.split(".")[0] == "recbole_sdmtmp"]
-    assert offenders == []
-
-
-def test_model_import_path_of_the_topic_files_still_works() -> None:
-    import dataset_preprocess.topic_files as home
-    from recbole_sdmtmp.topic_files import TopicFiles, load_topic_files, topic_file_paths
-
-    assert (TopicFiles, load_topic_files, topic_file_paths) == (
-        home.TopicFiles, home.load_topic_files, home.topic_file_paths)

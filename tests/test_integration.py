@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 from recbole_sdmtmp.data import SDMTMPDataset
 from recbole_sdmtmp.data.protocol import split_counts
-from recbole_sdmtmp.runner import build_config, load_data, run
+from recbole_sdmtmp.config import build_config
+from recbole_sdmtmp.runner import load_data, run
 from tests.chance import random_hit_rate
 
 def small_run_settings(root, tmp_path, **overrides):
@@ -59,7 +60,7 @@ def test_protocol_split_and_raw_sequences(instrument_root, tmp_path):
 
 def test_sdmtmp_trains_on_real_data_and_reloads(instrument_root, tmp_path):
     settings = small_run_settings(instrument_root, tmp_path)
-    result = run("SDMTMP", "Instrument", config_dict=settings)
+    result = run(build_config("SDMTMP", "Instrument", config_dict=settings))
     losses = result.train_losses
     assert len(losses) == 6 and losses[-1] < losses[0]
     # The floor a 6-epoch run must clear: a random ranking of the same test cases, whose HR@K
@@ -71,6 +72,6 @@ def test_sdmtmp_trains_on_real_data_and_reloads(instrument_root, tmp_path):
         assert 0.005 < chance < 0.05
         assert result.test_result[f"hit@{k}"] > 2 * chance, (k, result.test_result, chance)
 
-    reloaded = run("SDMTMP", "Instrument", config_dict=settings, checkpoint=result.checkpoint)
+    reloaded = run(build_config("SDMTMP", "Instrument", config_dict=settings), checkpoint=result.checkpoint)
     assert reloaded.epochs == 0
     assert reloaded.test_result == result.test_result

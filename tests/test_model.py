@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from recbole_sdmtmp.data import SDMTMPDataset
-from recbole_sdmtmp.model.attention import dual_aware_weights, short_term_mask
-from recbole_sdmtmp.model.distillation import info_nce_loss, self_distillation_loss
+from recbole_sdmtmp.model.layers.distillation import info_nce_loss, self_distillation_loss
+from recbole_sdmtmp.model.sdmtmp.attention import dual_aware_weights, short_term_mask
 from recbole_sdmtmp.model.sdmtmp import SDMTMP
 from recbole_sdmtmp.runner import load_data
 from tests.tiny_data import tiny_config, tiny_dataset, write_tiny_dataset
@@ -102,7 +102,7 @@ def test_short_term_equals_the_full_width_formula_on_repeated_rows(tiny_root):
     """The model encodes each distinct history once, over its window's columns; the result must
     be the section 2.2 formula over the whole padded history, row by row, for a batch whose
     cases repeat (as a pairwise batch repeats each case once per negative)."""
-    from recbole_sdmtmp.model.attention import dual_aware_attention, short_term_mask
+    from recbole_sdmtmp.model.sdmtmp.attention import dual_aware_attention, short_term_mask
 
     for norm in ("softmax", "sum"):
         model, _, test = build(tiny_root, attention_norm=norm, beta=0.3)

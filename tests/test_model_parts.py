@@ -7,14 +7,14 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from recbole_sdmtmp.model.attention import (
+from recbole_sdmtmp.model.sdmtmp.attention import (
     distinct_rows, dual_aware_weights, ordered_window, short_term_mask, window_positions,
 )
-from recbole_sdmtmp.model.distillation import info_nce_loss, self_distillation_loss
-from recbole_sdmtmp.model.graph import NGCFLayer, rating_normalized_adjacency
-from recbole_sdmtmp.model.hypergraph import HypergraphConv, hypergraph_operators
+from recbole_sdmtmp.model.layers.distillation import info_nce_loss, self_distillation_loss
+from recbole_sdmtmp.model.layers.graph import NGCFLayer, rating_normalized_adjacency
+from recbole_sdmtmp.model.sdmtmp.hypergraph import HypergraphConv, hypergraph_operators
 from recbole_sdmtmp.model.sdmtmp import parse_ablation
-from recbole_sdmtmp.model.sparse import to_torch_sparse
+from recbole_sdmtmp.model.layers.sparse import to_torch_sparse
 
 # Users u0, u1, u2 (u2 has no rating) and items i0, i1; u0-i0: 5, u1-i0: 3, u1-i1: 1.
 RATINGS = sp.csr_matrix(np.array([[5.0, 0.0], [3.0, 1.0], [0.0, 0.0]]))
@@ -254,7 +254,7 @@ def test_teacher_detach_switch():
 def test_edge_dropout_drops_whole_edges_and_rescales():
     """Section 3.5: an undirected user-item edge is kept or dropped in both directions; kept
     entries are scaled by 1 / (1 - rate); rate 0 is the identity."""
-    from recbole_sdmtmp.model.graph import edge_dropout, undirected_edge_ids
+    from recbole_sdmtmp.model.layers.graph import edge_dropout, undirected_edge_ids
 
     laplacian = to_torch_sparse(rating_normalized_adjacency(RATINGS))
     edge_ids = undirected_edge_ids(laplacian)

@@ -108,12 +108,13 @@ def test_the_graph_is_propagated_once_per_batch_whatever_k(tiny_root):
 
 
 def test_the_trainer_logs_each_loss_term(tiny_root):
+    from recbole_sdmtmp.config import build_config
     from recbole_sdmtmp.runner import run
 
     config = dict(data_path=str(tiny_root), embedding_size=4, n_layers=1, epochs=2, show_progress=False,
                   checkpoint_dir=str(tiny_root / "saved"), train_batch_size=16,
                   train_neg_sample_args={"distribution": "uniform", "sample_num": 3})
-    result = run("SDMTMP", "tiny", config_dict=config, saved=False, evaluate_test=False)
+    result = run(build_config("SDMTMP", "tiny", config_dict=config), saved=False, evaluate_test=False)
     assert len(result.train_loss_terms) == 2 and all(len(terms) == 3 for terms in result.train_loss_terms)
     for total, terms in zip(result.train_losses, result.train_loss_terms):
         assert total == pytest.approx(sum(terms)) and terms[0] > 0 and terms[1] > 0 and terms[2] > 0

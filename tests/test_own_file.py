@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dataset_preprocess import cli
-from dataset_preprocess.amazon import EmptyReviewFile, kcore_filter
-from dataset_preprocess.own_file import (
+from dataset_preprocess import cli, pipeline
+from dataset_preprocess.readers.amazon import EmptyReviewFile, kcore_filter
+from dataset_preprocess.readers.own_file import (
     BadColumns, OwnFileSpec, detect_format, parse_columns, read_own_file,
 )
 
@@ -135,7 +135,7 @@ def test_time_format(tmp_path: Path) -> None:
 def test_digit_dates_need_a_time_format(tmp_path: Path) -> None:
     """20150304 used to be read as Unix seconds (1970-08-22); it is refused without a format,
     read as a date with %Y%m%d (a CSV string or a JSON number alike) and as seconds with unix."""
-    from dataset_preprocess.amazon import BadReviewLine
+    from dataset_preprocess.readers.amazon import BadReviewLine
 
     raw = write_csv(tmp_path / "r.csv", [("u", "i", "5", "20150304", "t")])
     with pytest.raises(BadReviewLine, match="ambiguous"):
@@ -176,7 +176,7 @@ def test_kcore_iterates_until_stable() -> None:
     kept = kcore_filter(df, 2)
     assert list(zip(kept["user_id"], kept["item_id"])) == [("U1", "I1"), ("U1", "I2"),
                                                            ("U2", "I1"), ("U2", "I2")]
-    from dataset_preprocess.amazon import ReadReport
+    from dataset_preprocess.readers.amazon import ReadReport
     report = ReadReport(path=Path("x"), on_bad_line="error")
     kcore_filter(df, 2, report)
     assert report.kcore_removed == {"reviews": 3, "users": 1, "items": 2, "rounds": 3}
@@ -206,7 +206,7 @@ def test_cli_own_csv_with_kcore_and_reuse(tmp_path: Path, monkeypatch: pytest.Mo
                                       "timestamp:float"]
     assert len(inter) == 9
     # same file, same options: reused; another k: converted again
-    monkeypatch.setattr(cli, "write_atomic_files", lambda *a, **k: (_ for _ in ()).throw(
+    monkeypatch.setattr(pipeline, "write_atomic_files", lambda *a, **k: (_ for _ in ()).throw(
         AssertionError("converted again")))
     assert cli.main(argv) == 0
     with pytest.raises(AssertionError, match="converted again"):
@@ -225,7 +225,7 @@ def test_cli_name_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_amazon_category_with_a_csv_is_read_as_own_file(tmp_path: Path) -> None:
-    source = cli.resolve_source("Gift_Cards", write_csv(tmp_path / "r.csv"), columns=MAPPING)
+    source = pipeline.resolve_source("Gift_Cards", write_csv(tmp_path / "r.csv"), columns=MAPPING)
     assert source.own is not None and source.name == "Gift_Cards"
 
 

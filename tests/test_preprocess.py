@@ -1,5 +1,5 @@
 """Raw Amazon reviews -> RecBole atomic files: the real Instrument file, every bad-input case
-of the policy in ``dataset_preprocess.amazon``, raw-file discovery, atomic writes and the CLI."""
+of the policy in ``dataset_preprocess.readers.amazon``, raw-file discovery, atomic writes and the CLI."""
 
 from __future__ import annotations
 
@@ -20,10 +20,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dataset_preprocess import amazon, cli, registry
-from dataset_preprocess.amazon import BadReviewLine, EmptyReviewFile, read_reviews
+from dataset_preprocess import pipeline, registry
+from dataset_preprocess.readers import amazon
+from dataset_preprocess.readers.amazon import BadReviewLine, EmptyReviewFile, read_reviews
 from dataset_preprocess.atomic_io import atomic_write, atomic_write_json
-from dataset_preprocess.cli import main, prepare_dataset
+from dataset_preprocess.cli import main
+from dataset_preprocess.pipeline import prepare_dataset
 from tests.conftest import SHARED_DIR
 from dataset_preprocess.registry import RawDataMissing, find_raw_file, resolve
 
@@ -274,7 +276,7 @@ class FakeTopicConfig:
 @pytest.fixture
 def fake_topics(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
-    module = types.ModuleType("dataset_preprocess.topics")
+    module = types.ModuleType("dataset_preprocess.topics.fit")
 
     def build_topics(reviews: pd.DataFrame, **kwargs: Any) -> None:
         calls.append({"reviews": reviews, **kwargs})
@@ -282,11 +284,13 @@ def fake_topics(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     module.TopicConfig = FakeTopicConfig  # type: ignore[attr-defined]
     module.build_topics = build_topics  # type: ignore[attr-defined]
     module.minimum_sentences = lambda config: 1  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "dataset_preprocess.topics", module)
-    vectors = types.ModuleType("dataset_preprocess.review_vectors")  # no encoder in these tests
+    monkeypatch.setitem(sys.modules, "dataset_preprocess.topics.fit", module)
+    vectors = types.ModuleType("dataset_preprocess.topics.review_vectors")  # no encoder in these tests
     vectors.build_review_vectors = lambda reviews, *args, **kwargs: None  # type: ignore[attr-defined]
     vectors.recorded_inter_sha256 = lambda *args: None  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "dataset_preprocess.review_vectors", vectors)
+    monkeypatch.setitem(sys.modules, "dataset_preprocess.topics.review_vectors", vectors)
+    monkeypatch.setattr(pipeline, "build_review_vectors", vectors.build_review_vectors)
+    monkeypatch.setattr(pipeline, "recorded_inter_sha256", vectors.recorded_inter_sha256)
     return calls
 
 
@@ -303,7 +307,7 @@ def test_reuse_force_and_topics_hook(isolated: Path, monkeypatch: pytest.MonkeyP
     def fail(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("converted again")
 
-    monkeypatch.setattr(cli, "write_atomic_files", fail)
+    monkeypatch.setattr(pipeline, "write_atomic_files", fail)
     prepare_dataset("instrument", out_dir="out", raw_file=raw, topics=False)  # reused
     with pytest.raises(AssertionError, match="converted again"):
         prepare_dataset("instrument", out_dir="out", raw_file=raw, topics=False, force=True)

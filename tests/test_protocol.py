@@ -11,7 +11,8 @@ from recbole.data import data_preparation
 
 from recbole_sdmtmp.data.protocol import TrainingItemSampler, split_counts
 from recbole_sdmtmp.evaluation import case_metrics_of
-from recbole_sdmtmp.runner import build_config, load_data, run
+from recbole_sdmtmp.config import build_config
+from recbole_sdmtmp.runner import load_data, run
 from tests.tiny_data import interactions, write_tiny_dataset
 
 
@@ -157,10 +158,10 @@ def test_case_metrics_by_hand_with_several_positives():
 
 @pytest.mark.parametrize("protocol", ["paper", "next_item"])
 def test_per_case_metrics_equal_recboles_evaluator(tiny_root, tmp_path, protocol):
-    result = run("BPR", "tiny", config_dict={"data_path": str(tiny_root), "protocol": protocol,
+    result = run(build_config("BPR", "tiny", config_dict={"data_path": str(tiny_root), "protocol": protocol,
                                              "checkpoint_dir": str(tmp_path), "epochs": 2,
                                              "embedding_size": 8, "eval_batch_size": 3,
-                                             "show_progress": False})
+                                             "show_progress": False}))
     n_cases = 5 if protocol == "paper" else len(result.test_case_metrics["hit@10"])
     assert result.test_cases == n_cases == len(result.test_case_metrics["ndcg@20"])
     for metric, values in result.test_case_metrics.items():
@@ -172,7 +173,7 @@ def test_paper_protocol_hit_rate_by_hand_for_a_general_model(tiny_root, tmp_path
     items; HR@10 is the share of users with a test item in their top 10."""
     settings = {"data_path": str(tiny_root), "protocol": "paper", "checkpoint_dir": str(tmp_path),
                 "epochs": 2, "embedding_size": 8, "show_progress": False}
-    result = run("BPR", "tiny", config_dict=settings)
+    result = run(build_config("BPR", "tiny", config_dict=settings))
     config = build_config("BPR", "tiny", config_dict=settings)
     _, (train, _, test) = load_data(config)
     from recbole.model.general_recommender import BPR

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dataset_preprocess import registry
-from dataset_preprocess.cli import prepare_dataset
+from dataset_preprocess.pipeline import prepare_dataset
 from dataset_preprocess.registry import RawDataMissing, find_raw_file, resolve
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon"

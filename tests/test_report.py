@@ -10,12 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dataset_preprocess.cli import prepare_dataset
+from dataset_preprocess.pipeline import prepare_dataset
 from dataset_preprocess.report import (
     bertopic_clean, build_report, main, npmi_coherence, prepared_datasets, topic_diversity,
     write_reports,
 )
-from dataset_preprocess.sentences import split_reviews
+from dataset_preprocess.topics.sentences import split_reviews
 
 SENTENCES = ["Apple banana.", "apple, BANANA!", "The apple and a cherry.", "dog"]
 # P(apple) = 3/4, P(banana) = 2/4, P(cherry) = P(dog) = 1/4; P(apple, banana) = 2/4,

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import dataset_preprocess.topics as topics_module
-from dataset_preprocess.embedding_cache import SentenceEncoder, fixed_shape_batches
-from dataset_preprocess.sentences import split_reviews
-from dataset_preprocess.topic_cache import (
+import dataset_preprocess.topics.fit as topics_module
+from dataset_preprocess.topics.embedding_cache import SentenceEncoder, fixed_shape_batches
+from dataset_preprocess.topics.sentences import split_reviews
+from dataset_preprocess.topics.topic_cache import (
     TopicFitCache, embeddings_digest, fit_inputs, fit_key, texts_digest,
 )
-from dataset_preprocess.topics import TopicConfig, build_topics, cluster_settings
-from recbole_sdmtmp.topic_files import topic_file_paths
+from dataset_preprocess.topics.fit import TopicConfig, build_topics, cluster_settings
+from dataset_preprocess.topics.files import topic_file_paths
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SLICE_REVIEWS = 40
@@ -165,8 +165,9 @@ def test_cache_entry_for_other_sentences_is_ignored(tmp_path):
 def cold_run(root: str) -> None:
     """One cold run in a fresh process: convert, embed (empty cache), fit, train, test; prints
     the side-file digests, the topic count and the test metrics as json."""
-    from dataset_preprocess.amazon import read_reviews
-    from dataset_preprocess.cli import prepare_dataset
+    from dataset_preprocess.readers.amazon import read_reviews
+    from dataset_preprocess.pipeline import prepare_dataset
+    from recbole_sdmtmp.config import build_config
     from recbole_sdmtmp.runner import run
     from tests.conftest import INSTRUMENT_RAW
 
@@ -177,10 +178,10 @@ def cold_run(root: str) -> None:
     config = TopicConfig(**SETTINGS, cache_dir=str(root / "embeddings"),
                          topic_cache_dir=str(root / "topics"))
     summary = build_topics(reviews, dataset_dir, "Instrument", config)
-    result = run("SDMTMP", "Instrument", config_dict={
+    result = run(build_config("SDMTMP", "Instrument", config_dict={
         "data_path": str(root / "data"), "checkpoint_dir": str(root / "saved"),
         "embedding_size": 16, "epochs": 1, "show_progress": False, "device": "cpu",
-        "use_gpu": False, "seed": 2024})
+        "use_gpu": False, "seed": 2024}))
     print(json.dumps({"digests": side_file_digests(dataset_dir), "n_topics": summary["n_topics"],
                       "n_encoded": summary["cache"]["n_encoded"],
                       "test_result": result.test_result}))

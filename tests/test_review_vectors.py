@@ -9,14 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dataset_preprocess.cli import prepare_dataset
-from dataset_preprocess.embedding_cache import EmbeddingCache, SentenceEncoder, sentence_key
-from dataset_preprocess.review_vectors import (
-    build_for_prepared, load_review_vectors, main, review_vector_paths, write_review_vectors,
+from dataset_preprocess.cli import main
+from dataset_preprocess.pipeline import build_review_vectors_for_prepared, prepare_dataset
+from dataset_preprocess.topics.embedding_cache import EmbeddingCache, SentenceEncoder, sentence_key
+from dataset_preprocess.topics.review_vectors import (
+    load_review_vectors, review_vector_paths, write_review_vectors,
 )
-from dataset_preprocess.sentences import split_reviews
+from dataset_preprocess.topics.sentences import split_reviews
 from recbole_sdmtmp.data.reviews import ReviewDataset
-from recbole_sdmtmp.runner import build_config, load_data
+from recbole_sdmtmp.config import build_config
+from recbole_sdmtmp.runner import load_data
 from tests.tiny_data import interactions
 
 DIM = 8
@@ -62,7 +64,7 @@ def prepared_root(tmp_path: Path, changed_text: dict | None = None) -> Path:
     reviews.to_csv(raw, index=False)
     prepare_dataset("tiny", out_dir=root, raw_file=raw, columns=MAPPING, topics=False)
     fill_cache(tmp_path / "cache", reviews)
-    build_for_prepared("tiny", out_dir=root, cache_dir=tmp_path / "cache")
+    build_review_vectors_for_prepared("tiny", out_dir=root, cache_dir=tmp_path / "cache")
     return root
 
 
@@ -108,9 +110,9 @@ def test_prepared_dataset_gets_vectors_from_raw_file_and_cache(root):
 
 
 def test_missing_file_says_how_to_make_it(tmp_path, capsys):
-    with pytest.raises(FileNotFoundError, match="python -m dataset_preprocess.review_vectors tiny"):
+    with pytest.raises(FileNotFoundError, match="python -m dataset_preprocess tiny --review-vectors"):
         load_review_vectors(tmp_path, "tiny")
-    assert main(["NoSuchSet", "--out-dir", str(tmp_path)]) == 2
+    assert main(["NoSuchSet", "--review-vectors", "--out-dir", str(tmp_path)]) == 2
     assert "prepare the dataset first" in capsys.readouterr().err
 
 
@@ -174,7 +176,8 @@ def test_changing_a_test_review_changes_no_model_input(root, tmp_path, protocol)
 def test_run_preparation_writes_missing_review_vectors(tmp_path, monkeypatch):
     """``ensure_prepared`` (the run script, compare) builds the files for a ReviewDataset model
     (RGCL) when a prepared dataset lacks them; SD-MTMP's runs are left alone."""
-    from recbole_sdmtmp.data.preparation import ensure_prepared, needs_review_vectors
+    from recbole_sdmtmp.config import ensure_prepared
+    from recbole_sdmtmp.registry import needs_review_vectors
 
     monkeypatch.chdir(tmp_path)  # the default embedding cache, cache/embeddings, is relative
     root = prepared_root(tmp_path, {})
@@ -193,7 +196,7 @@ def test_reconversion_makes_review_vectors_stale_and_the_run_rebuilds_them(tmp_p
     """A new conversion (here: one review fewer in the raw file, converted with --force) changes
     the .inter digest; the old vectors are refused with the rebuild command, and the run's
     preparation rebuilds them for the new interactions instead of serving the old ones."""
-    from recbole_sdmtmp.data.preparation import ensure_prepared
+    from recbole_sdmtmp.config import ensure_prepared
 
     monkeypatch.chdir(tmp_path)
     root = prepared_root(tmp_path, {})
@@ -207,7 +210,7 @@ def test_reconversion_makes_review_vectors_stale_and_the_run_rebuilds_them(tmp_p
                     topics=False, force=True)
     new_sha = json.loads((root / "tiny" / "tiny.summary.json").read_text())["inter_sha256"]
     assert new_sha != summary["inter_sha256"]
-    with pytest.raises(ValueError, match="stale review vectors.*python -m dataset_preprocess.review_vectors tiny"):
+    with pytest.raises(ValueError, match="stale review vectors.*python -m dataset_preprocess tiny --review-vectors"):
         load_review_vectors(root / "tiny", "tiny")
 
     ensure_prepared(build_config("RGCL", "tiny", config_dict={"data_path": str(root)}))
@@ -221,16 +224,16 @@ def test_run_preparation_rebuilds_topics_older_than_the_conversion(tmp_path, mon
     preparation asks for them again (before, it only checked that they existed)."""
     import os
 
-    import dataset_preprocess.cli
-    from recbole_sdmtmp.data.preparation import ensure_prepared
-    from recbole_sdmtmp.topic_files import topic_file_paths
+    import dataset_preprocess.pipeline
+    from recbole_sdmtmp.config import ensure_prepared
+    from dataset_preprocess.topics.files import topic_file_paths
 
     root = prepared_root(tmp_path, {})
     paths = [p for key, p in topic_file_paths(root / "tiny", "tiny").items() if key != "summary"]
     for path in paths:
         path.write_text("stand-in\n")
     calls = []
-    monkeypatch.setattr(dataset_preprocess.cli, "prepare_dataset", lambda *a, **k: calls.append(k["topics"]))
+    monkeypatch.setattr(dataset_preprocess.pipeline, "prepare_dataset", lambda *a, **k: calls.append(k["topics"]))
     config = build_config("SDMTMP", "tiny", config_dict={"data_path": str(root)})
     summary = root / "tiny" / "tiny.summary.json"
     for path in paths:  # topics newer than the conversion: left alone

@@ -10,11 +10,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import recbole_sdmtmp.model.rgcl as rgcl_module
+import recbole_sdmtmp.model.baselines.rgcl as rgcl_module
 from recbole_sdmtmp.data.reviews import ReviewDataset
-from recbole_sdmtmp.model.rgcl import RGCL, RGCLayer, ReviewAwareConv, ReviewGraph, bilinear_bce, whitening
-from recbole_sdmtmp.runner import REPO_ROOT, build_config, load_data, run
+from recbole_sdmtmp.model.baselines.rgcl import RGCL, RGCLayer, ReviewAwareConv, ReviewGraph, bilinear_bce, whitening
+from recbole_sdmtmp.config import build_config
+from recbole_sdmtmp.runner import load_data, run
 from tests.chance import random_hit_rate
+from tests.conftest import REPO_ROOT
 from tests.test_review_vectors import prepared_root
 
 
@@ -282,8 +284,8 @@ SLICE_USERS = 300
 def slice_root(tmp_path_factory, instrument_raw, instrument_reviews):
     """The real Instrument file's first 300 users, with review vectors from the real encoder
     (through the project's sentence-embedding cache, cache/embeddings: warm after a first run)."""
-    from dataset_preprocess.cli import prepare_dataset
-    from dataset_preprocess.review_vectors import build_review_vectors
+    from dataset_preprocess.pipeline import prepare_dataset
+    from dataset_preprocess.topics.review_vectors import build_review_vectors
 
     full_dir = prepare_dataset("Instrument", out_dir=tmp_path_factory.mktemp("full"), raw_file=instrument_raw,
                                download=False, topics=False)
@@ -303,7 +305,7 @@ def test_trains_on_real_data_and_clears_a_random_ranking(slice_root, tmp_path):
     the tuned comparison tables test RGCL against Pop."""
     common = {"data_path": str(slice_root), "show_progress": False, "device": "cpu", "use_gpu": False,
               "checkpoint_dir": str(tmp_path / "saved")}
-    result = run("RGCL", SLICE, config_dict={**common, "epochs": 8, "learning_rate": 0.01}, saved=False)
+    result = run(build_config("RGCL", SLICE, config_dict={**common, "epochs": 8, "learning_rate": 0.01}), saved=False)
     assert result.epochs == 8 and all(np.isfinite(result.train_losses))
     assert result.train_losses[-1] < result.train_losses[0]
     _, (_, _, test) = load_data(build_config("RGCL", SLICE, config_dict=common), ReviewDataset)

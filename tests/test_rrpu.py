@@ -11,8 +11,9 @@ from recbole.data.dataset import SequentialDataset
 from recbole.data.interaction import Interaction
 
 from recbole_sdmtmp.data.reviews import ReviewDataset
-from recbole_sdmtmp.model.rrpu import RRPU, gaussian_kl, masked_softmax, user_review_table
-from recbole_sdmtmp.runner import build_config, load_data
+from recbole_sdmtmp.model.baselines.rrpu import RRPU, gaussian_kl, masked_softmax, user_review_table
+from recbole_sdmtmp.config import build_config
+from recbole_sdmtmp.runner import load_data
 from tests.review_data import assert_trains_and_beats_pop
 from tests.test_review_vectors import prepared_root
 from tests.tiny_data import write_tiny_dataset

@@ -6,7 +6,7 @@ import json
 from optuna.trial import TrialState
 
 from recbole_sdmtmp import status
-from recbole_sdmtmp.compare import Cell, frozen_overrides
+from recbole_sdmtmp.experiments.cells import Cell, frozen_overrides
 from tests.study_data import add_trials
 
 ITEMKNN = [{"k": k, "shrink": 0.0} for k in (10, 20, 50, 100, 200, 30)]

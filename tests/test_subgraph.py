@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from recbole_sdmtmp.model.subgraph import CSR, gather_rows, hashed_keep, hypergraph_rows, propagate_rows, rows_product
+from recbole_sdmtmp.model.sdmtmp.subgraph import CSR, gather_rows, hashed_keep, hypergraph_rows, propagate_rows, rows_product
 from tests.test_model import build, first_batch
 from tests.tiny_data import write_tiny_dataset
 
@@ -176,11 +176,12 @@ def test_sparse_embeddings_l2_counts_the_batch_rows(tiny_root):
 
 
 def test_sparse_embeddings_train_through_the_runner(tiny_root, tmp_path):
+    from recbole_sdmtmp.config import build_config
     from recbole_sdmtmp.runner import run
 
-    result = run("SDMTMP", "tiny", config_dict={"data_path": str(tiny_root), "epochs": 2, "show_progress": False,
+    result = run(build_config("SDMTMP", "tiny", config_dict={"data_path": str(tiny_root), "epochs": 2, "show_progress": False,
                                                 "checkpoint_dir": str(tmp_path), "graph_batch": "subgraph",
-                                                "sparse_embeddings": True, "embedding_size": 4})
+                                                "sparse_embeddings": True, "embedding_size": 4}))
     assert result.epochs == 2 and all(torch.isfinite(torch.tensor(result.train_losses)))
     with pytest.raises(ValueError, match="sparse_embeddings"):
         build(tiny_root, sparse_embeddings=True)

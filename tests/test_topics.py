@@ -17,12 +17,12 @@ import pandas as pd
 import pytest
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-import dataset_preprocess.topics as topics_module
-from dataset_preprocess.embedding_cache import EmbeddingCache, SentenceEncoder, embed_sentences
-from dataset_preprocess.sentences import split_reviews, split_sentences
-from dataset_preprocess.topics import TopicConfig, build_topics
+import dataset_preprocess.topics.fit as topics_module
+from dataset_preprocess.topics.embedding_cache import EmbeddingCache, SentenceEncoder, embed_sentences
+from dataset_preprocess.topics.sentences import split_reviews, split_sentences
+from dataset_preprocess.topics.fit import TopicConfig, build_topics
 from dataset_preprocess.atomic_io import atomic_write
-from recbole_sdmtmp.topic_files import load_topic_files, topic_file_paths
+from dataset_preprocess.topics.files import load_topic_files, topic_file_paths
 
 SLICE_REVIEWS = 350
 EMPTY_USER, EMPTY_ITEM = "U_EMPTY_TEXT", "I_EMPTY_TEXT"

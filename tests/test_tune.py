@@ -11,7 +11,7 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from recbole_sdmtmp import compare, tune
+from recbole_sdmtmp.experiments import planning, tuning
 from tests.tiny_data import write_tiny_dataset
 
 SHARED_KNOBS = ("learning_rate", "reg_weight", "embedding_size")
@@ -23,17 +23,17 @@ def tiny_root(tmp_path_factory):
 
 
 def url_of(tmp_path) -> str:
-    return tune.storage_url(tmp_path / "results")
+    return tuning.storage_url(tmp_path / "results")
 
 
 def new_study(url, n_trials, defaults=None, seed=7, space=None, model="M"):
-    study = tune.open_study(url, model, "toy", "paper", seed)
-    tune.top_up(study, n_trials, defaults or {"x": 0.5}, seed, space if space is not None else SPACE)
+    study = tuning.open_study(url, model, "toy", "paper", seed)
+    tuning.top_up(study, n_trials, defaults or {"x": 0.5}, seed, space if space is not None else SPACE)
     return study
 
 
-SPACE = {"x": tune.parse_knob("test", "x", {"low": 0.0, "high": 1.0}),
-         "lr": tune.parse_knob("test", "lr", {"low": 1.0e-4, "high": 1.0e-2, "log": True})}
+SPACE = {"x": tuning.parse_knob("test", "x", {"low": 0.0, "high": 1.0}),
+         "lr": tuning.parse_knob("test", "lr", {"low": 1.0e-4, "high": 1.0e-2, "log": True})}
 
 
 def quadratic(trial):
@@ -65,13 +65,13 @@ def hang(trial, folder: str):
 # -- the YAML ------------------------------------------------------------------------------------
 
 def test_yaml_forms_parse_to_optuna_distributions():
-    log = tune.parse_knob("f", "learning_rate", {"low": 1.0e-4, "high": 1.0e-2, "log": True}).distribution
+    log = tuning.parse_knob("f", "learning_rate", {"low": 1.0e-4, "high": 1.0e-2, "log": True}).distribution
     assert log == FloatDistribution(1e-4, 1e-2, log=True)
-    assert tune.parse_knob("f", "p", {"low": 0.0, "high": 0.5}).distribution == FloatDistribution(0.0, 0.5)
-    assert tune.parse_knob("f", "n", {"low": 1, "high": 4, "int": True}).distribution == IntDistribution(1, 4)
-    assert tune.parse_knob("f", "s", {"low": 0, "high": 10, "step": 2.5}).distribution == FloatDistribution(0, 10, step=2.5)
-    assert tune.parse_knob("f", "c", ["a", "b"]).distribution == CategoricalDistribution(["a", "b"])
-    lists = tune.parse_knob("f", "hidden_size_list", [[64], [64, 64]])
+    assert tuning.parse_knob("f", "p", {"low": 0.0, "high": 0.5}).distribution == FloatDistribution(0.0, 0.5)
+    assert tuning.parse_knob("f", "n", {"low": 1, "high": 4, "int": True}).distribution == IntDistribution(1, 4)
+    assert tuning.parse_knob("f", "s", {"low": 0, "high": 10, "step": 2.5}).distribution == FloatDistribution(0, 10, step=2.5)
+    assert tuning.parse_knob("f", "c", ["a", "b"]).distribution == CategoricalDistribution(["a", "b"])
+    lists = tuning.parse_knob("f", "hidden_size_list", [[64], [64, 64]])
     assert lists.encoded and lists.suggest(optuna.trial.FixedTrial({"hidden_size_list": "[64, 64]"}),
                                            "hidden_size_list") == [64, 64]
     assert lists.contains([64]) and not lists.contains([32])
@@ -92,12 +92,12 @@ def test_yaml_forms_parse_to_optuna_distributions():
 ])
 def test_bad_ranges_are_refused_with_the_file_and_key(spec, message):
     with pytest.raises(ValueError, match=message) as error:
-        tune.parse_knob("properties/tuning/X.yaml", "lr", spec)
+        tuning.parse_knob("properties/tuning/X.yaml", "lr", spec)
     assert "properties/tuning/X.yaml: lr" in str(error.value)
 
 
 def test_every_space_parses_and_shared_knobs_have_one_range():
-    spaces = {model: tune.search_space(model) for model in tune.MODELS}
+    spaces = {model: tuning.search_space(model) for model in tuning.MODELS}
     for knob in SHARED_KNOBS:
         ranges = {model: space[knob].describe() for model, space in spaces.items() if knob in space}
         assert len(ranges) >= 5 and len(set(ranges.values())) == 1, ranges
@@ -107,23 +107,23 @@ def test_every_space_parses_and_shared_knobs_have_one_range():
     for model, space in spaces.items():  # every trained model has a continuous knob
         if model not in ("Pop", "ItemKNN"):
             assert any(isinstance(k.distribution, FloatDistribution) for k in space.values()), model
-    assert spaces["Pop"] == {} and tune.budget(spaces["Pop"], 30) == 1 and tune.budget(spaces["BPR"], 30) == 30
+    assert spaces["Pop"] == {} and tuning.budget(spaces["Pop"], 30) == 1 and tuning.budget(spaces["BPR"], 30) == 30
 
 
 def test_every_default_lies_in_its_space():
-    for model in tune.MODELS:
-        space = tune.search_space(model)
-        defaults = tune.default_params(model, "Instrument", "paper", space)
+    for model in tuning.MODELS:
+        space = tuning.search_space(model)
+        defaults = tuning.default_params(model, "Instrument", "paper", space)
         assert set(defaults) == set(space)
-    sdmtmp = tune.default_params("SDMTMP", "Instrument", "paper", tune.search_space("SDMTMP"))
+    sdmtmp = tuning.default_params("SDMTMP", "Instrument", "paper", tuning.search_space("SDMTMP"))
     assert sdmtmp["train_neg_sample_args.sample_num"] == 1 and sdmtmp["learning_rate"] == 0.001
 
 
 def test_a_range_without_the_default_is_refused(tmp_path, monkeypatch):
     (tmp_path / "BPR.yaml").write_text("learning_rate: {low: 2.0e-3, high: 1.0e-2, log: true}\n")
-    monkeypatch.setattr(tune, "TUNING", tmp_path)
+    monkeypatch.setattr(tuning, "TUNING", tmp_path)
     with pytest.raises(ValueError, match="does not contain BPR's default 0.001"):
-        tune.default_params("BPR", "Instrument", "paper", tune.search_space("BPR"))
+        tuning.default_params("BPR", "Instrument", "paper", tuning.search_space("BPR"))
 
 
 # -- the study ----------------------------------------------------------------------------------
@@ -131,14 +131,14 @@ def test_a_range_without_the_default_is_refused(tmp_path, monkeypatch):
 def test_trial_0_is_the_default_and_the_budget_is_exact(tmp_path):
     url = url_of(tmp_path)
     new_study(url, 4, defaults={"x": 0.5, "lr": 1.0e-3})
-    assert tune.work(url, "M", "toy", "paper", 7, quadratic) == 4
-    trials = tune.study_trials(tmp_path / "results", "M", "toy", "paper")
+    assert tuning.work(url, "M", "toy", "paper", 7, quadratic) == 4
+    trials = tuning.study_trials(tmp_path / "results", "M", "toy", "paper")
     assert [t.number for t in trials] == [0, 1, 2, 3] and all(t.state.name == "COMPLETE" for t in trials)
     assert trials[0].params == {"x": 0.5, "lr": 1.0e-3} and trials[0].user_attrs["defaults"]
     assert not any(t.user_attrs.get("defaults") for t in trials[1:])
-    assert tune.work(url, "M", "toy", "paper", 7, quadratic) == 0  # finished: nothing runs again
+    assert tuning.work(url, "M", "toy", "paper", 7, quadratic) == 0  # finished: nothing runs again
     study = new_study(url, 6)  # a larger budget adds two trials, the default is not queued again
-    assert tune.work(url, "M", "toy", "paper", 7, quadratic) == 2 and len(study.get_trials()) == 6
+    assert tuning.work(url, "M", "toy", "paper", 7, quadratic) == 2 and len(study.get_trials()) == 6
     assert len({t.params["x"] for t in study.get_trials()}) == 6  # the resumed process drew new points
 
 
@@ -153,10 +153,10 @@ def test_a_study_refuses_another_seed_or_space(tmp_path):
 
 def test_tpe_is_seeded(tmp_path):
     def suggestions(folder, seed):
-        url = tune.storage_url(folder)
+        url = tuning.storage_url(folder)
         new_study(url, 13, seed=seed)
-        tune.work(url, "M", "toy", "paper", seed, quadratic)
-        return [t.params for t in tune.study_trials(folder, "M", "toy", "paper")]
+        tuning.work(url, "M", "toy", "paper", seed, quadratic)
+        return [t.params for t in tuning.study_trials(folder, "M", "toy", "paper")]
 
     first, again, other = (suggestions(tmp_path / name, seed) for name, seed in (("a", 7), ("b", 7), ("c", 8)))
     assert first == again  # trials 11-12 are TPE's own, past its 10 random start-up trials
@@ -175,24 +175,24 @@ def test_the_median_pruner_stops_a_clearly_bad_trial(tmp_path):
 
     url = url_of(tmp_path)
     new_study(url, 8)
-    tune.work(url, "M", "toy", "paper", 7, curves)
-    trials = tune.study_trials(tmp_path / "results", "M", "toy", "paper")
+    tuning.work(url, "M", "toy", "paper", 7, curves)
+    trials = tuning.study_trials(tmp_path / "results", "M", "toy", "paper")
     assert [t.state.name for t in trials] == ["COMPLETE"] * 6 + ["PRUNED", "COMPLETE"]
-    assert trials[6].last_step == tune.PRUNER["n_warmup_steps"]  # stopped at the end of the warm-up
-    records = tune.finished_trials(tmp_path / "results", "M", "toy", "paper")
+    assert trials[6].last_step == tuning.PRUNER["n_warmup_steps"]  # stopped at the end of the warm-up
+    records = tuning.finished_trials(tmp_path / "results", "M", "toy", "paper")
     assert len(records) == 8 and records[6]["valid"] == pytest.approx(0.02)  # counted, best epoch kept
-    assert tune.chosen_trial(tmp_path / "results", "M", "toy", "paper")["state"] == "COMPLETE"
+    assert tuning.chosen_trial(tmp_path / "results", "M", "toy", "paper")["state"] == "COMPLETE"
 
 
 def test_two_workers_fill_one_sqlite_study_with_exactly_n_trials(tmp_path):
     url = url_of(tmp_path)
     new_study(url, 8, defaults={"x": 0.5, "lr": 1.0e-3})
     objective = functools.partial(waiting_for_a_partner, folder=str(tmp_path))
-    tune.run_workers(url, "M", "toy", "paper", 7, objective, workers=2)
+    tuning.run_workers(url, "M", "toy", "paper", 7, objective, workers=2)
     runs = [line.split() for line in (tmp_path / "log").read_text().splitlines()]
     assert sorted(int(number) for number, _ in runs) == list(range(8))  # each trial run once
     assert len({pid for _, pid in runs}) == 2 and str(os.getpid()) not in {pid for _, pid in runs}
-    trials = tune.study_trials(tmp_path / "results", "M", "toy", "paper")
+    trials = tuning.study_trials(tmp_path / "results", "M", "toy", "paper")
     assert len(trials) == 8 and all(t.state.name == "COMPLETE" for t in trials)
     assert len({t.params["x"] for t in trials}) == 8  # the two processes drew different points
 
@@ -201,7 +201,7 @@ def test_a_killed_worker_s_trial_is_run_again_and_counted_once(tmp_path):
     url = url_of(tmp_path)
     new_study(url, 3, defaults={"x": 0.5, "lr": 1.0e-3})
     context = multiprocessing.get_context("spawn")
-    worker = context.Process(target=tune._worker, args=(url, "M", "toy", "paper", 7,
+    worker = context.Process(target=tuning._worker, args=(url, "M", "toy", "paper", 7,
                                                         functools.partial(hang, folder=str(tmp_path)), None, {}))
     worker.start()
     deadline = time.time() + 120
@@ -213,13 +213,13 @@ def test_a_killed_worker_s_trial_is_run_again_and_counted_once(tmp_path):
     study = optuna.load_study(study_name="paper/toy/M", storage=url)
     assert [t.state.name for t in study.get_trials()] == ["RUNNING", "WAITING", "WAITING"]
 
-    assert tune.work(url, "M", "toy", "paper", 7, quadratic, poll=0.2, heartbeat=1, grace=2) == 3
+    assert tuning.work(url, "M", "toy", "paper", 7, quadratic, poll=0.2, heartbeat=1, grace=2) == 3
     all_trials = study.get_trials()
     assert [t.state.name for t in all_trials] == ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]
-    trials = tune.study_trials(tmp_path / "results", "M", "toy", "paper")
+    trials = tuning.study_trials(tmp_path / "results", "M", "toy", "paper")
     assert [t.number for t in trials] == [1, 2, 3]  # the stale trial 0 is not counted ...
     assert trials[-1].params == {"x": 0.5, "lr": 1.0e-3} and trials[-1].user_attrs["defaults"]  # ... its re-run is
-    records = tune.finished_trials(tmp_path / "results", "M", "toy", "paper")
+    records = tuning.finished_trials(tmp_path / "results", "M", "toy", "paper")
     assert records[-1]["retry_of"] == 0 and len(records) == 3
 
 
@@ -231,9 +231,9 @@ def test_ctrl_c_queues_the_trial_again(tmp_path):
     url = url_of(tmp_path)
     new_study(url, 2)
     with pytest.raises(KeyboardInterrupt):
-        tune.work(url, "M", "toy", "paper", 7, interrupted)
-    assert tune.work(url, "M", "toy", "paper", 7, quadratic) == 2
-    records = tune.finished_trials(tmp_path / "results", "M", "toy", "paper")
+        tuning.work(url, "M", "toy", "paper", 7, interrupted)
+    assert tuning.work(url, "M", "toy", "paper", 7, quadratic) == 2
+    records = tuning.finished_trials(tmp_path / "results", "M", "toy", "paper")
     assert [(r["trial"], r["state"], r["retry_of"]) for r in records] == [(1, "COMPLETE", None), (2, "COMPLETE", 0)]
 
 
@@ -245,8 +245,8 @@ def test_a_failing_trial_counts_and_the_study_goes_on(tmp_path):
 
     url = url_of(tmp_path)
     new_study(url, 3)
-    assert tune.work(url, "M", "toy", "paper", 7, flaky) == 3
-    records = tune.finished_trials(tmp_path / "results", "M", "toy", "paper")
+    assert tuning.work(url, "M", "toy", "paper", 7, flaky) == 3
+    records = tuning.finished_trials(tmp_path / "results", "M", "toy", "paper")
     assert [r["state"] for r in records] == ["COMPLETE", "FAIL", "COMPLETE"]
     assert records[1]["error"] == "RuntimeError: out of memory"
 
@@ -254,13 +254,13 @@ def test_a_failing_trial_counts_and_the_study_goes_on(tmp_path):
 # -- real trials --------------------------------------------------------------------------------
 
 def test_the_runner_reports_each_validation_and_a_raise_stops_it(tiny_root, tmp_path):
+    from recbole_sdmtmp.config import build_config
     from recbole_sdmtmp.runner import run
 
     settings = {"data_path": str(tiny_root), "checkpoint_dir": str(tmp_path), "epochs": 3, "show_progress": False,
                 "embedding_size": 8, "stopping_step": 100}
     seen = []
-    result = run("BPR", "tiny", config_dict=settings, evaluate_test=False, saved=False,
-                 on_valid=lambda epoch, score: seen.append((epoch, score)))
+    result = run(build_config("BPR", "tiny", config_dict=settings), evaluate_test=False, saved=False, on_valid=lambda epoch, score: seen.append((epoch, score)))
     assert [epoch for epoch, _ in seen] == [1, 2, 3]
     assert result.best_valid_score == max(score for _, score in seen)
     assert result.best_valid_result["ndcg@10"] == result.best_valid_score
@@ -274,7 +274,7 @@ def test_the_runner_reports_each_validation_and_a_raise_stops_it(tiny_root, tmp_
 
     seen.clear()
     with pytest.raises(Stop):
-        run("BPR", "tiny", config_dict=settings, evaluate_test=False, saved=False, on_valid=stop)
+        run(build_config("BPR", "tiny", config_dict=settings), evaluate_test=False, saved=False, on_valid=stop)
     assert seen == [1]
 
 
@@ -282,7 +282,7 @@ def test_real_trials_read_validation_only_and_compare_takes_the_choice_from_the_
     import recbole_sdmtmp.runner as runner
 
     results = tmp_path / "results"
-    url = tune.storage_url(results)
+    url = tuning.storage_url(results)
     runs = []
     real_run = runner.run
 
@@ -291,31 +291,31 @@ def test_real_trials_read_validation_only_and_compare_takes_the_choice_from_the_
         return runs[-1]
 
     monkeypatch.setattr(runner, "run", spying_run)
-    space = tune.search_space("BPR")
-    defaults = tune.default_params("BPR", "tiny", "paper", space, str(tiny_root))
-    seed = tune.study_seed(1, "BPR", "tiny", "paper")
-    tune.top_up(tune.open_study(url, "BPR", "tiny", "paper", seed), 2, defaults, seed, space)
-    objective = functools.partial(tune.train_trial, model="BPR", dataset="tiny", protocol="paper", seed=1,
+    space = tuning.search_space("BPR")
+    defaults = tuning.default_params("BPR", "tiny", "paper", space, str(tiny_root))
+    seed = tuning.study_seed(1, "BPR", "tiny", "paper")
+    tuning.top_up(tuning.open_study(url, "BPR", "tiny", "paper", seed), 2, defaults, seed, space)
+    objective = functools.partial(tuning.train_trial, model="BPR", dataset="tiny", protocol="paper", seed=1,
                                   results=str(results), data_path=str(tiny_root), settings={"epochs": 2})
-    tune.run_workers(url, "BPR", "tiny", "paper", seed, objective)
+    tuning.run_workers(url, "BPR", "tiny", "paper", seed, objective)
     assert len(runs) == 2 and all(r.test_result == {} and r.test_case_metrics == {} for r in runs)  # no test read
-    records = tune.finished_trials(results, "BPR", "tiny", "paper")
+    records = tuning.finished_trials(results, "BPR", "tiny", "paper")
     assert [r["state"] for r in records] == ["COMPLETE", "COMPLETE"]
     assert records[0]["overrides"] == {"learning_rate": 0.001, "embedding_size": 64}
     assert [r["valid"] for r in records] == [r.best_valid_result["ndcg@10"] for r in runs]
-    trials = tune.study_trials(results, "BPR", "tiny", "paper")
+    trials = tuning.study_trials(results, "BPR", "tiny", "paper")
     assert all(sorted(t.intermediate_values) == [1, 2] for t in trials)  # reported per epoch
-    best = tune.chosen_trial(results, "BPR", "tiny", "paper")
+    best = tuning.chosen_trial(results, "BPR", "tiny", "paper")
     assert best["valid"] == max(r["valid"] for r in records)
-    assert compare.tuned_overrides(results, "BPR", "tiny", "paper") == best["overrides"]
-    cells, _ = compare.plan_cells("table", ["tiny"], "paper", [1], results, tuned=True, models=["BPR"])
+    assert planning.tuned_overrides(results, "BPR", "tiny", "paper") == best["overrides"]
+    cells, _ = planning.plan_cells("table", ["tiny"], "paper", [1], results, tuned=True, models=["BPR"])
     assert dict(cells[0].overrides) == best["overrides"] and cells[0].study == "cells_tuned"
-    report = tune.write_report(results, "tiny", "paper", ["BPR", "SASRec"], 2, "cmd").read_text()
+    report = tuning.write_report(results, "tiny", "paper", ["BPR", "SASRec"], 2, "cmd").read_text()
     assert "| BPR | 2 | 2 | 0 | 0 |" in report and "| SASRec |" not in report
     assert f"`{url}`" in report and "MedianPruner(n_startup_trials=5, n_warmup_steps=10)" in report
     assert "| 0 | complete (default) | embedding_size=64, learning_rate=0.001 | 2 |" in report
     with pytest.raises(FileNotFoundError, match="recbole_sdmtmp.tune"):
-        tune.chosen_trial(results, "SASRec", "tiny", "paper")
+        tuning.chosen_trial(results, "SASRec", "tiny", "paper")
 
 
 def test_old_random_draw_cells_are_not_read(tmp_path):
@@ -324,7 +324,7 @@ def test_old_random_draw_cells_are_not_read(tmp_path):
     folder = results / "tuning" / "paper" / "toy" / "BPR_trial_0"
     folder.mkdir(parents=True)
     (folder / "seed2024.json").write_text('{"best_valid_result": {"ndcg@10": 0.9}, "overrides": {}}')
-    assert tune.finished_trials(results, "BPR", "toy", "paper") == []
-    assert not (results / "tuning" / tune.STORE).exists()  # reading created no store
+    assert tuning.finished_trials(results, "BPR", "toy", "paper") == []
+    assert not (results / "tuning" / tuning.STORE).exists()  # reading created no store
     with pytest.raises(FileNotFoundError):
-        tune.chosen_trial(results, "BPR", "toy", "paper")
+        tuning.chosen_trial(results, "BPR", "toy", "paper")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recbole_sdmtmp.runner import build_config
+from recbole_sdmtmp.config import build_config
 from recbole_sdmtmp.data import SDMTMPDataset
 
 N_USERS, N_ITEMS, PER_USER, N_TOPICS, TOPIC_DIM = 5, 24, 10, 3, 6

@@ -1,7 +1,7 @@
 """The RecBole dataset of SD-MTMP: a SequentialDataset that also serves the review topics.
 
 Topics come from the side-files of ``python -m dataset_preprocess`` (see
-``recbole_sdmtmp/topic_files.py``). The hypergraph incidence is built from the reviews of the
+``dataset_preprocess/topics/files.py``). The hypergraph incidence is built from the reviews of the
 interactions this dataset holds: called on the training split (as the model does), no review of
 a validation or test interaction reaches the model (SPEC section 2). ``topic_reviews: leaky_all``
 restores the paper's variant, which builds the hypergraphs from every review.
@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 from recbole.data.dataset import SequentialDataset
 
-from recbole_sdmtmp.topic_files import TopicFiles, load_topic_files
+from dataset_preprocess.topics.files import TopicFiles, load_topic_files
 
 TOPIC_REVIEW_MODES = ("train", "leaky_all")
 

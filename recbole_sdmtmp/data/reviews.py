@@ -1,6 +1,6 @@
 """A RecBole dataset that also serves one text vector per review (RGCL, MISSRec, RRPU baselines).
 
-The vectors come from ``<name>.review_vec.*`` (``dataset_preprocess.review_vectors``: the mean of
+The vectors come from ``<name>.review_vec.*`` (``dataset_preprocess.topics.review_vectors``: the mean of
 a review's L2-normalised MiniLM sentence embeddings, not re-normalised; reviews without text
 have no vector). As with ``SDMTMPDataset.topic_incidence``, only the reviews of the interactions
 this dataset object holds are served: the runner builds every model on the training split's
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dataset_preprocess.review_vectors import ReviewVectors, load_review_vectors
+from dataset_preprocess.topics.review_vectors import ReviewVectors, load_review_vectors
 from recbole_sdmtmp.data.dataset import SDMTMPDataset
 
 

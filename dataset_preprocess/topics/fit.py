@@ -1,8 +1,8 @@
 """Review topics with BERTopic (SD-MTMP paper section 1, SPEC section 2).
 
 reviews -> sentences -> sentence embeddings (cached) -> UMAP -> HDBSCAN -> topics, written as
-the side-files documented in ``dataset_preprocess.topic_files``. The fit (UMAP + HDBSCAN + topic
-words) is cached too, keyed by every input that determines it (``dataset_preprocess.topic_cache``),
+the side-files documented in ``dataset_preprocess.topics.files``. The fit (UMAP + HDBSCAN + topic
+words) is cached too, keyed by every input that determines it (``dataset_preprocess.topics.topic_cache``),
 so preparing a dataset again with nothing changed skips it. The outlier cluster (-1) is not a
 topic; topics are renumbered 0..k-1 by size descending (ties by BERTopic's id). Topic vectors
 are the means of their sentences' embeddings in the encoder's space, so the model can sweep its
@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 
 from dataset_preprocess.atomic_io import atomic_write, atomic_write_text
-from dataset_preprocess.embedding_cache import SentenceEncoder, embed_sentences
-from dataset_preprocess.sentences import split_reviews
-from dataset_preprocess.topic_cache import TopicFitCache, fit_inputs, fit_key
-from dataset_preprocess.topic_files import FORMAT_VERSION, REVIEW_TOPIC_HEADER, topic_file_paths
+from dataset_preprocess.topics.embedding_cache import SentenceEncoder, embed_sentences
+from dataset_preprocess.topics.sentences import split_reviews
+from dataset_preprocess.topics.topic_cache import TopicFitCache, fit_inputs, fit_key
+from dataset_preprocess.topics.files import FORMAT_VERSION, REVIEW_TOPIC_HEADER, topic_file_paths
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class TopicConfig:
     pca_components: int = 0  # PCA to this many dimensions before UMAP (0: none)
     batch_size: int = 16  # fixed-shape batches: 16 pads least (docs/PREPROCESSING.md)
     cache_dir: str = "cache/embeddings"
-    # Fitted topics by input hash (dataset_preprocess.topic_cache); None: "topics" beside
+    # Fitted topics by input hash (dataset_preprocess.topics.topic_cache); None: "topics" beside
     # cache_dir (cache/topics), "": no cache.
     topic_cache_dir: str | None = None
     show_progress: bool = True
@@ -212,7 +212,7 @@ def _cluster(
     from threadpoolctl import threadpool_limits
     from umap import UMAP
 
-    from dataset_preprocess.reduction import SampledUMAP
+    from dataset_preprocess.topics.reduction import SampledUMAP
 
     settings = cluster_settings(config)
     if settings["umap_sample"] or settings["pca_components"]:

@@ -114,7 +114,7 @@ def parse_rating(key: str, value: Any) -> float:
 
 
 def parse_text(key: str, value: Any) -> str:
-    """The raw text ("" for none); cleaning is :func:`dataset_preprocess.amazon.clean_text`."""
+    """The raw text ("" for none); cleaning is :func:`dataset_preprocess.readers.amazon.clean_text`."""
     if value is None or (isinstance(value, float) and value != value):  # NaN from Parquet
         return ""
     if not isinstance(value, str):

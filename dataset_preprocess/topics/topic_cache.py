@@ -7,7 +7,7 @@ A fit is keyed by the sha256 of everything that determines it:
   duplicates change UMAP's input), and their embedding vectors bit for bit (this covers the
   encoder, its backend and anything that changed its numbers: a cache filled in other batches);
 - every clustering setting, as passed to UMAP, PCA, HDBSCAN, the CountVectorizer and BERTopic
-  (:func:`dataset_preprocess.topics.cluster_settings`), the seed among them;
+  (:func:`dataset_preprocess.topics.fit.cluster_settings`), the seed among them;
 - the versions of the libraries that compute the fit (umap-learn, pynndescent, hdbscan,
   bertopic, scikit-learn, numba, numpy), and :data:`FIT_FORMAT`.
 

@@ -1,7 +1,7 @@
 """Reading raw review files line by line, with every file-level failure turned into one clear error.
 
-Both readers (:mod:`dataset_preprocess.amazon` for Amazon JSON lines and
-:mod:`dataset_preprocess.own_file` for a user's CSV/TSV/JSON lines) read through
+Both readers (:mod:`dataset_preprocess.readers.amazon` for Amazon JSON lines and
+:mod:`dataset_preprocess.readers.own_file` for a user's CSV/TSV/JSON lines) read through
 :func:`iter_lines`, which
 
 - decompresses gzip when the file starts with the gzip magic bytes (whatever its suffix);

@@ -12,8 +12,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recbole_sdmtmp.model.graph import rating_normalized_adjacency
-from recbole_sdmtmp.model.sparse import to_torch_sparse
+from recbole_sdmtmp.model.layers.graph import rating_normalized_adjacency
+from recbole_sdmtmp.model.layers.sparse import to_torch_sparse
 
 
 def binary_normalized_adjacency(dataset) -> torch.Tensor:

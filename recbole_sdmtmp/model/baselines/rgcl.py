@@ -51,9 +51,7 @@ from recbole.model.loss import BPRLoss
 from recbole.utils import InputType
 
 from recbole_sdmtmp.data.reviews import ReviewDataset
-from recbole_sdmtmp.model.sparse import safe_power
-
-DATASET_CLASS = ReviewDataset
+from recbole_sdmtmp.model.layers.sparse import safe_power
 
 
 def whitening(vectors: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
@@ -161,6 +159,7 @@ class RGCLayer(nn.Module):
 class RGCL(GeneralRecommender):
     r"""Review-aware graph + node and edge discrimination, ranked by inner product with BPR."""
 
+    DATASET_CLASS = ReviewDataset  # its review vectors (registry: the dataset class of a plugin model)
     input_type = InputType.PAIRWISE
 
     def __init__(self, config, dataset):

@@ -1,6 +1,6 @@
 """The topic side-files of a dataset: their format, an atomic writer and the validating reader.
 
-``python -m dataset_preprocess <name>`` (``dataset_preprocess.topics.build_topics``) writes four
+``python -m dataset_preprocess <name>`` (``dataset_preprocess.topics.fit.build_topics``) writes four
 files next to the RecBole atomic files of dataset ``<name>``:
 
 ``<name>.review_topic``
@@ -18,7 +18,7 @@ files next to the RecBole atomic files of dataset ``<name>``:
     ``n_reviews_without_text``, ``n_sentences``, ``n_outlier_sentences``, ``outlier_ratio``,
     ``n_topics`` (k), ``timings`` (``embed_s``, ``cluster_s``), ``cache`` (``n_unique_sentences``,
     ``n_encoded``), ``topic_fit`` (``key``: the hash of every input of the fit, ``reused``:
-    whether the fit came from the topic-fit cache, :mod:`dataset_preprocess.topic_cache`) and
+    whether the fit came from the topic-fit cache, :mod:`dataset_preprocess.topics.topic_cache`) and
     ``topics``: one ``{topic_id, size, n_users, n_items, words, words_25}``
     per topic, ``size`` in sentences, ``words`` the top c-TF-IDF words (English stop words
     removed; ``config.top_n_words``, 10), ``words_25`` the top 25 (for topic diversity; absent

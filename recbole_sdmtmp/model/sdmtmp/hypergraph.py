@@ -10,7 +10,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn as nn
 
-from recbole_sdmtmp.model.sparse import safe_power
+from recbole_sdmtmp.model.layers.sparse import safe_power
 
 
 def hypergraph_operators(incidence: sp.spmatrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:

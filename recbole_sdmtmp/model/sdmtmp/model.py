@@ -12,7 +12,7 @@ Where the paper can be read two ways a config key offers both (SPEC 3): ``attent
 (softmax | sum), ``sd_direction`` (topic_teaches | as_printed) with ``sd_detach_teacher``,
 ``dropout_type`` (edge | message | none) and ``reg_type`` (params | batch_embeddings).
 Beyond the paper, ``graph_batch: subgraph`` computes a training batch on the exact L-hop
-sub-graph of its nodes (``recbole_sdmtmp/model/subgraph.py``) instead of the whole graph, with
+sub-graph of its nodes (``recbole_sdmtmp/model/sdmtmp/subgraph.py``) instead of the whole graph, with
 Loss_SD over the batch's users and items, and ``subgraph_fanout`` > 0 samples that many
 neighbours per node and layer (GraphSAGE-style, unbiased), and ``sparse_embeddings`` updates
 (and L2-regularises) only the batch's embedding rows: an epoch then grows linearly. Also beyond
@@ -29,16 +29,17 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.model.init import xavier_uniform_initialization
 from recbole.model.loss import BPRLoss, EmbLoss
 
-from recbole_sdmtmp.model.attention import (
+from recbole_sdmtmp.data.dataset import SDMTMPDataset
+from recbole_sdmtmp.model.sdmtmp.attention import (
     ATTENTION_NORMS, distinct_rows, dual_aware_attention, ordered_window, short_term_mask,
     window_positions,
 )
-from recbole_sdmtmp.model.distillation import SD_DIRECTIONS, info_nce_loss, self_distillation_loss
-from recbole_sdmtmp.model.graph import NGCFLayer, edge_dropout, rating_normalized_adjacency, undirected_edge_ids
-from recbole_sdmtmp.model.hypergraph import HypergraphConv, hypergraph_operators
-from recbole_sdmtmp.model.optim import LazyAdam
-from recbole_sdmtmp.model.sparse import to_torch_sparse
-from recbole_sdmtmp.model.subgraph import CSR, hashed_keep, hypergraph_rows, propagate_rows
+from recbole_sdmtmp.model.layers.distillation import SD_DIRECTIONS, info_nce_loss, self_distillation_loss
+from recbole_sdmtmp.model.layers.graph import NGCFLayer, edge_dropout, rating_normalized_adjacency, undirected_edge_ids
+from recbole_sdmtmp.model.sdmtmp.hypergraph import HypergraphConv, hypergraph_operators
+from recbole_sdmtmp.model.layers.optim import LazyAdam
+from recbole_sdmtmp.model.layers.sparse import to_torch_sparse
+from recbole_sdmtmp.model.sdmtmp.subgraph import CSR, hashed_keep, hypergraph_rows, propagate_rows
 
 ABLATIONS = {
     "none": "the full model",
@@ -90,6 +91,7 @@ class SDMTMP(SequentialRecommender):
     ``recbole_sdmtmp/data/negatives.py``): the graphs are propagated once per batch whatever k is.
     """
 
+    DATASET_CLASS = SDMTMPDataset  # the topic side-files (registry: the dataset class of a plugin model)
     NEGATIVES_PER_CASE = True
 
     def __init__(self, config, dataset):

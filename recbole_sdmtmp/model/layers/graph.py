@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn as nn
 
-from recbole_sdmtmp.model.sparse import safe_power
+from recbole_sdmtmp.model.layers.sparse import safe_power
 
 
 def rating_normalized_adjacency(ratings: sp.spmatrix) -> sp.csr_matrix:
@@ -34,7 +34,7 @@ class NGCFLayer(nn.Module):
         return self.combine(torch.sparse.mm(laplacian, embeddings), embeddings)  # L_hat E, E
 
     def combine(self, neighbours: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
-        """The layer from L_hat E and E (rows of a sub-graph too: recbole_sdmtmp/model/subgraph.py)."""
+        """The layer from L_hat E and E (rows of a sub-graph too: recbole_sdmtmp/model/sdmtmp/subgraph.py)."""
         # neighbours, embeddings: [N, d_in] -> [N, d_out]
         return self.activation(
             self.self_and_neighbours(neighbours + embeddings)  # (L_hat + I) E W1

@@ -1,5 +1,5 @@
 """A review file of the user's own (CSV, TSV, JSON lines or Parquet) -> the same review frame as
-:func:`dataset_preprocess.amazon.read_reviews`, under the same bad-input policy.
+:func:`dataset_preprocess.readers.amazon.read_reviews`, under the same bad-input policy.
 
 Columns are mapped with ``--columns user=...,item=...,rating=...,time=...,text=...``
 (:func:`parse_columns`). A key left out is looked for under its usual names
@@ -8,7 +8,7 @@ an error, the optional ones too: ``rating=none`` (or ``rating=``) and ``text=non
 file has none. A header (CSV, TSV, Parquet) naming a column twice is an error; JSON lines take
 their columns from the keys of every object, and an object with a key given twice is a bad line.
 
-Every value is read by the one parser of its field in :mod:`dataset_preprocess.fields`, the same
+Every value is read by the one parser of its field in :mod:`dataset_preprocess.readers.fields`, the same
 for every format (Amazon's too):
 
 - **user, item**: non-empty strings (or integers) without whitespace or control characters and
@@ -22,14 +22,14 @@ for every format (Amazon's too):
   timestamps work as they are. A number that is also a date written as digits (``20150304``) is
   refused unless ``--time-format`` says which (``%Y%m%d``, or ``unix`` for seconds). A time
   outside [1970-01-01, 2100-01-01) is ``bad_time`` (milliseconds, most likely). Stored, like
-  Amazon times, as days since the Unix epoch (see :func:`dataset_preprocess.amazon.write_inter`).
+  Amazon times, as days since the Unix epoch (see :func:`dataset_preprocess.readers.amazon.write_inter`).
 - **text**: a string or empty/null (no sentences; counted as ``empty_text``); any other JSON
   value is ``bad_text``; cleaned like Amazon review texts.
 - A CSV/TSV record with a different number of fields than the header, an unterminated quote
   (a field over 16 lines' worth of bytes) or a JSON line that is not an object is
   ``malformed_row``/``malformed_json``; blank lines are ignored; a UTF-8 BOM and CRLF line ends
   are accepted; invalid UTF-8 (``bad_encoding``), over-long lines (``line_too_long``), NUL bytes,
-  truncated/corrupt gzip and binary files are handled by :mod:`dataset_preprocess.rawio`
+  truncated/corrupt gzip and binary files are handled by :mod:`dataset_preprocess.readers.rawio`
   exactly as for Amazon files. A missing mapped column is an error naming the columns found.
 
 Every bad row stops the run (file and line, or Parquet row, in the message) unless
@@ -50,14 +50,14 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from dataset_preprocess.amazon import (
+from dataset_preprocess.readers.amazon import (
     ON_BAD_LINE_CHOICES, SECONDS_PER_DAY, BadRawFile, OnBadLine, ReadReport, _Bad, _line_text,
     clean_text, decode_raw_line, finish_reviews,
 )
-from dataset_preprocess.fields import (
+from dataset_preprocess.readers.fields import (
     parse_id, parse_json_object, parse_rating, parse_text, parse_time,
 )
-from dataset_preprocess.rawio import DEFAULT_MAX_LINE_BYTES, is_gzip, iter_lines
+from dataset_preprocess.readers.rawio import DEFAULT_MAX_LINE_BYTES, is_gzip, iter_lines
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def resolve_columns(mapping: Mapping[str, str | None], header: list[str],
 def row_values(record: Mapping[str, Any], columns: Mapping[str, str | None],
                time_format: str | None) -> tuple[str, str, float, float, str]:
     """(user, item, rating, days, raw text) of one record, or raise _Bad; each field is read by
-    its parser in :mod:`dataset_preprocess.fields`, as in every other format."""
+    its parser in :mod:`dataset_preprocess.readers.fields`, as in every other format."""
     user = parse_id("user", record.get(columns["user"]))  # type: ignore[arg-type]
     item = parse_id("item", record.get(columns["item"]))  # type: ignore[arg-type]
     rating = (DEFAULT_RATING if columns["rating"] is None

@@ -54,7 +54,6 @@ from recbole.utils import InputType
 
 from recbole_sdmtmp.data.reviews import ReviewDataset
 
-DATASET_CLASS = ReviewDataset
 
 
 @torch.no_grad()
@@ -104,6 +103,7 @@ def interest_diversity(memory: torch.Tensor, padding: torch.Tensor) -> torch.Ten
 class MISSRec(SequentialRecommender):
     r"""Interest-aware encoder-decoder over ID + review-text item tokens (transductive fine-tuning)."""
 
+    DATASET_CLASS = ReviewDataset  # its review vectors (registry: the dataset class of a plugin model)
     input_type = InputType.POINTWISE
 
     def __init__(self, config, dataset):

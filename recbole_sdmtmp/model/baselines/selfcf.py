@@ -41,7 +41,7 @@ from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.model.init import xavier_uniform_initialization
 from recbole.utils import InputType
 
-from recbole_sdmtmp.model.lightgcn_encoder import binary_normalized_adjacency, propagate
+from recbole_sdmtmp.model.layers.lightgcn_encoder import binary_normalized_adjacency, propagate
 
 
 def negative_cosine(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -53,6 +53,7 @@ def negative_cosine(prediction: torch.Tensor, target: torch.Tensor) -> torch.Ten
 class SelfCF(GeneralRecommender):
     r"""SelfCF_ed: LightGCN online embeddings, dropout-perturbed targets, a linear predictor."""
 
+    DATASET_CLASS = None  # RecBole's default dataset (registry)
     input_type = InputType.PAIRWISE
 
     def __init__(self, config, dataset):

@@ -51,7 +51,6 @@ from recbole.utils import InputType
 
 from recbole_sdmtmp.data.reviews import ReviewDataset
 
-DATASET_CLASS = ReviewDataset
 FULL_SORT_ENTRIES = 2**24  # users x reviews x items scored at once in full ranking
 
 
@@ -89,6 +88,7 @@ def user_review_table(users, items, n_users: int, max_reviews: int) -> tuple[np.
 class RRPU(GeneralRecommender):
     r"""Item-aware stochastic attention over user reviews x aspect-attended item documents, BPR."""
 
+    DATASET_CLASS = ReviewDataset  # its review vectors (registry: the dataset class of a plugin model)
     input_type = InputType.PAIRWISE
 
     def __init__(self, config, dataset):

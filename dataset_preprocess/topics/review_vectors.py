@@ -1,7 +1,7 @@
 """Per-review text vectors: the review side-file of the review-aware baselines (RGCL, MISSRec, RRPU).
 
 A review's vector is the mean of its sentences' embeddings (the same sentences, encoder and
-embedding cache as the topics: ``dataset_preprocess.sentences``, ``dataset_preprocess.embedding_cache``).
+embedding cache as the topics: ``dataset_preprocess.topics.sentences``, ``dataset_preprocess.topics.embedding_cache``).
 Sentence embeddings are L2-normalised; their mean is **not re-normalised**: its norm (<= 1) says how
 much the sentences agree, and a consumer that wants unit vectors normalises in one line, while the
 opposite cannot be undone. Three files next to the atomic files of dataset ``<name>``:
@@ -22,19 +22,16 @@ opposite cannot be undone. Three files next to the atomic files of dataset ``<na
     conversion would otherwise silently read as "no text") and the run script rebuilds them.
 
 The pipeline (``python -m dataset_preprocess NAME``) writes them after the topics. For a dataset
-prepared before this file existed, ``python -m dataset_preprocess.review_vectors NAME`` re-reads
+prepared before this file existed, ``python -m dataset_preprocess NAME --review-vectors`` re-reads
 the raw file named in ``<name>.summary.json`` with the recorded options (no re-clustering; the
 sentence embeddings come from the cache). Files are written atomically, the json last.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import logging
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,8 +148,8 @@ def build_review_vectors(
     inter_sha256: str | None = None,
 ) -> dict:
     """Split, embed (cache first, the encoder only for missing sentences) and write the files."""
-    from dataset_preprocess.embedding_cache import SentenceEncoder, embed_sentences
-    from dataset_preprocess.sentences import split_reviews
+    from dataset_preprocess.topics.embedding_cache import SentenceEncoder, embed_sentences
+    from dataset_preprocess.topics.sentences import split_reviews
 
     sentences = split_reviews(reviews)
     sentence_encoder = SentenceEncoder(encoder, batch_size=batch_size)
@@ -166,52 +163,9 @@ def build_review_vectors(
                                 inter_sha256)
 
 
-def build_for_prepared(name: str, out_dir: str | Path = "dataset", cache_dir: str | Path | None = None,
-                       encoder: str | None = None) -> dict:
-    """The review vectors of an already prepared dataset ``<out_dir>/<name>``, without re-clustering.
-
-    Reads the raw file and options recorded in ``<name>.summary.json`` (as the conversion did),
-    checks the reviews are exactly the ``.inter`` pairs, and takes encoder and cache directory
-    from ``<name>.topics.json`` when the topics exist (so the warm cache is used).
-    """
-    from dataset_preprocess.amazon import summary_path
-    from dataset_preprocess.cli import read_source, resolve_source
-
-    dataset_dir = Path(out_dir) / name
-    summary_file = summary_path(dataset_dir, name)
-    if not summary_file.is_file():
-        raise FileNotFoundError(f"{summary_file} is missing: prepare the dataset first with "
-                                f"python -m dataset_preprocess {name}")
-    summary = json.loads(summary_file.read_text(encoding="utf-8"))
-    options = dict(summary.get("options") or {})
-    source = resolve_source(name, raw_file=summary["source_file"], download=False,
-                            columns=options.get("columns"), file_format=options.get("format"),
-                            time_format=options.get("time_format"))
-    reviews, _, _ = read_source(source, summary.get("on_bad_line", "error"), options.get("kcore"))
-    inter = pd.read_csv(dataset_dir / summary["inter_file"], sep="\t", dtype=str,
-                        usecols=["user_id:token", "item_id:token"], keep_default_na=False,
-                        quoting=csv.QUOTE_NONE)
-    pairs = set(zip(inter["user_id:token"], inter["item_id:token"]))
-    read = set(zip(reviews["user_id"].astype(str), reviews["item_id"].astype(str)))
-    if pairs != read or len(reviews) != len(inter):
-        raise ValueError(f"{name}: the reviews re-read from {summary['source_file']} are not the "
-                         f"{len(inter)} interactions of {summary['inter_file']}; convert again with "
-                         f"python -m dataset_preprocess {name} --force")
-    topics_meta = dataset_dir / f"{name}.topics.json"
-    topic_config = (json.loads(topics_meta.read_text(encoding="utf-8")).get("config", {})
-                    if topics_meta.is_file() else {})
-    return build_review_vectors(
-        reviews, dataset_dir, name,
-        encoder=encoder or topic_config.get("encoder", "all-MiniLM-L6-v2"),
-        cache_dir=cache_dir or topic_config.get("cache_dir", "cache/embeddings"),
-        batch_size=topic_config.get("batch_size", 64),
-        inter_sha256=summary.get("inter_sha256"),
-    )
-
-
 def recorded_inter_sha256(data_dir: Path, name: str) -> str | None:
     """The ``.inter`` digest in ``<name>.summary.json``; None without a readable summary."""
-    from dataset_preprocess.amazon import summary_path
+    from dataset_preprocess.readers.amazon import summary_path
 
     try:
         return json.loads(summary_path(Path(data_dir), name).read_text(encoding="utf-8")).get("inter_sha256")
@@ -223,7 +177,7 @@ def stale_reason(data_dir: Path, name: str, meta: dict) -> str | None:
     """Why the review vectors with json content ``meta`` do not belong to the dataset's current
     conversion, or None. Files from before ``inter_sha256`` was recorded are judged by age: stale
     when older than the summary, as the topics are."""
-    from dataset_preprocess.amazon import side_files_current
+    from dataset_preprocess.readers.amazon import side_files_current
 
     current = recorded_inter_sha256(data_dir, name)
     if current is None:
@@ -257,16 +211,16 @@ def load_review_vectors(data_dir: Path, name: str) -> ReviewVectors:
         if not path.is_file():
             raise FileNotFoundError(
                 f"review-vector file {path} is missing; make it with: "
-                f"python -m dataset_preprocess.review_vectors {name}"
+                f"python -m dataset_preprocess {name} --review-vectors"
             )
     meta = json.loads(paths["meta"].read_text(encoding="utf-8"))
     stale = stale_reason(data_dir, name, meta)
     if stale:
         raise ValueError(f"{paths['meta']}: stale review vectors, {stale}; rebuild with "
-                         f"python -m dataset_preprocess.review_vectors {name}")
+                         f"python -m dataset_preprocess {name} --review-vectors")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{paths['meta']}: format_version {meta.get('format_version')!r}, expected "
-                         f"{FORMAT_VERSION}; rebuild with python -m dataset_preprocess.review_vectors {name}")
+                         f"{FORMAT_VERSION}; rebuild with python -m dataset_preprocess {name} --review-vectors")
     vectors = np.load(paths["vectors"], allow_pickle=False)
     index = pd.read_csv(paths["index"], sep="\t", dtype=str, keep_default_na=False,
                         quoting=csv.QUOTE_NONE, engine="c")
@@ -279,30 +233,3 @@ def load_review_vectors(data_dir: Path, name: str) -> ReviewVectors:
         raise ValueError(f"{paths['vectors']}: {vectors.dtype} {vectors.shape} with {len(index)} index "
                          f"rows, but {paths['meta'].name} says float32 {expected}")
     return ReviewVectors(index=index, vectors=vectors, meta=meta)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m dataset_preprocess.review_vectors",
-        description="Write <Name>.review_vec.{npy,tsv,json} for an already prepared dataset: one "
-                    "vector per review (mean of its sentence embeddings), no re-clustering.")
-    parser.add_argument("names", nargs="+", help="prepared datasets, e.g. Instrument Gift_Cards")
-    parser.add_argument("--out-dir", default="dataset", help="dataset root (default: dataset)")
-    parser.add_argument("--cache-dir", help="sentence-embedding cache (default: the topics' one)")
-    parser.add_argument("--encoder", help="sentence encoder (default: the topics' one)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, datefmt="%H:%M:%S",
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for name in args.names:
-        try:
-            meta = build_for_prepared(name, args.out_dir, args.cache_dir, args.encoder)
-        except (FileNotFoundError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        print(f"{name}: {meta['n_rows']} review vectors of dimension {meta['embedding_dim']} "
-              f"({meta['n_reviews_without_text']} reviews without text have no row)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

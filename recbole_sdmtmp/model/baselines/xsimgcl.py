@@ -34,8 +34,8 @@ from recbole.model.init import xavier_uniform_initialization
 from recbole.model.loss import BPRLoss, EmbLoss
 from recbole.utils import InputType
 
-from recbole_sdmtmp.model.distillation import info_nce_loss
-from recbole_sdmtmp.model.lightgcn_encoder import binary_normalized_adjacency, propagate
+from recbole_sdmtmp.model.layers.distillation import info_nce_loss
+from recbole_sdmtmp.model.layers.lightgcn_encoder import binary_normalized_adjacency, propagate
 
 
 class XSimGCLOutput(NamedTuple):
@@ -50,6 +50,7 @@ class XSimGCLOutput(NamedTuple):
 class XSimGCL(GeneralRecommender):
     r"""LightGCN + uniform-noise perturbation + cross-layer InfoNCE, trained with BPR."""
 
+    DATASET_CLASS = None  # RecBole's default dataset (registry)
     input_type = InputType.PAIRWISE
 
     def __init__(self, config, dataset):

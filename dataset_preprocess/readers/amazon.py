@@ -2,7 +2,7 @@
 
 Raw files are JSON lines, plain or gzip (detected by the magic bytes, not the suffix), read one
 line at a time. Fields used: reviewerID, asin, overall, reviewText, unixReviewTime; all others
-are ignored. Every field is read by its parser in :mod:`dataset_preprocess.fields`, the same as
+are ignored. Every field is read by its parser in :mod:`dataset_preprocess.readers.fields`, the same as
 for the other formats. Timestamps are stored in days since the Unix epoch (unixReviewTime /
 86400) rounded to float32, the precision RecBole keeps: whole days (every Amazon time) are
 exact, raw Unix seconds would not be (see docs/DATA.md). Before it is written, the ``.inter``
@@ -26,7 +26,7 @@ Bad-input policy:
   default, CLI ``--max-line-bytes``; the line is never held in memory whole).
 - The file as a whole: a truncated or corrupt gzip stream, or a binary (or UTF-16) file,
   raises :class:`BadRawFile` naming the file (and the last line read), whatever the policy;
-  see :mod:`dataset_preprocess.rawio`.
+  see :mod:`dataset_preprocess.readers.rawio`.
 - Empty, whitespace-only, null or missing reviewText is allowed: the review is kept with text
   "" (no sentences) and counted as ``empty_text``.
 - Duplicate (user, item) pairs: the most recent review is kept (latest unixReviewTime, ties go
@@ -59,13 +59,13 @@ from tqdm import tqdm
 
 from dataset_preprocess.atomic_io import atomic_write, atomic_write_json, atomic_write_text
 from dataset_preprocess.checks import kcore_check, stored_days, time_checks, warnings_for
-from dataset_preprocess.fields import (
+from dataset_preprocess.readers.fields import (
     UNIX_FORMAT, BadValue as _Bad, parse_id, parse_json_object, parse_rating, parse_text,
     parse_time,
 )
 from dataset_preprocess.loadcheck import check_loadable
 from dataset_preprocess.outputs import check_output, conversion_lock, writing
-from dataset_preprocess.rawio import (
+from dataset_preprocess.readers.rawio import (
     DEFAULT_MAX_LINE_BYTES, BadRawFile, decode_line, iter_lines, open_raw,
 )
 from dataset_preprocess.registry import AmazonDataset
@@ -139,7 +139,7 @@ def clean_text(text: str) -> str:
 
 def _parse(line: str) -> tuple[str, str, float, float, Any, dict[str, Any]]:
     """(user, item, rating, unix time, raw reviewText, object) of one line, or raise _Bad;
-    every field goes through :mod:`dataset_preprocess.fields`, as in the other formats."""
+    every field goes through :mod:`dataset_preprocess.readers.fields`, as in the other formats."""
     obj = parse_json_object(line)
     missing = [f for f in REQUIRED_FIELDS if obj.get(f) is None or obj.get(f) == ""]
     if missing:

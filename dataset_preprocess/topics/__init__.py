@@ -1,0 +1,1 @@
+"""Review topics (BERTopic on review sentences), their side-files, and the per-review vectors."""

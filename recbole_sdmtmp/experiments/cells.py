@@ -1,0 +1,123 @@
+"""The cell store: one JSON file per finished (row, dataset, seed) run, under
+``<results>/<study>/<protocol>/<Dataset>/<row>/seed<N>.json``; a finished cell is not run again."""
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from dataset_preprocess.atomic_io import atomic_write_json
+from recbole_sdmtmp import runner
+from recbole_sdmtmp.config import build_config, ensure_prepared
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run: a table row (or a tuning trial) on one dataset with one seed."""
+
+    label: str  # the row name in tables
+    model: str
+    dataset: str
+    seed: int
+    overrides: tuple = ()  # (key, value) pairs of RecBole config; 'a.b' sets key b of dict a
+    protocol: str = "paper"
+    study: str = "cells"  # folder under the results: 'cells' (tables) or 'tuning' (trials)
+    evaluate_test: bool = True  # tuning trials never read the test split
+
+    def path(self, results: Path) -> Path:
+        slug = re.sub(r"[^A-Za-z0-9.=-]+", "_", self.label)
+        return results / self.study / self.protocol / self.dataset / slug / f"seed{self.seed}.json"
+
+
+def freeze(value):
+    """Lists (NGCF's hidden_size_list) as tuples, so that a cell can be hashed."""
+    return tuple(freeze(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def thaw(value):
+    """Tuples back to the lists RecBole's models expect."""
+    return [thaw(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def frozen_overrides(overrides: dict) -> tuple:
+    return tuple(sorted((key, freeze(value)) for key, value in overrides.items()))
+
+
+def expand_overrides(overrides: dict, config) -> dict:
+    """Dotted keys ('train_neg_sample_args.sample_num') update a copy of the dict the base
+    ``config`` holds, since RecBole replaces a dict-valued key as a whole."""
+    expanded = {}
+    cleared = {key for key, value in overrides.items() if "." not in key and value is None}
+    for key, value in overrides.items():
+        value = thaw(value)
+        if "." in key and key.split(".", 1)[0] in cleared:
+            continue  # e.g. a CE variant clears train_neg_sample_args that tuning had set
+        if "." in key:
+            outer, inner = key.split(".", 1)
+            base = expanded.get(outer) or dict(config[outer] or {})
+            base[inner] = value
+            expanded[outer] = base
+        else:
+            expanded[key] = value
+    return expanded
+
+
+def finished_record(cell: Cell, results: Path) -> dict | None:
+    """The cell's saved record, unless absent or run with other settings (a tuned configuration
+    that a longer study has since replaced): such a stale cell is run again."""
+    path = cell.path(results)
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    if "overrides" in record and record["overrides"] != {k: thaw(v) for k, v in cell.overrides}:
+        logger.info("%s was run with other settings: running it again", path)
+        return None
+    return record
+
+
+def run_cells(cells: list[Cell], results: Path, data_root: str, rerun: bool = False,
+              threads: int | None = None) -> dict:
+    """Run what is missing (or everything with ``rerun``); return {cell: its JSON record}.
+
+    ``threads`` sets torch's intra-op threads: on a small shared CPU one thread per process
+    avoids OpenMP spin-waits that made tiny-tensor steps many times slower when another job ran.
+    """
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+
+    records = {}
+    for cell in cells:
+        if not rerun and (record := finished_record(cell, results)) is not None:
+            records[cell] = record
+    todo = [cell for cell in cells if cell not in records]
+    if len(cells) > len(todo):
+        logger.info("%d of %d cells already finished: not run again", len(cells) - len(todo), len(cells))
+    progress = tqdm(todo, desc="cells", unit="run")
+    for cell in progress:
+        if not rerun and (record := finished_record(cell, results)) is not None:
+            records[cell] = record  # finished meanwhile by another process
+            continue
+        progress.set_postfix_str(f"{cell.dataset} {cell.label} seed {cell.seed}")
+        settings = {
+            "seed": cell.seed,
+            "protocol": cell.protocol,
+            "data_path": data_root,
+            "show_progress": False,
+            "checkpoint_dir": str(results / "checkpoints"),
+        }
+        base = build_config(cell.model, cell.dataset, config_dict=settings)
+        ensure_prepared(base)
+        settings.update(expand_overrides(dict(cell.overrides), base))
+        result = runner.run(build_config(cell.model, cell.dataset, config_dict=settings), evaluate_test=cell.evaluate_test).to_dict()
+        record = {"label": cell.label, "overrides": {k: thaw(v) for k, v in cell.overrides}, **result}
+        cell.path(results).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(cell.path(results), record)
+        records[cell] = record
+    return records

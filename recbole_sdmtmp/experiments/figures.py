@@ -1,0 +1,75 @@
+"""The studies' figures (matplotlib, Agg): a table at a glance, and the sensitivity curves."""
+
+from pathlib import Path
+
+from recbole_sdmtmp.experiments.catalogue import FLOORS, METRIC_NAMES, OURS, SWEEP_LABELS
+from recbole_sdmtmp.experiments.statistics import RowStats, aggregate, ranked, sweep_points
+
+
+def plot_comparison(rows: list[RowStats], dataset: str, results: Path, protocol: str) -> Path:
+    """One look at a table: every model's test NDCG@10 and HR@10 (mean ± std), best at the top,
+    SD-MTMP in red and the floors in grey, so where SD-MTMP ranks needs no reading."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    order = ranked(rows)[::-1]  # barh draws bottom-up
+    colours = ["tab:red" if row.label == OURS else "0.6" if row.label in FLOORS else "tab:blue"
+               for row in order]
+    n_seeds = max(len(row.runs) for row in rows)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 0.32 * len(rows) + 1.4), sharey=True)
+    for ax, metric in zip(axes, ("ndcg@10", "hit@10")):
+        ax.barh(range(len(order)), [row.mean(metric) for row in order],
+                xerr=[row.std(metric) for row in order], color=colours, capsize=2)
+        ax.set_xlabel(f"test {METRIC_NAMES[metric]} (mean ± std, {n_seeds} seeds)")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(order)), [row.label for row in order])
+    fig.suptitle(f"{dataset}, protocol {protocol}")
+    fig.tight_layout()
+    figures = results / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    path = figures / f"{dataset}_{protocol}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_sensitivity(records: dict, datasets: list[str], param: str, values, results: Path,
+                     protocol: str = "paper", row_labels: dict | None = None) -> list[Path]:
+    """Paper figures 2-9: one figure for HR and one for NDCG, a line per (dataset, K); named by
+    the datasets, so sweeping another dataset later does not overwrite them. ``row_labels`` maps
+    (dataset, value) to the row that holds it, where that is not the sweep's own label."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures = results / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    symbol = SWEEP_LABELS.get(param, param)
+    n_seeds = max(len(row.runs) for dataset in datasets for row in aggregate(records, dataset))
+    paths = []
+    for family in ("hit", "ndcg"):
+        name = "HR" if family == "hit" else "NDCG"
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        for dataset in datasets:
+            points = sweep_points(records, dataset, param, values, row_labels or {})
+            for k, style in ((10, "o-"), (20, "s--")):
+                metric = f"{family}@{k}"
+                means = [row.mean(metric) for row in points]
+                errors = [row.std(metric) for row in points]
+                ax.errorbar(range(len(values)), means, yerr=errors, fmt=style, capsize=3,
+                            label=f"{dataset} {METRIC_NAMES[metric]}")
+        ax.set_xticks(range(len(values)), [str(v) for v in values])
+        ax.set_xlabel(symbol)
+        ax.set_ylabel(f"test {name} (mean ± std, {n_seeds} seeds)")
+        ax.set_title(f"SD-MTMP: {name} at different {symbol} (protocol {protocol})")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = figures / f"sensitivity_{param}_{'-'.join(datasets)}_{protocol}_{name.lower()}.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths

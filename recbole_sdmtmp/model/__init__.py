@@ -1,0 +1,1 @@
+"""Models of the plugin: SD-MTMP (sdmtmp/), the baselines it adds to RecBole (baselines/), shared layers (layers/)."""

@@ -1,0 +1,1 @@
+"""Layers and losses shared by SD-MTMP and the baselines."""
