@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from recbole.data.dataset import SequentialDataset
+from recbole.data.dataset import Dataset, SequentialDataset
 
 from dataset_preprocess.topics.files import TopicFiles, load_topic_files
 
@@ -31,6 +31,14 @@ class SDMTMPDataset(SequentialDataset):
                 "which leaks validation and test reviews into the model)"
             )
         super().__init__(config)
+
+    def inter_matrix(self, form="coo", value_field=None):
+        """RecBole's SequentialDataset adds the first item of each one-item history (the one
+        interaction no sequential case targets); rows that already hold every training
+        interaction (``training_cases: per_user``) need nothing added."""
+        if getattr(self, "holds_every_interaction", False):
+            return Dataset.inter_matrix(self, form, value_field)
+        return super().inter_matrix(form, value_field)
 
     @cached_property
     def topic_files(self) -> TopicFiles:

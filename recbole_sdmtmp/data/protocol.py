@@ -1,4 +1,5 @@
-"""The two evaluation protocols of SPEC section 4, one switch (``protocol: paper | next_item``).
+"""The evaluation protocols of SPEC section 4, one switch (``protocol: paper | next_item``), and
+the paper's own procedure as a diagnostic (``paper_as_printed``).
 
 Both start from RecBole's augmented ``SequentialDataset`` (one row per interaction after a
 user's first: the target with everything before it) and differ in what is held out and how a
@@ -12,6 +13,23 @@ held-out case is scored:
 - ``next_item``: each user's *cases* are split 70/10/20 exactly as RecBole's ``RS`` split does;
   every held-out case is scored on its own, with its history as input and one positive; the
   items of its history are never recommended.
+- ``paper_as_printed`` (a diagnostic, never the verdict): section 3.1 as printed, each user's
+  first 80% for training and the rest for testing, no validation split; early stopping (and any
+  configuration choice) reads the test split, so every result of it says "selection on the test
+  split".
+
+Two readings of the paper's text are data-side switches (section 3.3, last paragraph, and
+sections 1 and 2.3):
+
+- ``training_cases``: ``sequential`` (a case per training interaction after the user's first,
+  its history the items before it) or ``per_user`` (every training interaction is a BPR
+  positive, and each row's history is its user's whole training record: one e_short per user,
+  from the newest 20% of it).
+- ``short_term_source``: ``training_history`` (what a case reads is its own history) or
+  ``complete_record`` (an evaluation case, and a ``per_user`` training row, reads the user's
+  complete record, whose newest 20% is the held-out period under an 80/20 split: it leaks the
+  test items into the input, so ``paper`` and ``next_item`` refuse it unless
+  ``allow_test_leak: True`` names the leak).
 
 Every model, sequential or general, runs through these loaders and RecBole's own evaluator.
 Training negatives are items the user never interacted with in training (paper section 2.3;
@@ -29,7 +47,16 @@ from recbole.data.utils import get_dataloader
 from recbole_sdmtmp.data.negatives import CaseNegativesDataLoader, TrainingItemSampler
 from recbole_sdmtmp.distributed import case_shard
 
-PROTOCOLS = ("paper", "next_item")
+PROTOCOLS = ("paper", "next_item", "paper_as_printed")
+PER_USER_PROTOCOLS = ("paper", "paper_as_printed")  # one evaluation case per user
+AS_PRINTED_RATIOS = (0.8, 0.0, 0.2)  # section 3.1: the first 80% for training, the rest for testing
+TRAINING_CASES = ("sequential", "per_user")
+SHORT_TERM_SOURCES = ("training_history", "complete_record")
+
+
+def protocol_ratios(protocol: str, ratios):
+    """The split ratios a protocol uses: ``paper_as_printed`` has its own, without validation."""
+    return AS_PRINTED_RATIOS if protocol == "paper_as_printed" else ratios
 
 
 def split_counts(total: int, ratios) -> list[int]:
@@ -132,12 +159,14 @@ def split_cases(dataset, protocol: str, ratios):
     positives and exclusions (see the module docstring)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol={protocol!r} is not valid; choose 'paper' (per-user 80/20 by "
-                         "time, one case per user, the paper's section 3.1) or 'next_item'")
+                         "time, one case per user, the paper's section 3.1), 'next_item', or the "
+                         "diagnostic 'paper_as_printed' (no validation split: selection on the test split)")
+    ratios = protocol_ratios(protocol, ratios)
     seqs = user_sequences(dataset)
     train_rows, train_items = [], {}
     phases = {"valid": ([], [], []), "test": ([], [], [])}  # rows, positives, exclusions
     for start, n_cases, items, user in zip(seqs.first_case, seqs.n_cases, seqs.items, seqs.users):
-        if protocol == "paper":
+        if protocol in PER_USER_PROTOCOLS:
             n_train, n_valid, _ = split_counts(n_cases + 1, ratios)
             train_rows.extend(range(start, start + n_train - 1))  # targets at positions 1..n_train-1
             train_items[user] = items[:n_train]
@@ -161,15 +190,18 @@ def split_cases(dataset, protocol: str, ratios):
     return train_rows, train_items, phases
 
 
-def longest_input(interactions_per_user, protocol: str, ratios) -> int:
-    """The longest history any case of the protocol reads: a user's training part (``paper``)
-    or all but its last interaction (``next_item``)."""
-    if protocol == "paper":
+def longest_input(interactions_per_user, protocol: str, ratios, short_term_source: str = "training_history") -> int:
+    """The longest history any case of the protocol reads: a user's training part (``paper``),
+    all but its last interaction (``next_item``), or its complete record (``complete_record``)."""
+    if short_term_source == "complete_record":
+        return max((int(n) for n in interactions_per_user), default=1)
+    if protocol in PER_USER_PROTOCOLS:
+        ratios = protocol_ratios(protocol, ratios)
         return max((split_counts(int(n), ratios)[0] for n in interactions_per_user), default=1)
     return max((int(n) - 1 for n in interactions_per_user), default=1)
 
 
-def fit_history_length(config, dataset, protocol: str, ratios) -> int:
+def fit_history_length(config, dataset, protocol: str, ratios, short_term_source: str = "training_history") -> int:
     """Shorten MAX_ITEM_LIST_LENGTH to the longest history a case reads, before augmentation.
 
     RecBole pads every history to MAX_ITEM_LIST_LENGTH and sequential models compute over the
@@ -177,7 +209,7 @@ def fit_history_length(config, dataset, protocol: str, ratios) -> int:
     case's input (nothing is truncated that a case reads) and saves SASRec and GRU4Rec that work.
     """
     counts = dataset.inter_feat[dataset.uid_field].value_counts().to_numpy()
-    length = max(1, min(config["MAX_ITEM_LIST_LENGTH"], longest_input(counts, protocol, ratios)))
+    length = max(1, min(config["MAX_ITEM_LIST_LENGTH"], longest_input(counts, protocol, ratios, short_term_source)))
     config["MAX_ITEM_LIST_LENGTH"] = length
     dataset.max_item_list_len = length
     return length
@@ -204,6 +236,55 @@ def every_interaction(dataset, train_rows) -> object:
     return dataset.copy(rows)
 
 
+def user_records(dataset, seqs: UserSequences) -> dict[str, list]:
+    """Each user's complete record, oldest first, for every list field (item_id_list,
+    rating_list, timestamp_list): its first case's one-item history, then every case's target
+    (untruncated, as ``user_sequences`` recovers the items)."""
+    feat, suffix = dataset.inter_feat, dataset.config["LIST_SUFFIX"]
+    records = {}
+    for name in feat.columns:
+        if name + suffix in feat.columns:
+            lists, targets = feat[name + suffix], feat[name]
+            records[name + suffix] = [torch.cat([lists[start, :1], targets[start:start + count]])
+                                      for start, count in zip(seqs.first_case, seqs.n_cases)]
+    return records
+
+
+def with_histories(rows, uid_field: str, users: np.ndarray, histories: dict[str, list], length_field: str,
+                   width: int):
+    """Replace the list fields of ``rows`` (an Interaction), row by row, by its user's history
+    (``histories[field][u]`` for the user at position u of ``users``), newest ``width`` entries,
+    left-aligned and zero-padded as RecBole's are."""
+    position = {int(user): index for index, user in enumerate(users)}
+    index = [position[int(user)] for user in rows[uid_field].tolist()]
+    for name, per_user in histories.items():
+        column = torch.zeros((len(rows), width), dtype=rows[name].dtype)
+        for row, u in enumerate(index):
+            values = per_user[u][-width:]
+            column[row, :len(values)] = values
+        rows.interaction[name] = column
+    first = next(iter(histories.values()))
+    rows.interaction[length_field] = torch.tensor([min(len(first[u]), width) for u in index],
+                                                  dtype=rows[length_field].dtype)
+    return rows
+
+
+def reading_settings(config, protocol: str) -> tuple[str, str]:
+    """(training_cases, short_term_source), checked: the leaking reading only where named."""
+    cases = config["training_cases"] or "sequential"
+    source = config["short_term_source"] or "training_history"
+    if cases not in TRAINING_CASES:
+        raise ValueError(f"training_cases={cases!r} is not valid; choose one of: {', '.join(TRAINING_CASES)}")
+    if source not in SHORT_TERM_SOURCES:
+        raise ValueError(f"short_term_source={source!r} is not valid; choose one of: {', '.join(SHORT_TERM_SOURCES)}")
+    if source == "complete_record" and protocol != "paper_as_printed" and not config["allow_test_leak"]:
+        raise ValueError(f"short_term_source=complete_record reads each user's complete record, whose newest "
+                         f"20% is the held-out period: under protocol {protocol!r} it leaks the test items into "
+                         "the input. Set allow_test_leak=True to run it as a labelled leaking diagnostic, or use "
+                         "protocol=paper_as_printed")
+    return cases, source
+
+
 def prepare(config, dataset, negatives_per_case: bool = False, every_training_interaction: bool = False) -> ProtocolData:
     """Split ``dataset`` under ``config['protocol']`` and build RecBole dataloaders.
 
@@ -213,11 +294,30 @@ def prepare(config, dataset, negatives_per_case: bool = False, every_training_in
     models): the training rows are every training interaction (``every_interaction``), not the
     sequential cases, whose targets leave out each user's first interaction."""
     ratios = config["eval_args"]["split"]["RS"]
-    fit_history_length(config, dataset, config["protocol"] or "next_item", ratios)
+    protocol = config["protocol"] or "next_item"
+    cases, source = reading_settings(config, protocol)
+    fit_history_length(config, dataset, protocol, ratios, source)
     dataset._change_feat_format()  # to Interaction, then RecBole's augmentation (what build() does first)
-    train_rows, train_items, phases = split_cases(dataset, config["protocol"] or "next_item", ratios)
+    train_rows, train_items, phases = split_cases(dataset, protocol, ratios)
     dataset._drop_unused_col()
-    train_dataset = every_interaction(dataset, train_rows) if every_training_interaction else _rows(dataset, train_rows)
+    seqs = user_sequences(dataset)
+    records = user_records(dataset, seqs) if cases == "per_user" or source == "complete_record" else None
+    width, length_field = dataset.max_item_list_len, dataset.item_list_length_field
+    if cases == "per_user":  # every training interaction, each row reading its user's whole record
+        if every_training_interaction:
+            raise ValueError("training_cases=per_user is a reading of SD-MTMP's input; a general model "
+                             "already trains on every training interaction")
+        train_dataset = every_interaction(dataset, train_rows)
+        n_train = {int(user): len(train_items[user]) for user in seqs.users}
+        histories = records if source == "complete_record" else {
+            name: [values[:n_train[int(user)]] for user, values in zip(seqs.users, per_user)]
+            for name, per_user in records.items()}
+        with_histories(train_dataset.inter_feat, dataset.uid_field, seqs.users, histories, length_field, width)
+        train_dataset.holds_every_interaction = True  # inter_matrix: the rows, nothing added
+    elif every_training_interaction:
+        train_dataset = every_interaction(dataset, train_rows)
+    else:
+        train_dataset = _rows(dataset, train_rows)
 
     neg_args = config["train_neg_sample_args"]
     sampler = None
@@ -229,6 +329,13 @@ def prepare(config, dataset, negatives_per_case: bool = False, every_training_in
     train_data = loader(config, train_dataset, sampler, shuffle=config["shuffle"])
     loaders = {}
     for phase, (rows, positives, excluded) in phases.items():
-        loaders[phase] = HeldOutDataLoader(config, _rows(dataset, rows), positives, excluded)
+        if phase == "valid" and protocol == "paper_as_printed":  # no validation split
+            continue
+        cases_dataset = _rows(dataset, rows)
+        if source == "complete_record":
+            with_histories(cases_dataset.inter_feat, dataset.uid_field, seqs.users, records, length_field, width)
+        loaders[phase] = HeldOutDataLoader(config, cases_dataset, positives, excluded)
+    if protocol == "paper_as_printed":  # early stopping reads the test split, as the paper's must have
+        loaders["valid"] = loaders["test"]
     return ProtocolData(train_data, loaders["valid"], loaders["test"])
 

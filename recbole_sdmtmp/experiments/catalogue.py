@@ -25,6 +25,7 @@ READINGS = {
     "attention: product divided by its sum": (("attention_norm", "sum"),),
     "distillation: KL as printed, KL(p_inter || p_topic)": (("sd_direction", "as_printed"),),
     "distillation: teacher not detached": (("sd_detach_teacher", False),),
+    "training cases: one per user, each reading its whole training record": (("training_cases", "per_user"),),
 }
 # SPEC 3 / issue 7: departures from the paper, as extra labelled rows that never replace it.
 VARIANTS = {
