@@ -91,12 +91,35 @@ def _count_pop_exactly():
         Pop.__init__, Pop.calculate_loss = _pop_init, _pop_calculate_loss
 
 
+_COLORAMA_READY = False
+
+
+def _colorama_once(*args, **kwargs):
+    """RecBole's ``init_logger`` calls ``colorama.init(autoreset=True)`` on every run, and each
+    call wraps ``sys.stdout`` and ``sys.stderr`` in one more converter: a process that runs a few
+    hundred models (a tuning study: 244 here) then overflows the recursion limit on its next
+    print, and every later run fails. The first call does it; the others do nothing."""
+    global _COLORAMA_READY
+    if not _COLORAMA_READY:
+        import colorama
+
+        colorama.init(*args, **kwargs)
+        _COLORAMA_READY = True
+
+
+def _init_colorama_once():
+    import recbole.utils.logger as logger_module
+
+    logger_module.init = _colorama_once
+
+
 def apply():
     """Apply every fix; safe to call more than once."""
     _restore_numpy_aliases()
     _restore_dok_update()
     _trust_recbole_checkpoints()
     _count_pop_exactly()
+    _init_colorama_once()
 
 
 apply()

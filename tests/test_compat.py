@@ -2,6 +2,8 @@
 to work (the RecBole call that needs it succeeds)."""
 
 
+import sys
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -80,3 +82,29 @@ def test_pop_counts_every_positive_once_and_never_a_negative():
     assert counts(Pop.calculate_loss) == ([0, 3, 1], [3])
     compat.apply()  # idempotent: RecBole's original is still the one kept
     assert Pop.calculate_loss is compat._pop_calculate_loss and compat._RECBOLE_POP_LOSS is not Pop.calculate_loss
+
+
+def test_recbole_initialises_colorama_once_per_process(monkeypatch):
+    """RecBole's init_logger calls colorama.init on every run and each call wraps sys.stdout once
+    more: after a few hundred runs in one process (a tuning study) every print overflowed the
+    recursion limit. Shown with the real colorama on a fresh stream."""
+    import io
+
+    import colorama
+    import recbole.utils.logger as logger_module
+    from colorama.ansitowin32 import StreamWrapper
+
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", stream)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    for _ in range(3):
+        colorama.init(autoreset=True)  # RecBole's own call, three runs
+    wrapped_in = sys.stdout._StreamWrapper__wrapped
+    assert isinstance(wrapped_in, StreamWrapper) and isinstance(wrapped_in._StreamWrapper__wrapped, StreamWrapper)
+    colorama.deinit()
+    monkeypatch.setattr(sys, "stdout", stream)
+    monkeypatch.setattr(compat, "_COLORAMA_READY", False)
+    for _ in range(3):
+        logger_module.init(autoreset=True)  # what init_logger now calls
+    assert logger_module.init is compat._colorama_once
+    assert sys.stdout._StreamWrapper__wrapped is stream  # one wrapper around the stream, not three
