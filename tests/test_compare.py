@@ -59,7 +59,7 @@ def test_a_cell_finished_by_another_process_meanwhile_is_not_run(tiny_root, tmp_
         result = real_run(*args, **kwargs)
         other = cells[1].path(results)  # as if a second process had just written seed 2
         other.parent.mkdir(parents=True, exist_ok=True)
-        other.write_text(json.dumps({"label": "BPR", "test_result": {"hit@10": 0.5}}))
+        other.write_text(json.dumps({"label": "BPR", "cell_version": store.CELL_VERSION, "test_result": {"hit@10": 0.5}}))
         return result
 
     monkeypatch.setattr(runner, "run", run_and_finish_the_other)
@@ -268,6 +268,12 @@ def test_a_cell_run_with_other_settings_is_run_again(tiny_root, tmp_path):
     assert new.path(results) == old.path(results) and store.finished_record(new, results) is None
     second = store.run_cells([new], results, str(tiny_root))[new]
     assert second["overrides"]["embedding_size"] == 16
+    # a cell written by older code (before Pop's count, every training interaction, per-case
+    # negatives: no cell_version) is run again too
+    assert second["cell_version"] == store.CELL_VERSION
+    stale = {key: value for key, value in second.items() if key != "cell_version"}
+    new.path(results).write_text(json.dumps(stale))
+    assert store.finished_record(new, results) is None
 
 
 def test_a_cleared_setting_wins_over_tuned_dotted_keys():

@@ -6,15 +6,16 @@ import json
 from optuna.trial import TrialState
 
 from recbole_sdmtmp import status
-from recbole_sdmtmp.experiments.cells import Cell, frozen_overrides
+from recbole_sdmtmp.experiments.cells import CELL_VERSION, Cell, frozen_overrides
 from tests.study_data import add_trials
 
 ITEMKNN = [{"k": k, "shrink": 0.0} for k in (10, 20, 50, 100, 200, 30)]
 
 
 def write(path, record):
+    """A finished cell's record, as today's code writes it (``cell_version``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record))
+    path.write_text(json.dumps({"cell_version": CELL_VERSION, **record}))
 
 
 def test_status_counts_trials_and_current_seeds(tmp_path, monkeypatch):

@@ -14,6 +14,10 @@ from recbole_sdmtmp import runner
 from recbole_sdmtmp.config import build_config, ensure_prepared
 
 logger = logging.getLogger(__name__)
+# The code a cell's numbers come from: a cell written by an older version is run again rather
+# than mixed into a table. 2 (December 2026): RecBole's Pop counts each training interaction
+# once, general models train on every training interaction, SD-MTMP on per-case negatives.
+CELL_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,10 @@ def finished_record(cell: Cell, results: Path) -> dict | None:
     if "overrides" in record and record["overrides"] != {k: thaw(v) for k, v in cell.overrides}:
         logger.info("%s was run with other settings: running it again", path)
         return None
+    if record.get("cell_version", 1) != CELL_VERSION:
+        logger.info("%s was run by older code (cell version %s, now %s): running it again", path,
+                    record.get("cell_version", 1), CELL_VERSION)
+        return None
     return record
 
 
@@ -116,7 +124,8 @@ def run_cells(cells: list[Cell], results: Path, data_root: str, rerun: bool = Fa
         ensure_prepared(base)
         settings.update(expand_overrides(dict(cell.overrides), base))
         result = runner.run(build_config(cell.model, cell.dataset, config_dict=settings), evaluate_test=cell.evaluate_test).to_dict()
-        record = {"label": cell.label, "overrides": {k: thaw(v) for k, v in cell.overrides}, **result}
+        record = {"label": cell.label, "overrides": {k: thaw(v) for k, v in cell.overrides},
+                  "cell_version": CELL_VERSION, **result}
         cell.path(results).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(cell.path(results), record)
         records[cell] = record
