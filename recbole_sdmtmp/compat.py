@@ -1,4 +1,4 @@
-"""RecBole 1.2.1 on today's numpy, scipy and torch: every fix in one place (SPEC section 6).
+"""RecBole 1.2.1 on today's numpy, scipy and torch: every fix in one place (docs/DESIGN.md §6).
 
 Import this module before anything from ``recbole``; ``recbole_sdmtmp/__init__.py`` does.
 Each fix is idempotent, touches only what RecBole itself calls, and is proven by a test in

@@ -43,7 +43,7 @@ def config_files_for(model: str, dataset: str, extra_files=()) -> list[str]:
 
 def build_config(model: str, dataset: str, config_files=(), config_dict=None) -> Config:
     """The run's Config. General and traditional models (Pop, ItemKNN...) are switched to the
-    sequential pipeline (SPEC 4) and score a case by its user id;
+    sequential pipeline (docs/DESIGN.md §4) and score a case by its user id;
     ``native_model_type`` keeps their own type, which picks their trainer."""
     check_model_supported(model)
     model_class, _ = resolve_model(model)

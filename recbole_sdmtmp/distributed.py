@@ -1,7 +1,7 @@
 """Training on several processes with torch.distributed, without ``recbole.quick_start``.
 
-RecBole 1.2.1 spawns its processes in ``recbole.quick_start.run`` (which imports ray, SPEC
-section 6) and its ``Config`` starts NCCL on CUDA only. This module does the same steps with the
+RecBole 1.2.1 spawns its processes in ``recbole.quick_start.run`` (which imports ray, docs/DESIGN.md
+§6) and its ``Config`` starts NCCL on CUDA only. This module does the same steps with the
 same config keys (``nproc``, ``world_size``, ``ip``, ``port``, ``offset``, ``local_rank``) and
 starts gloo when there is no GPU. RecBole's trainer then does the rest of data parallelism: its
 dataloaders shard the training cases with a ``DistributedSampler`` (each process takes

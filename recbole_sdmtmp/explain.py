@@ -216,7 +216,7 @@ def main(argv=None) -> int:
     parser.add_argument("--topics", type=int, default=SHOWN_TOPICS,
                         help="shared topics shown per item (default 3)")
     args, overrides = parser.parse_known_args(argv)
-    # RecBole 1.2.1's chained fillna: harmless on pandas < 3 (SPEC 6), noise in a report
+    # RecBole 1.2.1's chained fillna: harmless on pandas < 3 (docs/DESIGN.md §6), noise in a report
     warnings.filterwarnings("ignore", "A value is trying to be set on a copy", FutureWarning)
     sys.argv = sys.argv[:1] + overrides  # RecBole's Config reads --key=value from sys.argv
     amazon = lookup(args.dataset)

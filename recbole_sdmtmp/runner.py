@@ -1,6 +1,6 @@
 """Train and evaluate a Config's model on the project's protocol, without ``recbole.quick_start``.
 
-``recbole.quick_start`` imports ray, which no longer imports (SPEC section 6), and looks models up by name inside ``recbole.model`` only; this module does the same
+``recbole.quick_start`` imports ray, which no longer imports (docs/DESIGN.md §6), and looks models up by name inside ``recbole.model`` only; this module does the same
 steps with model classes: Config (``recbole_sdmtmp.config``) -> dataset -> data_preparation ->
 model -> trainer.
 """

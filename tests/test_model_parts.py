@@ -215,7 +215,7 @@ def test_attention_sum_normalisation_by_hand():
 
 
 def test_beta_moves_the_attention_far_more_when_normalised_by_the_sum():
-    """The softmax reading bounds the weights' ratio by e, so beta barely matters (SPEC 3.4)."""
+    """The softmax reading bounds the weights' ratio by e, so beta barely matters (docs/DESIGN.md §3.4)."""
     ratings, times = torch.tensor([[4.0, 4.0]]), torch.tensor([[0.0, 10.0]])
     mask = torch.ones(1, 2, dtype=torch.bool)
     for norm, (low, high) in (("softmax", (0.26, 0.5)), ("sum", (0.0, 0.5))):

@@ -1,4 +1,4 @@
-"""The two protocols of SPEC section 4 on the hand-made dataset: split sizes by hand, what each
+"""The two protocols of docs/DESIGN.md §4 on the hand-made dataset: split sizes by hand, what each
 held-out case reads, what it must not recommend, negatives the user never had, and metrics with
 several positives equal to RecBole's evaluator."""
 

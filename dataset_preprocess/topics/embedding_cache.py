@@ -1,4 +1,4 @@
-"""Sentence embeddings with an on-disk cache (SPEC section 2: ~200 sentences/s on 2 CPU cores).
+"""Sentence embeddings with an on-disk cache (docs/DESIGN.md §2: ~200 sentences/s on 2 CPU cores).
 
 Embeddings are L2-normalised float32 (``normalize_embeddings=True``; all-MiniLM-L6-v2 normalises
 anyway), so they are comparable across models and runs. The cache holds, per model identity,

@@ -1,4 +1,4 @@
-"""Review topics with BERTopic (SD-MTMP paper section 1, SPEC section 2).
+"""Review topics with BERTopic (SD-MTMP paper section 1, docs/DESIGN.md §2).
 
 reviews -> sentences -> sentence embeddings (cached) -> UMAP -> HDBSCAN -> topics, written as
 the side-files documented in ``dataset_preprocess.topics.files``. The fit (UMAP + HDBSCAN + topic
@@ -39,7 +39,7 @@ DIVERSITY_N_WORDS = 25
 
 @dataclass
 class TopicConfig:
-    """BERTopic settings; the defaults are those measured in SPEC section 2."""
+    """BERTopic settings; the defaults are those measured in docs/DESIGN.md §2."""
 
     encoder: str = "all-MiniLM-L6-v2"  # the bundled copy; any sentence-transformers name or path
     encoder_precision: str = "fp32"  # "bf16": faster, other topics (docs/PREPROCESSING.md)

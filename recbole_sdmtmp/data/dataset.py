@@ -3,7 +3,7 @@
 Topics come from the side-files of ``python -m dataset_preprocess`` (see
 ``dataset_preprocess/topics/files.py``). The hypergraph incidence is built from the reviews of the
 interactions this dataset holds: called on the training split (as the model does), no review of
-a validation or test interaction reaches the model (SPEC section 2). ``topic_reviews: leaky_all``
+a validation or test interaction reaches the model (docs/DESIGN.md §2). ``topic_reviews: leaky_all``
 restores the paper's variant, which builds the hypergraphs from every review.
 """
 

@@ -3,7 +3,7 @@
 RecBole's pairwise loader repeats each case once per negative inside a ``train_batch_size``-row
 batch and returns the negatives flat ([B*k]), so with k negatives an epoch has k times the
 batches, and a model that propagates the whole graph per batch pays k full propagations for the
-same cases (SPEC section 6). ``CaseNegativesDataLoader`` keeps a batch at ``train_batch_size``
+same cases (docs/DESIGN.md §6). ``CaseNegativesDataLoader`` keeps a batch at ``train_batch_size``
 *cases* and gives each case its k negatives as one [B, k] field; a model asks for it with the
 class attribute ``NEGATIVES_PER_CASE = True`` (SD-MTMP does). Every other model keeps RecBole's
 own layout.

@@ -1,4 +1,4 @@
-"""The evaluation protocols of SPEC section 4, one switch (``protocol: paper | next_item``), and
+"""The evaluation protocols of docs/DESIGN.md §4, one switch (``protocol: paper | next_item``), and
 the paper's own procedure as a diagnostic (``paper_as_printed``).
 
 Both start from RecBole's augmented ``SequentialDataset`` (one row per interaction after a

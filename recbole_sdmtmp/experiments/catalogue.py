@@ -15,7 +15,7 @@ BACKBONE = "NGCF"  # SD-MTMP's rating-aware graph encoder (paper section 2.1.1)
 REVIEW_BASELINES = ("RGCL", "RRPU", "MISSRec")
 BASELINES = (*FLOORS, "BPR", "NGCF", "LightGCN", "SelfCF", "XSimGCL", "GRU4Rec", "SASRec", *REVIEW_BASELINES)
 ABLATIONS = ("w/o-H", "w/o-S1", "w/o-S2", "w/o-A")
-# SPEC 3: where the first version departed from the paper, or where the paper reads two ways.
+# docs/DESIGN.md §3: where the first version departed from the paper, or where the paper reads two ways.
 # One row per change against the faithful defaults, on the same split and seeds; the ambiguous
 # ones (attention, distillation) are chosen on validation.
 READINGS = {
@@ -27,7 +27,7 @@ READINGS = {
     "distillation: teacher not detached": (("sd_detach_teacher", False),),
     "training cases: one per user, each reading its whole training record": (("training_cases", "per_user"),),
 }
-# SPEC 3 / issue 7: departures from the paper, as extra labelled rows that never replace it.
+# docs/DESIGN.md §3 / issue 7: departures from the paper, as extra labelled rows that never replace it.
 VARIANTS = {
     "beyond the paper: cross-entropy over every item": (("loss_type", "CE"), ("train_neg_sample_args", None)),
     "beyond the paper: distillation temperature 0.1": (("sd_temperature", 0.1),),

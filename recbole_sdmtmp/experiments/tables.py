@@ -162,7 +162,7 @@ def write_ablation(records: dict, dataset: str, results: Path, command: str,
 
 def write_readings(records: dict, dataset: str, results: Path, command: str,
                    protocol: str = "paper", tuned: str | None = None, study: str = "readings") -> Path:
-    """SPEC 3: each change of the faithful model (its first version, its other reading, or a
+    """docs/DESIGN.md §3: each change of the faithful model (its first version, its other reading, or a
     labelled variant beyond the paper) with the validation score that chooses between readings."""
     changes, title, intro = CHANGE_STUDIES[study]
     rows = aggregate(records, dataset)

@@ -35,7 +35,7 @@ MiniLM review vectors of ``ReviewDataset`` (training reviews only) are whitened 
 text gets a zero feature (the mean review) and takes no part in ED. Edge dropout drops an edge
 in both directions at once (the reference drops each direction's message independently).
 
-In this project general models run inside RecBole's sequential pipeline (SPEC section 4): each
+In this project general models run inside RecBole's sequential pipeline (docs/DESIGN.md §4): each
 case is scored by its user id, the history sequence is not read.
 """
 

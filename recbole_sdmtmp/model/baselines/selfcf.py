@@ -1,4 +1,4 @@
-r"""SelfCF as a RecBole general recommender (a baseline of the SD-MTMP paper; SPEC section 5).
+r"""SelfCF as a RecBole general recommender (a baseline of the SD-MTMP paper; docs/DESIGN.md §5).
 
 Reference:
     Xin Zhou, Aixin Sun, Yong Liu, Jie Zhang, Chunyan Miao. "SelfCF: A Simple Framework for
@@ -30,7 +30,7 @@ third-party library (SELFRec) implements _he instead, saying it is "reported as 
 most cases"; we did not verify that claim.
 
 RecBole's pairwise dataloader still samples a negative item per case; SelfCF ignores it. In
-this project general models run inside RecBole's sequential pipeline (SPEC section 4): each
+this project general models run inside RecBole's sequential pipeline (docs/DESIGN.md §4): each
 case is scored by its user id, the history sequence is not read.
 """
 

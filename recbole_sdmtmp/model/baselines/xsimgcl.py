@@ -1,4 +1,4 @@
-r"""XSimGCL as a RecBole general recommender (a baseline of the SD-MTMP paper; SPEC section 5).
+r"""XSimGCL as a RecBole general recommender (a baseline of the SD-MTMP paper; docs/DESIGN.md §5).
 
 Reference:
     Junliang Yu, Xin Xia, Tong Chen, Lizhen Cui, Nguyen Quoc Viet Hung, Hongzhi Yin.
@@ -20,7 +20,7 @@ and the BPR loss is computed on the perturbed final embeddings; evaluation uses 
 Consequence of excluding layer 0: a node without training edges (the padding item, items seen
 only in validation or test) has an all-zero final embedding and scores 0.
 
-In this project general models run inside RecBole's sequential pipeline (SPEC section 4): each
+In this project general models run inside RecBole's sequential pipeline (docs/DESIGN.md §4): each
 case is scored by its user id, the history sequence is not read.
 """
 

@@ -64,7 +64,7 @@ def dual_aware_weights(
     """Section 2.2: w = normalise(w_t * w_r) over S_u with w_r = softmax(gamma1 * r) over S_u and
     w_t = exp(-beta * (t_latest - t_i)), times in days and t_latest the newest history time.
 
-    The paper "normalises" the product (SPEC 3.4): ``norm='softmax'`` takes a softmax over the
+    The paper "normalises" the product (docs/DESIGN.md §3.4): ``norm='softmax'`` takes a softmax over the
     products, which all lie in [0, 1] and so can differ by at most a factor e (beta is nearly
     inert); ``norm='sum'`` divides each product by their sum. Only history ratings and times
     are read; positions outside ``mask`` get weight 0.

@@ -8,7 +8,7 @@ Short-term side (2.2): dual-aware attention over the newest 20% of the history.
 Prediction (2.3): e_u = sigmoid(e_long W_long) e_long + sigmoid(e_short W_short) e_short,
 y_hat = e_u . e_i, trained with BPR + gamma2 * Loss_SD + lambda * ||Theta||^2.
 
-Where the paper can be read two ways a config key offers both (SPEC 3): ``attention_norm``
+Where the paper can be read two ways a config key offers both (docs/DESIGN.md §3): ``attention_norm``
 (softmax | sum), ``sd_direction`` (topic_teaches | as_printed) with ``sd_detach_teacher``,
 ``dropout_type`` (edge | message | none) and ``reg_type`` (params | batch_embeddings).
 Beyond the paper, ``graph_batch: subgraph`` computes a training batch on the exact L-hop
@@ -169,7 +169,7 @@ class SDMTMP(SequentialRecommender):
         )
         self.message_dropout = nn.Dropout(self.dropout_rate if self.dropout_type == "message" else 0.0)
         if self.uses_topics:
-            # E_T: topic vectors live in the encoder's space (SPEC 2) and are mapped to d here.
+            # E_T: topic vectors live in the encoder's space (docs/DESIGN.md §2) and are mapped to d here.
             self.topic_to_d = nn.Linear(self.topic_vectors.shape[1], d, bias=False)
             self.topic_to_d.weight.requires_grad_(self.topic_projection == "learned")
             self.user_hyperconv = HypergraphConv(d)  # W_hu
