@@ -293,3 +293,19 @@ def test_variants_are_extra_labelled_rows(tmp_path):
     text = path.read_text()
     assert path.name == "variants_toy_paper.md" and "never a replacement" in text
     assert text.index("| SD-MTMP |") < text.index("| beyond the paper: cross-entropy over every item |")
+
+
+def test_the_printed_procedure_says_selection_on_the_test_split_in_every_title():
+    from recbole_sdmtmp.experiments.catalogue import protocol_title
+
+    assert protocol_title("paper_as_printed") == "`paper_as_printed` (selection on the test split)"
+    assert protocol_title("paper_as_printed", code=False) == "paper_as_printed (selection on the test split)"
+    assert protocol_title("paper") == "`paper`" and "test split" not in protocol_title("next_item")
+    import inspect
+
+    from recbole_sdmtmp.experiments import figures, tables, tuning
+
+    for module in (tables, figures, tuning):  # no title spells the protocol another way
+        source = inspect.getsource(module)
+        for spelled in ("protocol `{protocol}`", "(protocol {protocol})", ", protocol {protocol}\")"):
+            assert spelled not in source, (module.__name__, spelled)

@@ -3,7 +3,16 @@ labelled variants beyond it, and the swept hyperparameters (paper section 3.6)."
 
 from recbole_sdmtmp.data.protocol import PROTOCOLS
 
-__all__ = ["PROTOCOLS", "METRICS", "OURS", "BASELINES", "ABLATIONS", "READINGS", "VARIANTS", "SWEEPS"]
+__all__ = ["PROTOCOLS", "protocol_title", "METRICS", "OURS", "BASELINES", "ABLATIONS", "READINGS", "VARIANTS", "SWEEPS"]
+
+
+
+def protocol_title(protocol: str, code: bool = True) -> str:
+    """How a title names the protocol: the printed procedure's results say in every title that
+    they were selected on the test split (docs/DESIGN.md §4)."""
+    name = f"`{protocol}`" if code else protocol
+    return f"{name} (selection on the test split)" if protocol == "paper_as_printed" else name
+
 
 METRICS = ("hit@10", "hit@20", "ndcg@10", "ndcg@20")
 METRIC_NAMES = {"hit@10": "HR@10", "hit@20": "HR@20", "ndcg@10": "NDCG@10", "ndcg@20": "NDCG@20"}

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from recbole_sdmtmp.experiments.catalogue import FLOORS, METRIC_NAMES, OURS, SWEEP_LABELS
+from recbole_sdmtmp.experiments.catalogue import FLOORS, METRIC_NAMES, OURS, SWEEP_LABELS, protocol_title
 from recbole_sdmtmp.experiments.statistics import RowStats, aggregate, ranked, sweep_points
 
 
@@ -25,7 +25,7 @@ def plot_comparison(rows: list[RowStats], dataset: str, results: Path, protocol:
         ax.set_xlabel(f"test {METRIC_NAMES[metric]} (mean ± std, {n_seeds} seeds)")
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(range(len(order)), [row.label for row in order])
-    fig.suptitle(f"{dataset}, protocol {protocol}")
+    fig.suptitle(f"{dataset}, protocol {protocol_title(protocol, code=False)}")
     fig.tight_layout()
     figures = results / "figures"
     figures.mkdir(parents=True, exist_ok=True)
@@ -64,7 +64,7 @@ def plot_sensitivity(records: dict, datasets: list[str], param: str, values, res
         ax.set_xticks(range(len(values)), [str(v) for v in values])
         ax.set_xlabel(symbol)
         ax.set_ylabel(f"test {name} (mean ± std, {n_seeds} seeds)")
-        ax.set_title(f"SD-MTMP: {name} at different {symbol} (protocol {protocol})")
+        ax.set_title(f"SD-MTMP: {name} at different {symbol} (protocol {protocol_title(protocol, code=False)})")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()

@@ -8,7 +8,7 @@ import numpy as np
 
 from dataset_preprocess.atomic_io import atomic_write_text
 from recbole_sdmtmp.experiments.catalogue import (
-    ABLATIONS, BACKBONE, CHANGE_STUDIES, FLOORS, METRIC_NAMES, METRICS, OURS, SWEEP_LABELS,
+    ABLATIONS, BACKBONE, CHANGE_STUDIES, FLOORS, METRIC_NAMES, METRICS, OURS, SWEEP_LABELS, protocol_title,
 )
 from recbole_sdmtmp.experiments.figures import plot_comparison
 from recbole_sdmtmp.experiments.statistics import RowStats, aggregate, significance, sweep_points
@@ -86,7 +86,7 @@ def write_comparison(records: dict, dataset: str, results: Path, command: str,
                      protocol: str = "paper", tuned: str | None = None) -> Path:
     rows = aggregate(records, dataset)
     rows.sort(key=lambda row: (row.label != OURS, -row.mean("ndcg@10")))
-    lines = [f"# {dataset}: SD-MTMP against the baselines, protocol `{protocol}`", "",
+    lines = [f"# {dataset}: SD-MTMP against the baselines, protocol {protocol_title(protocol)}", "",
              f"Produced by `{command}`. {PROTOCOL_NOTES[protocol]} {tuning_note(tuned)} Test "
              "split, full ranking, mean ± standard deviation over seeds; the best mean of each "
              "column in bold. Pop and ItemKNN are floors.", "", *metrics_table(rows), ""]
@@ -142,7 +142,7 @@ def write_ablation(records: dict, dataset: str, results: Path, command: str,
     rows = aggregate(records, dataset)
     order = [OURS, *ABLATIONS]
     rows.sort(key=lambda row: order.index(row.label))
-    lines = [f"# {dataset}: ablation of SD-MTMP (paper section 3.4), protocol `{protocol}`", "",
+    lines = [f"# {dataset}: ablation of SD-MTMP (paper section 3.4), protocol {protocol_title(protocol)}", "",
              f"Produced by `{command}`. {tuning_note(tuned)} Test split, mean ± standard deviation over seeds; the best "
              "mean in bold. w/o-H: no topic hypergraphs (and no distillation); w/o-S1: InfoNCE "
              "instead of self-distillation; w/o-S2: concatenation instead of self-distillation; "
@@ -168,7 +168,7 @@ def write_readings(records: dict, dataset: str, results: Path, command: str,
     rows = aggregate(records, dataset)
     order = [OURS, *changes]
     rows.sort(key=lambda row: order.index(row.label))
-    lines = [f"# {dataset}: {title}, protocol `{protocol}`", "",
+    lines = [f"# {dataset}: {title}, protocol {protocol_title(protocol)}", "",
              f"Produced by `{command}`. {tuning_note(tuned)} {intro}",
              "", "| change | seeds | valid NDCG@10 | test HR@10 | test NDCG@10 | test HR@20 | test NDCG@20 |",
              "|---|---|---|---|---|---|---|"]
@@ -190,7 +190,7 @@ def write_sensitivity(records: dict, datasets: list[str], param: str, values, re
     and a command."""
     symbol = SWEEP_LABELS.get(param, param)
     stem = f"sensitivity_{param}_{'-'.join(datasets)}_{protocol}"
-    lines = [f"# SD-MTMP at different {symbol} (`{param}`, paper section 3.6), protocol `{protocol}`", "",
+    lines = [f"# SD-MTMP at different {symbol} (`{param}`, paper section 3.6), protocol {protocol_title(protocol)}", "",
              f"Produced by `{command}`. {tuning_note(tuned)} Only `{param}` changes between "
              "rows; test split (the last column: validation, which chose the tuned value), mean ± "
              "standard deviation over seeds; the best test mean in bold. "

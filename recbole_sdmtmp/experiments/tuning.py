@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 from dataset_preprocess.atomic_io import atomic_write_text
 from recbole_sdmtmp import runner
 from recbole_sdmtmp.config import PROPERTIES, build_config, ensure_prepared
-from recbole_sdmtmp.experiments.catalogue import BASELINES
+from recbole_sdmtmp.experiments.catalogue import BASELINES, protocol_title
 from recbole_sdmtmp.experiments.cells import expand_overrides
 
 TUNING = PROPERTIES / "tuning"
@@ -396,7 +396,7 @@ def write_report(results: Path, dataset: str, protocol: str, models, n_trials: i
                  storage: str | None = None) -> Path:
     url = storage_url(results, storage)
     pruner = ", ".join(f"{k}={v}" for k, v in PRUNER.items())
-    lines = [f"# Tuning on {dataset}, protocol `{protocol}`", "",
+    lines = [f"# Tuning on {dataset}, protocol {protocol_title(protocol)}", "",
              f"Produced by `{command}`. {n_trials} trials per model (1 for a model with nothing to tune), "
              "read from the study store; trial 0 is the untuned default. Each trial trains with one "
              "seed and is scored by validation NDCG@10; the test split is never read here. The chosen "
