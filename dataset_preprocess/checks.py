@@ -58,6 +58,11 @@ def kcore_check(users: pd.Series, items: pd.Series, k: int) -> dict[str, Any]:
     return {"k": k, **below, "is_kcore": not any(below.values())}
 
 
+def counted(number: int, noun: str) -> str:
+    """'1 item', '12 items'."""
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
 def warnings_for(times: dict[str, Any], kcore: dict[str, Any] | None) -> list[str]:
     """The sentences the summary, the command's output and results/datasets.md print."""
     found = []
@@ -71,7 +76,7 @@ def warnings_for(times: dict[str, Any], kcore: dict[str, Any] | None) -> list[st
                      "the raw order in the .inter")
     if kcore is not None and not kcore["is_kcore"]:
         found.append(f"not a {kcore['k']}-core after dropping repeated (user, item) pairs: "
-                     f"{kcore['users_below_k']:,} users and {kcore['items_below_k']:,} items "
+                     f"{counted(kcore['users_below_k'], 'user')} and {counted(kcore['items_below_k'], 'item')} "
                      f"have fewer than {kcore['k']} interactions (--kcore {kcore['k']} "
                      "restores it)")
     return found

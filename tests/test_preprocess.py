@@ -518,8 +518,8 @@ def test_amazon_file_no_longer_a_kcore_after_dedup_is_flagged(
     raw = write_raw(isolated / "r.json", lines)
     assert main(["Instrument", "--raw-file", str(raw), "--out-dir", "out", "--no-topics"]) == 0
     printed = capsys.readouterr().out
-    assert ("warning: not a 5-core after dropping repeated (user, item) pairs: 1 users and 1 "
-            "items have fewer than 5 interactions (--kcore 5 restores it)") in printed
+    assert ("warning: not a 5-core after dropping repeated (user, item) pairs: 1 user and 1 "
+            "item have fewer than 5 interactions (--kcore 5 restores it)") in printed
     summary = json.loads((isolated / "out/Instrument/Instrument.summary.json").read_text())
     assert summary["kcore_check"] == {"k": 5, "users_below_k": 1, "items_below_k": 1,
                                       "is_kcore": False}
