@@ -3,6 +3,7 @@
     python -m recbole_sdmtmp.compare table --protocol paper --datasets Instrument --tuned
     python -m recbole_sdmtmp.compare ablation --protocol paper --datasets Instrument
     python -m recbole_sdmtmp.compare sensitivity --protocol paper --datasets Instrument --param beta
+    python -m recbole_sdmtmp.compare paper_claim --datasets Instrument   # the printed procedure, step by step
 
 Every (row, dataset, seed) cell is one ``runner.run`` on the same dataset, dataloaders, split and
 evaluator, in this process, one after the other (timings are comparable). A finished cell is a
@@ -19,13 +20,16 @@ from pathlib import Path
 from recbole_sdmtmp.experiments.catalogue import BASELINES, CHANGE_STUDIES, PROTOCOLS, SWEEPS, sweep_values
 from recbole_sdmtmp.experiments.cells import run_cells
 from recbole_sdmtmp.experiments.figures import plot_sensitivity
+from recbole_sdmtmp.experiments.paper_claim import run_paper_claim
 from recbole_sdmtmp.experiments.planning import plan_cells
-from recbole_sdmtmp.experiments.tables import write_ablation, write_comparison, write_readings, write_sensitivity
+from recbole_sdmtmp.experiments.tables import (
+    write_ablation, write_comparison, write_paper_claim, write_readings, write_sensitivity,
+)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("study", choices=("table", "ablation", "readings", "variants", "sensitivity"))
+    parser.add_argument("study", choices=("table", "ablation", "readings", "variants", "sensitivity", "paper_claim"))
     parser.add_argument("--protocol", choices=PROTOCOLS, default="paper")
     parser.add_argument("--tuned", action="store_true",
                         help="run each model with the configuration chosen by recbole_sdmtmp.tune")
@@ -36,6 +40,8 @@ def parse_args(argv=None):
                         help="rows of 'table' (SDMTMP is labelled SD-MTMP)")
     parser.add_argument("--param", choices=sorted(SWEEPS), help="the swept hyperparameter for 'sensitivity'")
     parser.add_argument("--values", nargs="+", type=float, help="values to sweep (default: the paper's)")
+    parser.add_argument("--steps", nargs="+", type=int, default=[1, 2, 3, 4, 5], choices=range(1, 6),
+                        help="paper_claim: the steps to run (1-2 need the tuning studies of protocol paper)")
     parser.add_argument("--results", default="results", help="output folder")
     parser.add_argument("--data-path", default="dataset/", help="RecBole data_path")
     parser.add_argument("--rerun", action="store_true", help="run finished cells again")
@@ -53,6 +59,12 @@ def main(argv=None) -> int:
     results = Path(args.results)
     if args.study == "sensitivity" and args.param is None:
         raise SystemExit("sensitivity needs --param: one of " + ", ".join(SWEEPS))
+    if args.study == "paper_claim":  # its own protocols, rows and tuned configurations
+        for dataset in args.datasets:
+            steps = run_paper_claim(dataset, args.seeds, results, args.data_path, args.steps, args.storage,
+                                    rerun=args.rerun, threads=args.threads)
+            print(write_paper_claim(steps, dataset, results, command))
+        return 0
     values = sweep_values(args.param, args.values) if args.study == "sensitivity" else None
     cells, sweep_rows = plan_cells(args.study, args.datasets, args.protocol, args.seeds, results,
                                    args.tuned, args.models, args.param, values, args.storage)

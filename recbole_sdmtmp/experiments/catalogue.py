@@ -23,6 +23,8 @@ BACKBONE = "NGCF"  # SD-MTMP's rating-aware graph encoder (paper section 2.1.1)
 # about 20x slower than SD-MTMP per epoch on CPU, so a study that stops early has the others.
 REVIEW_BASELINES = ("RGCL", "RRPU", "MISSRec")
 BASELINES = (*FLOORS, "BPR", "NGCF", "LightGCN", "SelfCF", "XSimGCL", "GRU4Rec", "SASRec", *REVIEW_BASELINES)
+# The paper's Table 2 baselines that this project runs, and the floors (the paper-claim study).
+CLAIM_BASELINES = ("GRU4Rec", "SASRec", "SelfCF", "XSimGCL", "MISSRec", "RGCL", "RRPU", *FLOORS)
 ABLATIONS = ("w/o-H", "w/o-S1", "w/o-S2", "w/o-A")
 # docs/DESIGN.md §3: where the first version departed from the paper, or where the paper reads two ways.
 # One row per change against the faithful defaults, on the same split and seeds; the ambiguous
