@@ -387,6 +387,27 @@ def chosen_trial(results: Path, model: str, dataset: str, protocol: str, storage
     return max(records, key=lambda record: (record["valid"], -record["trial"]))
 
 
+LEGACY_NOTE = ("the earlier seeded random draw (6 trials per model, `results/tuning/<protocol>/`, whose "
+               "validation scores came from the code before December 2026), each configuration re-run "
+               "with the current code")
+
+
+def legacy_chosen_trial(results: Path, model: str, dataset: str, protocol: str) -> dict:
+    """The configuration that the earlier random-draw tuner chose on validation NDCG@10 (the
+    earlier trial on a tie), read from its trial files: for the tables of a protocol whose
+    Optuna studies have not run yet, labelled as such (``LEGACY_NOTE``)."""
+    folder = results / "tuning" / protocol / dataset
+    records = []
+    for path in sorted(folder.glob(f"{model}_trial_*/seed*.json")):
+        record = json.loads(path.read_text())
+        trial = int(path.parent.name.rsplit("_", 1)[1])
+        records.append({"trial": trial, "valid": record["best_valid_score"], "overrides": record["overrides"]})
+    if not records:
+        raise FileNotFoundError(f"{model} has no trial of the earlier random-draw tuning for {dataset} under "
+                                f"protocol {protocol!r} in {folder}")
+    return max(records, key=lambda record: (record["valid"], -record["trial"]))
+
+
 def configuration(overrides: dict) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                      for k, v in sorted(overrides.items())) or "defaults"
