@@ -11,7 +11,8 @@ the files themselves rather than from notes that go stale. Per model: the tuning
 trial's validation NDCG@10, and the test seeds finished for the table row with the chosen
 configuration (a seed run with an earlier choice counts as missing: ``compare`` runs it again).
 Then SD-MTMP's own tuned studies (ablation, readings, variants, the four sweeps) that have begun:
-cells finished against planned, as ``compare`` plans them.
+cells finished against planned, as ``compare`` plans them; and for protocol ``paper``, each step
+of ``compare paper_claim`` (seeds 2024-2026), read from its cells without running any.
 """
 
 import argparse
@@ -22,11 +23,13 @@ import optuna
 from recbole_sdmtmp.data.protocol import PROTOCOLS
 from recbole_sdmtmp.experiments.catalogue import CHANGE_STUDIES, OURS, SWEEPS
 from recbole_sdmtmp.experiments.cells import Cell, finished_record, frozen_overrides
+from recbole_sdmtmp.experiments.paper_claim import run_paper_claim
 from recbole_sdmtmp.experiments.planning import plan_cells
 from recbole_sdmtmp.experiments.tuning import (MODELS, budget, chosen_trial, finished_trials, open_storage,
                                                search_space, storage_url, store_exists)
 
 SEEDS = (2024, 2025, 2026, 2027, 2028)
+CLAIM_SEEDS = (2024, 2025, 2026)
 TRIALS = 30
 
 
@@ -103,6 +106,18 @@ def sdmtmp_studies_report(results: Path, dataset: str, protocol: str, seeds=SEED
              "| study | cells finished | resume |", "|---|---|---|"] + lines + [""])
 
 
+def paper_claim_report(results: Path, dataset: str, storage: str | None = None,
+                       data_root: str = "dataset/") -> list[str]:
+    """Each step of ``compare paper_claim`` on ``dataset``: finished, or what it still waits for."""
+    steps = run_paper_claim(dataset, CLAIM_SEEDS, results, data_root, storage=storage, run=False)
+    lines = [f"The paper's procedure step by step on {dataset} (`python -m recbole_sdmtmp.compare paper_claim "
+             f"--datasets {dataset}`; seeds {', '.join(map(str, CLAIM_SEEDS))}):", "",
+             "| step | state |", "|---|---|"]
+    for rows in steps:
+        lines.append(f"| {rows.step.number} | {'finished' if rows.pending is None else rows.pending} |")
+    return lines + [""]
+
+
 def studies_found(results: Path, storage: str | None = None) -> list[tuple[str, str]]:
     """(dataset, protocol) of every study in the store (named <protocol>/<Dataset>/<Model>)."""
     url = storage_url(results, storage)
@@ -140,8 +155,9 @@ def main(argv=None) -> int:
         raise SystemExit(f"no tuning study in {storage_url(results, args.storage)} matches{note}; start one "
                          f"with python -m recbole_sdmtmp.tune --protocol <p> --datasets <D> --trials {TRIALS}")
     for dataset, protocol in studies:
+        claim = paper_claim_report(results, dataset, args.storage) if protocol == "paper" else []
         print("\n".join(study_report(results, dataset, protocol, args.trials, tuple(args.seeds), args.storage)
-                        + sdmtmp_studies_report(results, dataset, protocol, tuple(args.seeds), args.storage)))
+                        + sdmtmp_studies_report(results, dataset, protocol, tuple(args.seeds), args.storage) + claim))
     return 0
 
 

@@ -137,3 +137,32 @@ def test_the_leaking_steps_run_through_the_real_runner_and_change_the_scores(tin
     assert len(cases) == 1  # one case per user under the printed split, the same users every step
     scores = [r["test_result"]["ndcg@10"] for r in records]
     assert len(set(scores)) == 3  # leaky topics and then the test period as input each change the ranking
+
+
+def test_status_reads_the_steps_from_their_cells_without_running_any(tmp_path, monkeypatch):
+    """run=False (what `status` calls): nothing runs; a step is pending with its count of finished
+    cells until every one is written, then it is read back like a run."""
+    import json
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("status must not run cells")
+
+    monkeypatch.setattr(paper_claim, "run_cells", no_run)
+    monkeypatch.setattr(paper_claim, "build_config", lambda model, dataset, config_dict: DEFAULTS)
+    storage = f"sqlite:///{tmp_path}/none.db"
+    steps = paper_claim.run_paper_claim("toy", [1, 2], tmp_path, "unused", storage=storage, run=False)
+    assert [s.pending for s in steps[2:]] == ["step 3's defaults and sweeps: 0 of 48 cells finished"] * 3
+    labels = [(m, m, {}) for m in catalogue.CLAIM_BASELINES]
+    labels += [(label, "SDMTMP", overrides) for label, overrides in
+               {label: o for _, _, label, o in paper_claim.sweep_configurations(DEFAULTS)}.items()]
+    for label, model, overrides in labels:
+        for seed in (1, 2):
+            cell = store.Cell(label, model, "toy", seed, store.frozen_overrides(overrides), "paper_as_printed", "cells")
+            cell.path(tmp_path).parent.mkdir(parents=True, exist_ok=True)
+            positions = [0, 0, 0, 30] if label == "SD-MTMP gamma2=0.6" else [30, 30, 0, 30]
+            record = {**fake_record(label, seed, positions), "overrides": overrides, "cell_version": store.CELL_VERSION}
+            cell.path(tmp_path).write_text(json.dumps(record))
+    steps = paper_claim.run_paper_claim("toy", [1, 2], tmp_path, "unused", storage=storage, run=False)
+    assert steps[2].pending is None and steps[2].chosen == {"gamma2": 0.6}
+    assert steps[2].ours.label == "SD-MTMP gamma2=0.6" and len(steps[2].others) == len(catalogue.CLAIM_BASELINES)
+    assert [s.pending for s in steps[3:]] == ["0 of 2 cells finished"] * 2

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from recbole_sdmtmp.config import build_config
 from recbole_sdmtmp.experiments.catalogue import CLAIM_BASELINES, OURS, SWEEP_LABELS, sweep_label, sweep_values
-from recbole_sdmtmp.experiments.cells import Cell, frozen_overrides, run_cells
+from recbole_sdmtmp.experiments.cells import Cell, finished_record, frozen_overrides, run_cells
 from recbole_sdmtmp.experiments.statistics import RowStats, aggregate
-from recbole_sdmtmp.experiments.tuning import chosen_trial
+from recbole_sdmtmp.experiments.tuning import budget, chosen_trial, finished_trials, search_space
 
 SWEPT = ("embedding_size", "n_layers", "beta", "gamma2")  # section 3.6, figures 2-9
 CHOSEN_ON_TEST = f"{OURS} chosen on test"
@@ -88,15 +88,30 @@ def best_of_each_sweep(points, rows: dict[str, RowStats], metric: str = "ndcg@10
     return chosen
 
 
-def tuned(results: Path, model: str, dataset: str, storage: str | None) -> dict:
+def tuned(results: Path, model: str, dataset: str, storage: str | None, n_trials: int) -> dict:
+    """The configuration the finished ``paper`` study chose on validation: a study short of its
+    budget is not the verdict yet (FileNotFoundError names the command that finishes it)."""
+    planned = budget(search_space(model), n_trials)
+    finished = len(finished_trials(results, model, dataset, "paper", storage))
+    if finished < planned:
+        raise FileNotFoundError(f"the {model} study on {dataset} has {finished} of {planned} trials; run "
+                                f"python -m recbole_sdmtmp.tune --protocol paper --datasets {dataset} "
+                                f"--models {model} --trials {n_trials}")
     return chosen_trial(results, model, dataset, "paper", storage)["overrides"]
 
 
+class Unfinished(Exception):
+    """Some cells of a step have not run (``run=False`` reads only what is finished)."""
+
+
 def run_paper_claim(dataset: str, seeds, results: Path, data_root: str, steps=(1, 2, 3, 4, 5),
-                    storage: str | None = None, rerun: bool = False, threads: int | None = None) -> list[StepRows]:
+                    storage: str | None = None, rerun: bool = False, threads: int | None = None,
+                    run: bool = True, n_trials: int = 30) -> list[StepRows]:
     """Run what is missing of each requested step (cells already finished are read back) and
     return the steps' rows. A step whose tuned configurations are not in the store yet is
-    returned as pending, with the command that fills them."""
+    returned as pending (until every study has its ``n_trials``), with the command that fills
+    them; with ``run=False`` nothing runs and
+    a step with unfinished cells is pending with their count (``python -m recbole_sdmtmp.status``)."""
     models = ("SDMTMP", *CLAIM_BASELINES)
     label = {model: OURS if model == "SDMTMP" else model for model in models}
     out = []
@@ -105,7 +120,12 @@ def run_paper_claim(dataset: str, seeds, results: Path, data_root: str, steps=(1
         return [Cell(row_label, model, dataset, seed, frozen_overrides(overrides), protocol, study) for seed in seeds]
 
     def rows_of(cells):
-        records = run_cells(cells, results, data_root, rerun=rerun, threads=threads)
+        if run:
+            records = run_cells(cells, results, data_root, rerun=rerun, threads=threads)
+        else:
+            records = {cell: record for cell in cells if (record := finished_record(cell, results)) is not None}
+            if len(records) < len(cells):
+                raise Unfinished(f"{len(records)} of {len(cells)} cells finished")
         return {row.label: row for row in aggregate(records, dataset)}
 
     # Steps 1 and 2: the tuned configurations, under `paper` and then under the printed split.
@@ -113,28 +133,37 @@ def run_paper_claim(dataset: str, seeds, results: Path, data_root: str, steps=(1
         if step.number not in steps:
             continue
         try:
-            configs = {model: tuned(results, model, dataset, storage) for model in models}
+            configs = {model: tuned(results, model, dataset, storage, n_trials) for model in models}
         except FileNotFoundError as missing:
             out.append(StepRows(step, pending=str(missing)))
             continue
         cells = [c for model in models for c in cells_of(label[model], model, configs[model], step.protocol, "cells_tuned")]
-        rows = rows_of(cells)
+        try:
+            rows = rows_of(cells)
+        except Unfinished as unfinished:
+            out.append(StepRows(step, pending=str(unfinished)))
+            continue
         out.append(StepRows(step, rows[OURS], [rows[label[m]] for m in CLAIM_BASELINES],
                             chosen=configs["SDMTMP"]))
     if not {3, 4, 5} & set(steps):
         return out
     # Step 3: defaults for the baselines, the sweeps for SD-MTMP, then the combination.
     protocol = "paper_as_printed"
-    baselines = rows_of([c for model in CLAIM_BASELINES for c in cells_of(model, model, {}, protocol, "cells")])
     defaults = build_config("SDMTMP", dataset, config_dict={"data_path": data_root})
     sweep = sweep_configurations({param: defaults[param] for param in SWEPT})
     unique = {row_label: overrides for _, _, row_label, overrides in sweep}
-    sweep_rows = rows_of([c for row_label, overrides in unique.items() for c in cells_of(row_label, "SDMTMP", overrides, protocol, "cells")])
-    chosen = {param: value for param, value in best_of_each_sweep(sweep, sweep_rows).items()
+    try:
+        step3_rows = rows_of([c for model in CLAIM_BASELINES for c in cells_of(model, model, {}, protocol, "cells")]
+                             + [c for row_label, overrides in unique.items()
+                                for c in cells_of(row_label, "SDMTMP", overrides, protocol, "cells")])
+    except Unfinished as unfinished:
+        return out + [StepRows(step, pending=f"step 3's defaults and sweeps: {unfinished}")
+                      for step in STEPS[2:] if step.number in steps]
+    chosen = {param: value for param, value in best_of_each_sweep(sweep, step3_rows).items()
               if value != defaults[param]}  # only what differs from the defaults
-    others = [baselines[m] for m in CLAIM_BASELINES]
+    others = [step3_rows[m] for m in CLAIM_BASELINES]
     sweep_table = [(f"{SWEEP_LABELS[param]} = {value}" + (" (default)" if not overrides else ""), overrides,
-                    sweep_rows[row_label]) for param, value, row_label, overrides in sweep]
+                    step3_rows[row_label]) for param, value, row_label, overrides in sweep]
     variants = ((3, CHOSEN_ON_TEST, {}), (4, ALL_REVIEWS, {"topic_reviews": "leaky_all"}),
                 (5, COMPLETE_RECORD, {"topic_reviews": "leaky_all", "short_term_source": "complete_record"}))
     for number, row_label, extra in variants:
@@ -142,9 +171,13 @@ def run_paper_claim(dataset: str, seeds, results: Path, data_root: str, steps=(1
             continue
         swept = next((label for label, overrides in unique.items() if overrides == chosen), None)
         if number == 3 and swept is not None:  # the combination is one of the sweeps' own points
-            ours = sweep_rows[swept]
+            ours = step3_rows[swept]
         else:
-            ours = rows_of(cells_of(row_label, "SDMTMP", {**chosen, **extra}, protocol, "cells"))[row_label]
+            try:
+                ours = rows_of(cells_of(row_label, "SDMTMP", {**chosen, **extra}, protocol, "cells"))[row_label]
+            except Unfinished as unfinished:
+                out.append(StepRows(STEPS[number - 1], pending=str(unfinished)))
+                continue
         out.append(StepRows(STEPS[number - 1], ours, others, sweep=sweep_table if number == 3 else None,
                             chosen={**chosen, **extra}))
     return out
