@@ -11,7 +11,7 @@ from recbole_sdmtmp.experiments.catalogue import (
     ABLATIONS, BACKBONE, CHANGE_STUDIES, CLAIM_BASELINES, FLOORS, METRIC_NAMES, METRICS, OURS, SWEEP_LABELS, protocol_title,
 )
 from recbole_sdmtmp.experiments.figures import plot_comparison, plot_paper_claim
-from recbole_sdmtmp.experiments.statistics import RowStats, aggregate, ranked, significance, step_summary, sweep_points
+from recbole_sdmtmp.experiments.statistics import RowStats, aggregate, rank_of, ranked, significance, step_summary, sweep_points
 from recbole_sdmtmp.experiments.tuning import configuration
 
 
@@ -267,8 +267,8 @@ def write_paper_claim(steps: list, dataset: str, results: Path, command: str) ->
     for rows in done:
         ordered = [rows.ours, *ranked(rows.others)]
         for row in ordered:
-            rank = 1 + sum(other.mean("ndcg@10") > row.mean("ndcg@10") for other in ordered)
-            writer.writerow([dataset, rows.step.number, row.label, len(row.runs), rank,
+            writer.writerow([dataset, rows.step.number, row.label, len(row.runs),
+                             rank_of(row, [other for other in ordered if other is not row]),
                              *[f"{getattr(row, part)(m):.6f}" for m in METRICS for part in ("mean", "std")]])
     atomic_write_text(results / f"paper_claim_{dataset}.csv", buffer.getvalue())
     return path
