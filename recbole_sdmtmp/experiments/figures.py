@@ -86,12 +86,14 @@ def plot_paper_claim(summaries: list[dict], dataset: str, results: Path) -> Path
     steps = [s["step"] for s in summaries]
     fig, (rank_ax, score_ax) = plt.subplots(1, 2, figsize=(9, 3.6))
     rank_ax.plot(steps, [s["rank"] for s in summaries], "o-", color="tab:red")
-    rank_ax.set_ylim(max(s["of"] for s in summaries) + 0.5, 0.5)
+    rows = max(s["of"] for s in summaries)
+    rank_ax.set_ylim(rows + 0.5, 0.5)
+    rank_ax.set_yticks(range(1, rows + 1))
     rank_ax.set_ylabel(f"{OURS} rank by test NDCG@10 (1 = best)")
     score_ax.plot(steps, [s["ours_ndcg"] for s in summaries], "o-", color="tab:red", label=OURS)
     score_ax.plot(steps, [s["best_ndcg"] for s in summaries], "s--", color="tab:blue", label="best other row")
     for s in summaries:
-        score_ax.annotate(s["best"], (s["step"], s["best_ndcg"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        score_ax.annotate(s["best"], (s["step"], s["best_ndcg"]), fontsize=7, xytext=(4, -10), textcoords="offset points")
     score_ax.set_ylabel(f"test NDCG@10 (mean, {max(s['seeds'] for s in summaries)} seeds)")
     score_ax.legend(fontsize=8)
     for ax in (rank_ax, score_ax):
