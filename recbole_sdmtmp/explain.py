@@ -36,8 +36,7 @@ import recbole_sdmtmp  # noqa: F401  (RecBole compatibility fixes first)
 from dataset_preprocess.registry import lookup
 from recbole_sdmtmp.config import build_config, ensure_prepared
 from recbole_sdmtmp.data import SDMTMPDataset
-from recbole_sdmtmp.model.sdmtmp import SDMTMP
-from recbole_sdmtmp.runner import load_data, run
+from recbole_sdmtmp.runner import load_trained, run
 
 TOP_K = 10
 SHOWN_TOPICS = 3
@@ -81,21 +80,15 @@ def topic_sentence_counts(dataset: SDMTMPDataset, side: str) -> sp.csr_matrix:
 
 def load_model(checkpoint: str, dataset_name: str | None = None, device: str = "cpu"):
     """(config, full dataset, train dataset, test loader, model) of an SD-MTMP checkpoint,
-    rebuilt with the checkpoint's own Config through the project's runner."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    config = state["config"]
+    rebuilt with the checkpoint's own Config by the runner (``runner.load_trained``); the model
+    and dataset are checked first, before any data is built."""
+    config = torch.load(checkpoint, map_location="cpu", weights_only=False)["config"]
     if config["model"] != "SDMTMP":
         raise ValueError(f"{checkpoint} is a {config['model']} checkpoint; explain needs SD-MTMP "
                          "(the model with review topics)")
     if dataset_name is not None and config["dataset"] != dataset_name:
         raise ValueError(f"{checkpoint} was trained on {config['dataset']}, not {dataset_name}")
-    config["device"] = torch.device(device)
-    config["show_progress"] = False
-    dataset, (train_data, _, test_data) = load_data(config, SDMTMPDataset)
-    model = SDMTMP(config, train_data._dataset).to(config["device"])
-    model.load_state_dict(state["state_dict"])
-    model.load_other_parameter(state.get("other_parameter"))
-    model.eval()
+    config, dataset, (train_data, _, test_data), model = load_trained(checkpoint, device)
     return config, dataset, train_data._dataset, test_data, model
 
 
