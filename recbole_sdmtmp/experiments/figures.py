@@ -6,6 +6,19 @@ from recbole_sdmtmp.experiments.catalogue import FLOORS, METRIC_NAMES, OURS, SWE
 from recbole_sdmtmp.experiments.statistics import RowStats, aggregate, ranked, sweep_points
 
 
+def save_figure(fig, results: Path, name: str) -> Path:
+    """Lay out, write to ``<results>/figures/<name>`` and close a figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    figures = results / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    path = figures / name
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_comparison(rows: list[RowStats], dataset: str, results: Path, protocol: str) -> Path:
     """One look at a table: every model's test NDCG@10 and HR@10 (mean ± std), best at the top,
     SD-MTMP in red and the floors in grey, so where SD-MTMP ranks needs no reading."""
@@ -26,13 +39,7 @@ def plot_comparison(rows: list[RowStats], dataset: str, results: Path, protocol:
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(range(len(order)), [row.label for row in order])
     fig.suptitle(f"{dataset}, protocol {protocol_title(protocol, code=False)}")
-    fig.tight_layout()
-    figures = results / "figures"
-    figures.mkdir(parents=True, exist_ok=True)
-    path = figures / f"{dataset}_{protocol}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, results, f"{dataset}_{protocol}.png")
 
 
 def plot_sensitivity(records: dict, datasets: list[str], param: str, values, results: Path,
@@ -101,10 +108,4 @@ def plot_paper_claim(summaries: list[dict], dataset: str, results: Path) -> Path
         ax.set_xlabel("step of the printed procedure (2-5: selection on the test split)")
         ax.grid(alpha=0.3)
     fig.suptitle(f"{dataset}: the paper's procedure step by step (steps 2-5 select on the test split)", fontsize=10)
-    fig.tight_layout()
-    figures = results / "figures"
-    figures.mkdir(parents=True, exist_ok=True)
-    path = figures / f"paper_claim_{dataset}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, results, f"paper_claim_{dataset}.png")
