@@ -40,6 +40,9 @@ TOPIC_OPTIONS = {
     "cache_dir": "cache_dir",
     "umap_sample": "umap_sample",
     "pca_components": "pca_components",
+    "umap_epochs": "umap_n_epochs",
+    "batch_tokens": "batch_tokens",
+    "encoder_processes": "encoder_processes",
     "topic_cache_dir": "topic_cache_dir",
 }
 
@@ -90,9 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
     topic = parser.add_argument_group("topics")
     topic.add_argument("--no-topics", action="store_true", help="skip the topic step")
     topic.add_argument("--encoder", help="sentence-transformers model name or path")
-    topic.add_argument("--encoder-precision", choices=("fp32", "bf16"),
-                       help="fp32 (default) or bf16 autocast: faster, but other topics "
-                            "(docs/PREPROCESSING.md)")
+    topic.add_argument("--encoder-precision", choices=("fp32", "bf16", "auto"),
+                       help="fp32 (default: the vectors of every committed result); bf16 autocast: "
+                            "1.5x faster on a CPU with bf16 units, but measurably other topic "
+                            "statistics (docs/PREPROCESSING.md §4); auto: bf16 where the hardware "
+                            "has bf16 units, else fp32")
+    topic.add_argument("--batch-tokens", type=int, metavar="N",
+                       help="about N tokens per encoder batch (default 768; 0: batches of 16 "
+                            "sentences, the earlier plan, the same fp32 vectors)")
+    topic.add_argument("--encoder-processes", type=int, metavar="N",
+                       help="encoder processes on the CPU (default 0: one per core, at most 4, "
+                            "when there are 4,000 sentences or more to encode)")
     topic.add_argument("--seed", type=int)
     topic.add_argument("--min-cluster-size", type=int, help="HDBSCAN min_cluster_size")
     topic.add_argument("--min-samples", type=int, help="HDBSCAN min_samples")
@@ -104,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "see docs/PREPROCESSING.md)")
     topic.add_argument("--pca-components", type=int, metavar="N",
                        help="PCA to N dimensions before UMAP (default: none)")
+    topic.add_argument("--umap-epochs", type=int, metavar="N",
+                       help="UMAP optimisation epochs (default: UMAP's own, 200 above 10,000 "
+                            "sentences)")
     topic.add_argument("--topic-cache-dir",
                        help="cache of fitted topics, keyed by every input of the fit (default: "
                             "'topics' beside --cache-dir; '' for none)")

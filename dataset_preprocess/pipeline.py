@@ -288,14 +288,14 @@ def _check_enough_text(reviews: pd.DataFrame, name: str, config: TopicConfig | N
 
 def _build_topics(reviews: pd.DataFrame, dataset_dir: Path, name: str,
                   config: TopicConfig | None) -> None:
-    from dataset_preprocess.topics.fit import TopicConfig, build_topics
+    from dataset_preprocess.topics.fit import TopicConfig, build_topics, sentence_encoder
 
     logger.info("building topics for %s", name)
     config = config or TopicConfig()
     build_topics(reviews, out_dir=dataset_dir, name=name, config=config)
     # Per-review vectors for the review-aware baselines: the topics' sentences, from the cache.
-    build_review_vectors(reviews, dataset_dir, name, encoder=config.encoder,
-                         cache_dir=config.cache_dir, batch_size=config.batch_size,
+    build_review_vectors(reviews, dataset_dir, name, cache_dir=config.cache_dir,
+                         sentence_encoder=sentence_encoder(config),
                          inter_sha256=recorded_inter_sha256(dataset_dir, name))
 
 
@@ -328,12 +328,18 @@ def build_review_vectors_for_prepared(name: str, out_dir: str | Path = "dataset"
                          f"{len(inter)} interactions of {summary['inter_file']}; convert again with "
                          f"python -m dataset_preprocess {name} --force")
     topics_meta = dataset_dir / f"{name}.topics.json"
-    topic_config = (json.loads(topics_meta.read_text(encoding="utf-8")).get("config", {})
-                    if topics_meta.is_file() else {})
+    meta = json.loads(topics_meta.read_text(encoding="utf-8")) if topics_meta.is_file() else {}
+    topic_config = meta.get("config", {})
+    # The encoder as the topics resolved it (precision, batch plan), so the cache has the vectors.
+    settings = meta.get("encoder_settings", {
+        "precision": topic_config.get("encoder_precision", "fp32"), "batch_tokens": 0})
+    from dataset_preprocess.topics.embedding_cache import SentenceEncoder
+
+    chosen = SentenceEncoder(encoder or topic_config.get("encoder", "all-MiniLM-L6-v2"),
+                             batch_size=topic_config.get("batch_size", 64),
+                             precision=settings["precision"], batch_tokens=settings["batch_tokens"])
     return build_review_vectors(
         reviews, dataset_dir, name,
-        encoder=encoder or topic_config.get("encoder", "all-MiniLM-L6-v2"),
         cache_dir=cache_dir or topic_config.get("cache_dir", "cache/embeddings"),
-        batch_size=topic_config.get("batch_size", 64),
-        inter_sha256=summary.get("inter_sha256"),
+        inter_sha256=summary.get("inter_sha256"), sentence_encoder=chosen,
     )

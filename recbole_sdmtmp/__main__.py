@@ -4,4 +4,5 @@ import sys
 
 from recbole_sdmtmp.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # the encoder's worker processes import this module again
+    sys.exit(main())

@@ -284,6 +284,7 @@ def fake_topics(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     module.TopicConfig = FakeTopicConfig  # type: ignore[attr-defined]
     module.build_topics = build_topics  # type: ignore[attr-defined]
     module.minimum_sentences = lambda config: 1  # type: ignore[attr-defined]
+    module.sentence_encoder = lambda config: None  # type: ignore[attr-defined]  (review vectors)
     monkeypatch.setitem(sys.modules, "dataset_preprocess.topics.fit", module)
     vectors = types.ModuleType("dataset_preprocess.topics.review_vectors")  # no encoder in these tests
     vectors.build_review_vectors = lambda reviews, *args, **kwargs: None  # type: ignore[attr-defined]

@@ -129,8 +129,8 @@ def test_embedding_cache_real_encoder(slice_reviews, tmp_path):
     texts = texts + texts[:2]  # duplicates are encoded once
     encoder = SentenceEncoder("all-MiniLM-L6-v2", batch_size=8)
     calls: list[list[str]] = []
-    original = encoder.encode
-    encoder.encode = lambda batch: calls.append(list(batch)) or original(batch)
+    original = encoder.encode_batches  # what embed_sentences calls: all missing sentences at once
+    encoder.encode_batches = lambda texts: calls.append(list(texts)) or original(texts)
 
     first, stats = embed_sentences(texts, encoder, tmp_path, show_progress=False)
     assert first.shape == (len(texts), 384) and first.dtype == np.float32
@@ -200,10 +200,10 @@ def built(slice_reviews, cache_dir, tmp_path_factory):
     """Two build_topics runs with the same seed; records encoder input and sentence labels."""
     encoded: list[list[str]] = []
     labels: list[np.ndarray] = []
-    original_encode = SentenceEncoder.encode
+    original_encode = SentenceEncoder.encode_batches
     original_cluster = topics_module._cluster
 
-    def counting_encode(self, texts):
+    def counting_encode(self, texts):  # embed_sentences hands every missing sentence at once
         encoded[-1].extend(texts)
         return original_encode(self, texts)
 
@@ -214,7 +214,7 @@ def built(slice_reviews, cache_dir, tmp_path_factory):
 
     runs = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(SentenceEncoder, "encode", counting_encode)
+        patch.setattr(SentenceEncoder, "encode_batches", counting_encode)
         patch.setattr(topics_module, "_cluster", recording_cluster)
         for run in ("run1", "run2"):
             encoded.append([])
@@ -264,7 +264,7 @@ def test_build_topics_vectors_are_member_means(built, slice_reviews, cache_dir):
     texts = split_reviews(slice_reviews)["sentence"].tolist()
     assert len(labels) == len(texts) and set(labels) == set(range(summary["n_topics"])) | {-1}
 
-    cached_only = FakeEncoder(identity=SentenceEncoder("all-MiniLM-L6-v2").identity)
+    cached_only = FakeEncoder(identity=summary["encoder"])  # the topics' precision and batch plan
     embeddings, _ = embed_sentences(texts, cached_only, cache_dir, show_progress=False)
     assert cached_only.encoded == []  # every sentence comes from the cache
 

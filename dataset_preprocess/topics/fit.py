@@ -28,6 +28,7 @@ from dataset_preprocess.atomic_io import atomic_write, atomic_write_text
 from dataset_preprocess.topics.embedding_cache import SentenceEncoder, embed_sentences
 from dataset_preprocess.topics.sentences import split_reviews
 from dataset_preprocess.topics.topic_cache import TopicFitCache, fit_inputs, fit_key
+from dataset_preprocess.topics.warmup import UmapWarmup
 from dataset_preprocess.topics.files import FORMAT_VERSION, REVIEW_TOPIC_HEADER, topic_file_paths
 
 logger = logging.getLogger(__name__)
@@ -39,10 +40,14 @@ DIVERSITY_N_WORDS = 25
 
 @dataclass
 class TopicConfig:
-    """BERTopic settings; the defaults are those measured in docs/DESIGN.md §2."""
+    """BERTopic settings; the defaults are those measured in docs/DESIGN.md §2 and, for speed,
+    docs/PREPROCESSING.md §4 (issue 22): fp32 vectors bit for bit those of every earlier result,
+    in length-planned batches and worker processes; ``encoder_precision="bf16"`` (or ``auto``)
+    is faster but gives measurably other topic statistics."""
 
     encoder: str = "all-MiniLM-L6-v2"  # the bundled copy; any sentence-transformers name or path
-    encoder_precision: str = "fp32"  # "bf16": faster, other topics (docs/PREPROCESSING.md)
+    # "fp32"; "bf16" (autocast); "auto": bf16 where the hardware has bf16 units, else fp32.
+    encoder_precision: str = "fp32"
     seed: int = 2024
     umap_n_neighbors: int = 15
     umap_n_components: int = 5
@@ -51,12 +56,29 @@ class TopicConfig:
     top_n_words: int = 10
     umap_sample: int = 0  # fit UMAP on this many sentences, place the rest (0: all)
     pca_components: int = 0  # PCA to this many dimensions before UMAP (0: none)
-    batch_size: int = 16  # fixed-shape batches: 16 pads least (docs/PREPROCESSING.md)
+    umap_n_epochs: int = 0  # UMAP's optimisation epochs (0: UMAP's default, 200 above 10k points)
+    batch_size: int = 16  # rows per batch when batch_tokens is 0 (16 pads least)
+    # About this many tokens per batch, rows chosen by sentence length; 0: batch_size rows.
+    batch_tokens: int = 768
+    # Encoder processes on the CPU; 0: one per core when there is enough to encode.
+    encoder_processes: int = 0
     cache_dir: str = "cache/embeddings"
     # Fitted topics by input hash (dataset_preprocess.topics.topic_cache); None: "topics" beside
     # cache_dir (cache/topics), "": no cache.
     topic_cache_dir: str | None = None
     show_progress: bool = True
+
+
+def sentence_encoder(config: TopicConfig) -> SentenceEncoder:
+    """The encoder ``config`` asks for, ``auto`` precision resolved for this machine."""
+    from dataset_preprocess.topics.embedding_cache import resolve_precision
+
+    import torch
+
+    precision = resolve_precision(config.encoder_precision,
+                                  "cuda" if torch.cuda.is_available() else "cpu")
+    return SentenceEncoder(config.encoder, batch_size=config.batch_size, precision=precision,
+                           batch_tokens=config.batch_tokens, processes=config.encoder_processes)
 
 
 def cluster_settings(config: TopicConfig) -> dict:
@@ -70,6 +92,8 @@ def cluster_settings(config: TopicConfig) -> dict:
             "metric": "cosine",
             "random_state": config.seed,
             "n_jobs": 1,  # what random_state implies anyway; said here to silence UMAP's warning
+            # Only when set, so that the keys of fits cached before this option stay valid.
+            **({"n_epochs": config.umap_n_epochs} if config.umap_n_epochs else {}),
         },
         "umap_sample": config.umap_sample,
         "pca_components": config.pca_components,
@@ -112,12 +136,16 @@ def build_topics(
         )
     texts = sentences["sentence"].tolist()
 
-    encoder = SentenceEncoder(config.encoder, batch_size=config.batch_size,
-                              precision=config.encoder_precision)
+    warmup = UmapWarmup(cluster_settings(config), n_sentences)  # compiles while encoding
+    encoder = sentence_encoder(config)
     start = time.perf_counter()
-    embeddings, cache_stats = embed_sentences(
-        texts, encoder, Path(config.cache_dir), show_progress=config.show_progress
-    )
+    try:
+        embeddings, cache_stats = embed_sentences(
+            texts, encoder, Path(config.cache_dir), show_progress=config.show_progress,
+            before_encoding=warmup.before_encoding,
+        )
+    finally:
+        encoder.close()  # the worker processes, if any
     embed_s = time.perf_counter() - start
     logger.info(
         "%s: embedded %d sentences in %.1f s (%d encoded, %.0f encoded sentences/s)",
@@ -132,6 +160,7 @@ def build_topics(
     inputs = fit_inputs(texts, embeddings, encoder.identity, cluster_settings(config))
     key = fit_key(inputs)
     cached = fit_cache.load(key, n_sentences) if fit_cache else None
+    warmup.join()
     if cached is None:
         labels, words, words_25 = _cluster(texts, embeddings, config)
         if fit_cache:
@@ -182,6 +211,8 @@ def build_topics(
         "format_version": FORMAT_VERSION,
         "name": name,
         "encoder": encoder.identity,
+        "encoder_settings": {"precision": encoder.precision, "batch_tokens": encoder.batch_tokens,
+                             "batch_size": encoder.batch_size},
         "embedding_dim": int(topic_vectors.shape[1]),
         "normalized_embeddings": True,
         "seed": config.seed,

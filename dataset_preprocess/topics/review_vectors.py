@@ -34,11 +34,15 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from dataset_preprocess.atomic_io import atomic_write, atomic_write_text
+
+if TYPE_CHECKING:
+    from dataset_preprocess.topics.embedding_cache import SentenceEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -146,13 +150,18 @@ def build_review_vectors(
     batch_size: int = 64,
     show_progress: bool = False,
     inter_sha256: str | None = None,
+    sentence_encoder: SentenceEncoder | None = None,
 ) -> dict:
-    """Split, embed (cache first, the encoder only for missing sentences) and write the files."""
+    """Split, embed (cache first, the encoder only for missing sentences) and write the files.
+
+    ``sentence_encoder``: the topics' encoder (its precision and batch plan), so that the vectors
+    are the topics' own, from the cache; default: ``encoder`` in fp32 batches of ``batch_size``.
+    """
     from dataset_preprocess.topics.embedding_cache import SentenceEncoder, embed_sentences
     from dataset_preprocess.topics.sentences import split_reviews
 
     sentences = split_reviews(reviews)
-    sentence_encoder = SentenceEncoder(encoder, batch_size=batch_size)
+    sentence_encoder = sentence_encoder or SentenceEncoder(encoder, batch_size=batch_size)
     embeddings, stats = embed_sentences(
         sentences["sentence"].tolist(), sentence_encoder, Path(cache_dir), show_progress=show_progress
     )
