@@ -12,7 +12,8 @@ trial's validation NDCG@10, and the test seeds finished for the table row with t
 configuration (a seed run with an earlier choice counts as missing: ``compare`` runs it again).
 Then SD-MTMP's own tuned studies (ablation, readings, variants, the four sweeps) that have begun:
 cells finished against planned, as ``compare`` plans them; and for protocol ``paper``, each step
-of ``compare paper_claim`` (seeds 2024-2026), read from its cells without running any.
+of ``compare paper_claim`` (seeds 2024-2026), read from its cells without running any, also for
+a dataset whose paper-claim cells exist before any of its studies.
 """
 
 import argparse
@@ -128,6 +129,13 @@ def studies_found(results: Path, storage: str | None = None) -> list[tuple[str, 
                    if name.count("/") == 2 and name.split("/")[0] in PROTOCOLS})
 
 
+def claim_datasets(results: Path) -> list[str]:
+    """Datasets with cells of ``compare paper_claim``'s later steps (run on the printed split),
+    whether or not they have a tuning study yet."""
+    folder = results / "cells" / "paper_as_printed"
+    return sorted(d.name for d in folder.glob("*") if d.is_dir()) if folder.is_dir() else []
+
+
 def old_trial_folders(results: Path) -> list[Path]:
     """Trial cells of the random-draw tuning that preceded the store: never read, only named."""
     return sorted(folder for protocol in PROTOCOLS for folder in (results / "tuning" / protocol).glob("*")
@@ -148,7 +156,10 @@ def main(argv=None) -> int:
     results = Path(args.results)
     studies = [(dataset, protocol) for dataset, protocol in studies_found(results, args.storage)
                if (args.protocol in (None, protocol)) and (not args.datasets or dataset in args.datasets)]
-    if not studies:
+    claim_only = [dataset for dataset in claim_datasets(results)
+                  if args.protocol in (None, "paper") and (not args.datasets or dataset in args.datasets)
+                  and (dataset, "paper") not in studies]
+    if not studies and not claim_only:
         old = old_trial_folders(results)
         note = (f" ({len(old)} folders of the earlier random-draw trials under {results / 'tuning'} are not "
                 "studies of the store and are not read)") if old else ""
@@ -158,6 +169,10 @@ def main(argv=None) -> int:
         claim = paper_claim_report(results, dataset, args.storage) if protocol == "paper" else []
         print("\n".join(study_report(results, dataset, protocol, args.trials, tuple(args.seeds), args.storage)
                         + sdmtmp_studies_report(results, dataset, protocol, tuple(args.seeds), args.storage) + claim))
+    for dataset in claim_only:  # the paper's procedure has started before the dataset's studies
+        print("\n".join([f"No `paper` tuning study on {dataset} yet (python -m recbole_sdmtmp.tune "
+                         f"--protocol paper --datasets {dataset} --trials {TRIALS}).", ""]
+                        + paper_claim_report(results, dataset, args.storage)))
     return 0
 
 

@@ -94,3 +94,21 @@ def test_sdmtmp_studies_count_their_own_cells_and_share_the_tuned_row(tmp_path):
             "--datasets toy --tuned` |") in text
     assert "| sensitivity `beta` | 4/18 |" in text  # 3 tuned-row cells + 1 sweep cell
     assert "gamma2" not in text and "variants" not in text
+
+
+def test_a_dataset_with_paper_claim_cells_but_no_study_is_shown(tmp_path, capsys, monkeypatch):
+    """Instrument's paper-claim sweeps ran before its studies: status shows them, and the study
+    that steps 1-2 wait for, instead of 'no study'."""
+    write(tmp_path / "cells" / "paper_as_printed" / "toy" / "SD-MTMP" / "seed2024.json", {})
+    assert status.claim_datasets(tmp_path) == ["toy"]
+    monkeypatch.setattr(status, "paper_claim_report",
+                        lambda results, dataset, storage=None: [f"claim steps of {dataset}"])
+    assert status.main(["--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "No `paper` tuning study on toy yet" in out and "claim steps of toy" in out
+    try:
+        status.main(["--results", str(tmp_path), "--protocol", "next_item"])
+    except SystemExit as error:
+        assert "no tuning study" in str(error)
+    else:
+        raise AssertionError("a next_item status showed the paper-claim steps")
