@@ -19,6 +19,7 @@ from dataset_preprocess.topics.embedding_cache import (
 from dataset_preprocess.topics.fit import TopicConfig, _cluster, cluster_settings, sentence_encoder
 from dataset_preprocess.topics.sentences import split_reviews
 from dataset_preprocess.topics.warmup import UmapWarmup
+from tests.test_reproducibility import CharTokenizer
 
 
 def test_rows_per_batch_by_hand():
@@ -33,11 +34,6 @@ def test_plan_batches_by_hand():
     # 6 tokens per batch: 2 rows of length 3, 3 rows of length 2; longest first, input order.
     assert plan_batches(lengths, batch_size=16, batch_tokens=6) == [[1, 3], [5], [0, 2, 4], [6]]
     assert plan_batches(lengths, batch_size=2) == [[1, 3], [5], [0, 2], [4, 6]]
-
-
-class CharTokenizer:
-    def __call__(self, texts, truncation, max_length):
-        return {"input_ids": [list(text)[:max_length] for text in texts]}
 
 
 def test_fixed_shape_batches_fill_to_the_planned_rows():
