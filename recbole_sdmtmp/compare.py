@@ -71,7 +71,8 @@ def main(argv=None) -> int:
         return 0
     values = sweep_values(args.param, args.values) if args.study == "sensitivity" else None
     cells, sweep_rows = plan_cells(args.study, args.datasets, args.protocol, args.seeds, results,
-                                   args.tuned, args.models, args.param, values, args.storage, args.legacy_tuning)
+                                   args.tuned, args.models, args.param, values, args.storage, args.legacy_tuning,
+                                   args.data_path)
     records = run_cells(cells, results, args.data_path, rerun=args.rerun, threads=args.threads)
     tuned = f"`python -m recbole_sdmtmp.tune --protocol {args.protocol}`" if args.tuned else None
     if args.tuned and args.legacy_tuning:

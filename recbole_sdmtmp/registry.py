@@ -121,9 +121,14 @@ def check_model_fits(config, dataset) -> None:
                              f"--reranker_CAN_NUM={max(1, dataset.item_num // 2)}")
 
 
+def reads_topics(model: str) -> bool:
+    """Whether the model's results depend on the dataset's topic fit (SD-MTMP's do)."""
+    return model == "SDMTMP"
+
+
 def needs_topics(config) -> bool:
     """SD-MTMP reads the review topics unless the w/o-H ablation drops them."""
-    return config["model"] == "SDMTMP" and parse_ablation(config["ablation"]) != "w/o-H"
+    return reads_topics(config["model"]) and parse_ablation(config["ablation"]) != "w/o-H"
 
 
 def needs_review_vectors(config) -> bool:

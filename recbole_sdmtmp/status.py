@@ -24,6 +24,7 @@ import optuna
 from recbole_sdmtmp.data.protocol import PROTOCOLS
 from recbole_sdmtmp.experiments.catalogue import CHANGE_STUDIES, OURS, SWEEPS
 from recbole_sdmtmp.experiments.cells import Cell, finished_record, frozen_overrides
+from recbole_sdmtmp.experiments.fits import OtherTopicFit
 from recbole_sdmtmp.experiments.paper_claim import run_paper_claim
 from recbole_sdmtmp.experiments.planning import plan_cells
 from recbole_sdmtmp.experiments.tuning import (MODELS, budget, chosen_trial, finished_trials, open_storage,
@@ -35,19 +36,23 @@ TRIALS = 30
 
 
 def model_state(results: Path, model: str, dataset: str, protocol: str, n_trials: int,
-                seeds=SEEDS, storage: str | None = None) -> dict:
+                seeds=SEEDS, storage: str | None = None, data_root: str = "dataset/") -> dict:
     planned = budget(search_space(model), n_trials)
     records = finished_trials(results, model, dataset, protocol, storage)
     states = [record["state"] for record in records]
     state = {"model": model, "trials": len(records), "planned": planned, "pruned": states.count("PRUNED"),
              "failed": states.count("FAIL"), "valid": None, "seeds": 0}
-    if "COMPLETE" in states:
-        chosen = chosen_trial(results, model, dataset, protocol, storage)
+    try:
+        chosen = chosen_trial(results, model, dataset, protocol, storage, data_root) if "COMPLETE" in states else None
+    except OtherTopicFit:
+        state["state"] = "tuned on other topics: --restart"
+        return state
+    if chosen is not None:
         state["valid"] = chosen["valid"]
         label = OURS if model == "SDMTMP" else model
         overrides = frozen_overrides(chosen["overrides"])
         state["seeds"] = sum(
-            finished_record(Cell(label, model, dataset, seed, overrides, protocol, "cells_tuned"), results)
+            finished_record(Cell(label, model, dataset, seed, overrides, protocol, "cells_tuned"), results, data_root)
             is not None for seed in seeds)
     state["state"] = ("tuning" if len(records) < planned or state["valid"] is None
                       else "testing" if state["seeds"] < len(seeds) else "done")
@@ -55,8 +60,8 @@ def model_state(results: Path, model: str, dataset: str, protocol: str, n_trials
 
 
 def study_report(results: Path, dataset: str, protocol: str, n_trials: int, seeds=SEEDS,
-                 storage: str | None = None) -> list[str]:
-    states = [model_state(results, model, dataset, protocol, n_trials, seeds, storage) for model in MODELS]
+                 storage: str | None = None, data_root: str = "dataset/") -> list[str]:
+    states = [model_state(results, model, dataset, protocol, n_trials, seeds, storage, data_root) for model in MODELS]
     lines = [f"## {dataset}, protocol `{protocol}` ({n_trials} trials per model, seeds "
              f"{', '.join(map(str, seeds))})", "",
              "| model | trials | pruned / failed | chosen valid NDCG@10 | test seeds | state |",
@@ -72,6 +77,11 @@ def study_report(results: Path, dataset: str, protocol: str, n_trials: int, seed
     if not left:
         lines.append("Complete.")
     else:
+        stale = [s["model"] for s in left if s["state"].startswith("tuned on other topics")]
+        if stale:
+            lines.append(f"Tuned on another topic fit than {Path(data_root) / dataset} holds: `python -m recbole_sdmtmp.tune "
+                         f"--protocol {protocol} --datasets {dataset} --models {' '.join(stale)} --trials "
+                         f"{n_trials} --restart{flag}`, then")
         if any(s["state"] == "tuning" for s in left):
             lines.append(f"Resume: `python -m recbole_sdmtmp.tune --protocol {protocol} --datasets "
                          f"{dataset} --trials {n_trials}{flag}`, then")
@@ -81,7 +91,7 @@ def study_report(results: Path, dataset: str, protocol: str, n_trials: int, seed
 
 
 def sdmtmp_studies_report(results: Path, dataset: str, protocol: str, seeds=SEEDS,
-                          storage: str | None = None) -> list[str]:
+                          storage: str | None = None, data_root: str = "dataset/") -> list[str]:
     """Tuned ablation, readings, variants and sweeps of SD-MTMP with at least one new cell.
 
     The tuned model's own row is shared by every study, so a study counts as begun only when a
@@ -92,8 +102,12 @@ def sdmtmp_studies_report(results: Path, dataset: str, protocol: str, seeds=SEED
     studies = [("ablation", None)] + [(name, None) for name in CHANGE_STUDIES] + [("sensitivity", p) for p in SWEEPS]
     lines = []
     for study, param in studies:
-        cells, _ = plan_cells(study, [dataset], protocol, seeds, results, tuned=True, param=param, storage=storage)
-        done = [finished_record(cell, results) is not None for cell in cells]
+        try:
+            cells, _ = plan_cells(study, [dataset], protocol, seeds, results, tuned=True, param=param,
+                                  storage=storage, data_root=data_root)
+        except OtherTopicFit:
+            return []  # its tuned configuration waits for SD-MTMP's restarted study (the table says so)
+        done = [finished_record(cell, results, data_root) is not None for cell in cells]
         if not any(finished for cell, finished in zip(cells, done) if cell.label != OURS):
             continue
         name = f"sensitivity `{param}`" if param else study
@@ -151,6 +165,7 @@ def main(argv=None) -> int:
     parser.add_argument("--results", default="results")
     parser.add_argument("--storage", help="SQLAlchemy URL of the study store "
                                           "(default sqlite:///<results>/tuning/studies.db)")
+    parser.add_argument("--data-path", default="dataset/", help="the prepared datasets (their topic fits)")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     results = Path(args.results)
@@ -166,13 +181,15 @@ def main(argv=None) -> int:
         raise SystemExit(f"no tuning study in {storage_url(results, args.storage)} matches{note}; start one "
                          f"with python -m recbole_sdmtmp.tune --protocol <p> --datasets <D> --trials {TRIALS}")
     for dataset, protocol in studies:
-        claim = paper_claim_report(results, dataset, args.storage) if protocol == "paper" else []
-        print("\n".join(study_report(results, dataset, protocol, args.trials, tuple(args.seeds), args.storage)
-                        + sdmtmp_studies_report(results, dataset, protocol, tuple(args.seeds), args.storage) + claim))
+        claim = paper_claim_report(results, dataset, args.storage, args.data_path) if protocol == "paper" else []
+        print("\n".join(study_report(results, dataset, protocol, args.trials, tuple(args.seeds), args.storage,
+                                     args.data_path)
+                        + sdmtmp_studies_report(results, dataset, protocol, tuple(args.seeds), args.storage,
+                                                args.data_path) + claim))
     for dataset in claim_only:  # the paper's procedure has started before the dataset's studies
         print("\n".join([f"No `paper` tuning study on {dataset} yet (python -m recbole_sdmtmp.tune "
                          f"--protocol paper --datasets {dataset} --trials {TRIALS}).", ""]
-                        + paper_claim_report(results, dataset, args.storage)))
+                        + paper_claim_report(results, dataset, args.storage, args.data_path)))
     return 0
 
 

@@ -37,6 +37,9 @@ maximises validation NDCG@10 (the protocol's ``valid_metric``); trials never rea
   machines) run each trial once and the total is ``--trials``, not N x ``--trials``. A failed
   trial (an exception in training) and a pruned one count as run. A larger ``--trials`` later
   adds trials to the queue; a study never shrinks.
+- Topics: a study of a model that reads topics (SD-MTMP) records the dataset's topic fit; on
+  another fit (topics prepared again on another machine) it is refused, and ``--restart``
+  deletes the named models' studies and tunes them again (``recbole_sdmtmp.experiments.fits``).
 - Resume: a running trial records a heartbeat in the store every minute. A trial whose process
   was killed stops beating; after 3 minutes any process of the study marks it FAIL and queues a
   new trial with the same parameters (Optuna's RetryHeartbeatStaleTrialCallback). The stale
@@ -58,9 +61,12 @@ from pathlib import Path
 
 from recbole_sdmtmp.data.protocol import PROTOCOLS
 from recbole_sdmtmp.experiments.tuning import (
-    MODELS, budget, default_params, open_study, run_workers, search_space, storage_url, study_seed, top_up,
-    train_trial, write_report,
+    MODELS, budget, default_params, delete_study, open_study, run_workers, search_space, storage_url, study_seed,
+    top_up, train_trial, write_report,
 )
+from recbole_sdmtmp.config import build_config, ensure_prepared
+from recbole_sdmtmp.experiments.fits import topic_fit
+from recbole_sdmtmp.registry import reads_topics
 
 
 def parse_args(argv=None):
@@ -77,6 +83,9 @@ def parse_args(argv=None):
     parser.add_argument("--data-path", default="dataset/")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each process")
     parser.add_argument("--report-only", action="store_true", help="rewrite the reports from the store")
+    parser.add_argument("--restart", action="store_true",
+                        help="delete the studies of --models on --datasets first and tune them afresh "
+                             "(a topic model's study tuned on another topic fit is refused otherwise)")
     return parser.parse_args(argv)
 
 
@@ -98,8 +107,13 @@ def main(argv=None) -> int:
                 space = search_space(model)
                 seed = study_seed(args.seed, model, dataset, args.protocol)
                 defaults = default_params(model, dataset, args.protocol, space, args.data_path)
+                if reads_topics(model):  # the fit the study is tied to: prepare it first
+                    ensure_prepared(build_config(model, dataset, config_dict={"data_path": args.data_path}))
+                if args.restart:
+                    delete_study(url, model, dataset, args.protocol)
                 study = open_study(url, model, dataset, args.protocol, seed)
-                top_up(study, budget(space, args.trials), defaults, seed, space)
+                top_up(study, budget(space, args.trials), defaults, seed, space,
+                       topic_fit(model, dataset, args.data_path))
                 objective = functools.partial(train_trial, model=model, dataset=dataset, protocol=args.protocol,
                                               seed=args.seed, results=str(results), data_path=args.data_path)
                 run_workers(url, model, dataset, args.protocol, seed, objective, args.workers, args.threads)

@@ -166,7 +166,7 @@ def test_a_tuned_sweep_reads_the_tuned_models_cells_at_its_own_value(tmp_path, m
                        "best_valid_result": {"ndcg@10": valid.get(cell.label, 0.1)}} for cell in cells}
 
     monkeypatch.setattr(compare, "run_cells", fake_run_cells)
-    monkeypatch.setattr(planning, "tuned_overrides", lambda results, model, dataset, protocol, storage=None, legacy=False:
+    monkeypatch.setattr(planning, "tuned_overrides", lambda results, model, dataset, protocol, storage=None, legacy=False, data_root=None:
                         {"embedding_size": 128, "beta": 0.3})
     compare.main(["sensitivity", "--param", "embedding_size", "--values", "64", "128", "--tuned",
                   "--datasets", "toy", "--seeds", "1", "--results", str(tmp_path)])

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from recbole_sdmtmp.experiments import catalogue, cells as store, paper_claim, statistics, tables
+from tests.study_data import FIT, on_fit
 from tests.test_compare import fake_record
 from tests.tiny_data import write_tiny_dataset
 
@@ -149,6 +150,7 @@ def test_status_reads_the_steps_from_their_cells_without_running_any(tmp_path, m
 
     monkeypatch.setattr(paper_claim, "run_cells", no_run)
     monkeypatch.setattr(paper_claim, "build_config", lambda model, dataset, config_dict: DEFAULTS)
+    on_fit(monkeypatch)
     storage = f"sqlite:///{tmp_path}/none.db"
     steps = paper_claim.run_paper_claim("toy", [1, 2], tmp_path, "unused", storage=storage, run=False)
     assert [s.pending for s in steps[2:]] == ["step 3's defaults and sweeps: 0 of 48 cells finished"] * 3
@@ -160,7 +162,8 @@ def test_status_reads_the_steps_from_their_cells_without_running_any(tmp_path, m
             cell = store.Cell(label, model, "toy", seed, store.frozen_overrides(overrides), "paper_as_printed", "cells")
             cell.path(tmp_path).parent.mkdir(parents=True, exist_ok=True)
             positions = [0, 0, 0, 30] if label == "SD-MTMP gamma2=0.6" else [30, 30, 0, 30]
-            record = {**fake_record(label, seed, positions), "overrides": overrides, "cell_version": store.CELL_VERSION}
+            record = {**fake_record(label, seed, positions), "overrides": overrides, "cell_version": store.CELL_VERSION,
+                      "topics_fit": FIT}
             cell.path(tmp_path).write_text(json.dumps(record))
     steps = paper_claim.run_paper_claim("toy", [1, 2], tmp_path, "unused", storage=storage, run=False)
     assert steps[2].pending is None and steps[2].chosen == {"gamma2": 0.6}

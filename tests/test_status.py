@@ -7,7 +7,7 @@ from optuna.trial import TrialState
 
 from recbole_sdmtmp import status
 from recbole_sdmtmp.experiments.cells import CELL_VERSION, Cell, frozen_overrides
-from tests.study_data import add_trials
+from tests.study_data import FIT, add_trials, on_fit
 
 ITEMKNN = [{"k": k, "shrink": 0.0} for k in (10, 20, 50, 100, 200, 30)]
 
@@ -72,8 +72,9 @@ def test_status_reads_the_store_not_the_old_trial_folders(tmp_path, capsys):
     assert status.studies_found(tmp_path) == [("toy", "next_item")]
 
 
-def test_sdmtmp_studies_count_their_own_cells_and_share_the_tuned_row(tmp_path):
+def test_sdmtmp_studies_count_their_own_cells_and_share_the_tuned_row(tmp_path, monkeypatch):
     """Ablation: 5 rows x 3 seeds; the beta sweep's tuned value is the tuned model's own row."""
+    on_fit(monkeypatch)
     configurations = [{"beta": beta, "embedding_size": 64} for beta in (0.4, 0.1, 0.2, 0.3, 0.0, 0.5)]
     add_trials(tmp_path, "SDMTMP", "toy", "paper", configurations, [0.01, 0.02, 0.09, 0.03, 0.04, 0.05])
     chosen = configurations[2]
@@ -82,7 +83,7 @@ def test_sdmtmp_studies_count_their_own_cells_and_share_the_tuned_row(tmp_path):
     def finish(label, seed, **changes):
         settings = frozen_overrides({**chosen, **changes})
         write(Cell(label, "SDMTMP", "toy", seed, settings, "paper", "cells_tuned").path(tmp_path),
-              {"overrides": dict(settings)})
+              {"overrides": dict(settings), "topics_fit": FIT})
 
     for seed in seeds:
         finish("SD-MTMP", seed)
@@ -102,7 +103,7 @@ def test_a_dataset_with_paper_claim_cells_but_no_study_is_shown(tmp_path, capsys
     write(tmp_path / "cells" / "paper_as_printed" / "toy" / "SD-MTMP" / "seed2024.json", {})
     assert status.claim_datasets(tmp_path) == ["toy"]
     monkeypatch.setattr(status, "paper_claim_report",
-                        lambda results, dataset, storage=None: [f"claim steps of {dataset}"])
+                        lambda results, dataset, storage=None, data_root=None: [f"claim steps of {dataset}"])
     assert status.main(["--results", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "No `paper` tuning study on toy yet" in out and "claim steps of toy" in out

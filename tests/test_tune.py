@@ -328,3 +328,32 @@ def test_old_random_draw_cells_are_not_read(tmp_path):
     assert not (results / "tuning" / tuning.STORE).exists()  # reading created no store
     with pytest.raises(FileNotFoundError):
         tuning.chosen_trial(results, "BPR", "toy", "paper")
+
+
+def test_two_processes_never_claim_the_same_waiting_trial(tmp_path):
+    """Optuna reads a waiting trial's state, then writes RUNNING; on SQLite nothing locked the row
+    in between, so a second store that claimed meanwhile got the same trial (both ran it). Here
+    the first claim pauses between its read and its write while the second claims."""
+    import threading
+
+    url = url_of(tmp_path)
+    new_study(url, 1)  # one waiting trial
+    first = tuning.open_study(url, "M", "toy", "paper", 7)
+    second = tuning.open_study(url, "M", "toy", "paper", 7)
+    backend = first._storage._backend
+    read_state = backend.check_trial_is_updatable
+
+    def read_then_pause(trial_id, state):
+        read_state(trial_id, state)
+        time.sleep(1.0)
+
+    backend.check_trial_is_updatable = read_then_pause
+    claims = {}
+    thread = threading.Thread(target=lambda: claims.update(first=first._pop_waiting_trial_id()))
+    thread.start()
+    time.sleep(0.3)  # the first claim has read WAITING and pauses
+    claims["second"] = second._pop_waiting_trial_id()
+    thread.join()
+    assert sorted(claim is not None for claim in claims.values()) == [False, True]
+    trials = tuning.study_trials(tmp_path / "results", "M", "toy", "paper")
+    assert [t.state.name for t in trials] == ["RUNNING"]

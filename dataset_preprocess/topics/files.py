@@ -35,6 +35,7 @@ sentence-transformers, torch).
 """
 
 import csv
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,20 @@ def topic_file_paths(data_dir: Path, name: str) -> dict[str, Path]:
         "meta": data_dir / f"{name}{META_SUFFIX}",
         "summary": data_dir / f"{name}{SUMMARY_SUFFIX}",
     }
+
+
+def topic_fit_id(data_dir: Path, name: str) -> str | None:
+    """A short hash of what a topic fit handed the model (``review_topic`` and ``topic_vec.npy``),
+    or None before the dataset has topics. Two machines can fit the same reviews differently
+    (float kernels differ by instruction set, docs/PREPROCESSING.md), so a result that read the
+    topics records this id and is compared only with results on the same fit."""
+    paths = topic_file_paths(data_dir, name)
+    digest = hashlib.sha256()
+    for key in ("review_topic", "topic_vec"):
+        if not paths[key].is_file():
+            return None
+        digest.update(paths[key].read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def load_topic_files(data_dir: Path, name: str) -> TopicFiles:

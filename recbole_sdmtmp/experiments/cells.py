@@ -12,6 +12,7 @@ from tqdm import tqdm
 from dataset_preprocess.atomic_io import atomic_write_json
 from recbole_sdmtmp import runner
 from recbole_sdmtmp.config import build_config, ensure_prepared
+from recbole_sdmtmp.experiments.fits import same_fit, topic_fit
 
 logger = logging.getLogger(__name__)
 # The code a cell's numbers come from: a cell written by an older version is run again rather
@@ -71,9 +72,10 @@ def expand_overrides(overrides: dict, config) -> dict:
     return expanded
 
 
-def finished_record(cell: Cell, results: Path) -> dict | None:
-    """The cell's saved record, unless absent or run with other settings (a tuned configuration
-    that a longer study has since replaced): such a stale cell is run again."""
+def finished_record(cell: Cell, results: Path, data_root: str = "dataset/") -> dict | None:
+    """The cell's saved record, unless absent, run with other settings (a tuned configuration
+    that a longer study has since replaced) or, for a model that reads topics, on another topic
+    fit than ``data_root`` holds now (``experiments.fits``): such a stale cell is run again."""
     path = cell.path(results)
     if not path.is_file():
         return None
@@ -84,6 +86,10 @@ def finished_record(cell: Cell, results: Path) -> dict | None:
     if record.get("cell_version", 1) != CELL_VERSION:
         logger.info("%s was run by older code (cell version %s, now %s): running it again", path,
                     record.get("cell_version", 1), CELL_VERSION)
+        return None
+    if not same_fit(record.get("topics_fit"), cell.model, cell.dataset, data_root):
+        logger.info("%s was run on topic fit %s, not on the fit %s holds now: running it again", path,
+                    record.get("topics_fit", "(not recorded)"), Path(data_root) / cell.dataset)
         return None
     return record
 
@@ -102,14 +108,14 @@ def run_cells(cells: list[Cell], results: Path, data_root: str, rerun: bool = Fa
 
     records = {}
     for cell in cells:
-        if not rerun and (record := finished_record(cell, results)) is not None:
+        if not rerun and (record := finished_record(cell, results, data_root)) is not None:
             records[cell] = record
     todo = [cell for cell in cells if cell not in records]
     if len(cells) > len(todo):
         logger.info("%d of %d cells already finished: not run again", len(cells) - len(todo), len(cells))
     progress = tqdm(todo, desc="cells", unit="run")
     for cell in progress:
-        if not rerun and (record := finished_record(cell, results)) is not None:
+        if not rerun and (record := finished_record(cell, results, data_root)) is not None:
             records[cell] = record  # finished meanwhile by another process
             continue
         progress.set_postfix_str(f"{cell.dataset} {cell.label} seed {cell.seed}")
@@ -126,6 +132,8 @@ def run_cells(cells: list[Cell], results: Path, data_root: str, rerun: bool = Fa
         result = runner.run(build_config(cell.model, cell.dataset, config_dict=settings), evaluate_test=cell.evaluate_test).to_dict()
         record = {"label": cell.label, "overrides": {k: thaw(v) for k, v in cell.overrides},
                   "cell_version": CELL_VERSION, **result}
+        if (fit := topic_fit(cell.model, cell.dataset, data_root)) is not None:
+            record["topics_fit"] = fit  # the fit it read (ensure_prepared made it if missing)
         cell.path(results).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(cell.path(results), record)
         records[cell] = record

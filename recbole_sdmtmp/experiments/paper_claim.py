@@ -23,6 +23,7 @@ from pathlib import Path
 from recbole_sdmtmp.config import build_config
 from recbole_sdmtmp.experiments.catalogue import CLAIM_BASELINES, OURS, SWEEP_LABELS, sweep_label, sweep_values
 from recbole_sdmtmp.experiments.cells import Cell, finished_record, frozen_overrides, run_cells
+from recbole_sdmtmp.experiments.fits import OtherTopicFit
 from recbole_sdmtmp.experiments.statistics import RowStats, aggregate
 from recbole_sdmtmp.experiments.tuning import budget, chosen_trial, finished_trials, search_space
 
@@ -88,7 +89,7 @@ def best_of_each_sweep(points, rows: dict[str, RowStats], metric: str = "ndcg@10
     return chosen
 
 
-def tuned(results: Path, model: str, dataset: str, storage: str | None, n_trials: int) -> dict:
+def tuned(results: Path, model: str, dataset: str, storage: str | None, n_trials: int, data_root: str) -> dict:
     """The configuration the finished ``paper`` study chose on validation: a study short of its
     budget is not the verdict yet (FileNotFoundError names the command that finishes it)."""
     planned = budget(search_space(model), n_trials)
@@ -97,7 +98,7 @@ def tuned(results: Path, model: str, dataset: str, storage: str | None, n_trials
         raise FileNotFoundError(f"the {model} study on {dataset} has {finished} of {planned} trials; run "
                                 f"python -m recbole_sdmtmp.tune --protocol paper --datasets {dataset} "
                                 f"--models {model} --trials {n_trials}")
-    return chosen_trial(results, model, dataset, "paper", storage)["overrides"]
+    return chosen_trial(results, model, dataset, "paper", storage, data_root)["overrides"]
 
 
 class Unfinished(Exception):
@@ -123,7 +124,7 @@ def run_paper_claim(dataset: str, seeds, results: Path, data_root: str, steps=(1
         if run:
             records = run_cells(cells, results, data_root, rerun=rerun, threads=threads)
         else:
-            records = {cell: record for cell in cells if (record := finished_record(cell, results)) is not None}
+            records = {cell: record for cell in cells if (record := finished_record(cell, results, data_root)) is not None}
             if len(records) < len(cells):
                 raise Unfinished(f"{len(records)} of {len(cells)} cells finished")
         return {row.label: row for row in aggregate(records, dataset)}
@@ -133,8 +134,8 @@ def run_paper_claim(dataset: str, seeds, results: Path, data_root: str, steps=(1
         if step.number not in steps:
             continue
         try:
-            configs = {model: tuned(results, model, dataset, storage, n_trials) for model in models}
-        except FileNotFoundError as missing:
+            configs = {model: tuned(results, model, dataset, storage, n_trials, data_root) for model in models}
+        except (FileNotFoundError, OtherTopicFit) as missing:
             out.append(StepRows(step, pending=str(missing)))
             continue
         cells = [c for model in models for c in cells_of(label[model], model, configs[model], step.protocol, "cells_tuned")]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+import sqlalchemy
 import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
@@ -23,6 +24,7 @@ from recbole_sdmtmp import runner
 from recbole_sdmtmp.config import PROPERTIES, build_config, ensure_prepared
 from recbole_sdmtmp.experiments.catalogue import BASELINES, protocol_title
 from recbole_sdmtmp.experiments.cells import expand_overrides
+from recbole_sdmtmp.experiments.fits import check_study_fit, topic_fit
 
 TUNING = PROPERTIES / "tuning"
 MODELS = ("SDMTMP", *BASELINES)
@@ -164,13 +166,25 @@ def store_exists(url: str) -> bool:
 
 
 def open_storage(url: str, heartbeat: int = HEARTBEAT_S, grace: int = GRACE_S):
+    """The study store. On SQLite every transaction begins with ``BEGIN IMMEDIATE``: Optuna's
+    claim of a waiting trial reads its state and then writes RUNNING, trusting ``SELECT ... FOR
+    UPDATE`` to lock the row in between, which SQLite ignores, so two workers could both claim one
+    trial (seen: a worker failed on "Trial#4 has already finished"). Taking the write lock when
+    the transaction starts makes the read and the write one step, as the row lock does on
+    PostgreSQL or MySQL."""
     engine = {}
-    if url.startswith("sqlite:///"):
+    sqlite = url.startswith("sqlite:///")
+    if sqlite:
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        engine = {"connect_args": {"timeout": 300}}  # workers wait for each other's writes
-    return optuna.storages.RDBStorage(
+        # workers wait for each other's writes; no implicit BEGIN from pysqlite (ours is below)
+        engine = {"connect_args": {"timeout": 300, "isolation_level": None}}
+    storage = optuna.storages.RDBStorage(
         url, engine_kwargs=engine, heartbeat_interval=heartbeat, grace_period=grace,
         heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback())
+    if sqlite:
+        sqlalchemy.event.listen(storage.engine, "begin",
+                                lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
+    return storage
 
 
 def make_sampler(seed: int):
@@ -193,22 +207,31 @@ def counted(trials) -> list:
     return sorted((t for t in trials if t.number not in superseded), key=lambda t: t.number)
 
 
-def top_up(study: optuna.Study, n_trials: int, defaults: dict, seed: int, space: dict) -> int:
+def top_up(study: optuna.Study, n_trials: int, defaults: dict, seed: int, space: dict,
+           topics_fit: str | None = None) -> int:
     """Queue waiting trials until the study holds ``n_trials`` (trial 0 = ``defaults``).
 
-    The seed and the space are stored with the study: a study resumed with another seed or an
-    edited YAML would mix two searches, so it is refused.
+    The seed, the space and, for a model that reads topics, the topic fit (``experiments.fits``)
+    are stored with the study: a study resumed with another seed, an edited YAML or on other
+    topics would mix two searches, so it is refused.
     """
     described = {key: knob.describe() for key, knob in space.items()}
     attrs = study.user_attrs
     if "seed" in attrs and (attrs["seed"], attrs["space"]) != (seed, described):
         raise SystemExit(f"study {study.study_name} was begun with seed {attrs['seed']} and space "
-                         f"{attrs['space']}; it is now asked for seed {seed} and {described}. Delete it "
-                         "(optuna delete-study) or use another --storage rather than mix the two.")
+                         f"{attrs['space']}; it is now asked for seed {seed} and {described}. Restart it "
+                         "(--restart) or use another --storage rather than mix the two.")
     trials = study.get_trials(deepcopy=False)
+    if trials and topics_fit is not None and attrs.get("topics_fit") != topics_fit:
+        raise SystemExit(f"study {study.study_name} was tuned on topic fit "
+                         f"{attrs.get('topics_fit', '(not recorded: before fits were recorded)')}; the dataset "
+                         f"now holds fit {topics_fit}. Restart it on these topics (--restart) rather than mix "
+                         "the two.")
     if not trials:
         study.set_user_attr("seed", seed)
         study.set_user_attr("space", described)
+        if topics_fit is not None:
+            study.set_user_attr("topics_fit", topics_fit)
         study.enqueue_trial(defaults, user_attrs={"defaults": True})
     for _ in range(n_trials - len(counted(study.get_trials(deepcopy=False)))):
         study.enqueue_trial({})
@@ -339,6 +362,8 @@ def train_trial(trial, model: str, dataset: str, protocol: str, seed: int, resul
                         on_valid=on_valid).to_dict()
     record = {key: result[key] for key in ("best_valid_result", "epochs", "train_seconds_per_epoch",
                                             "eval_seconds", "device", "valid_cases")}
+    if (fit := topic_fit(model, dataset, data_path)) is not None:
+        record["topics_fit"] = fit
     trial.set_user_attr("record", record)
     return float(record["best_valid_result"][SELECTION_METRIC])
 
@@ -367,7 +392,8 @@ def trial_record(trial) -> dict:
             "overrides": trial.user_attrs.get("overrides", {}), "defaults": trial.user_attrs.get("defaults", False),
             "best_valid_result": record.get("best_valid_result"),
             "epochs": record.get("epochs", trial.last_step or 0), "seconds": seconds,
-            "error": trial.user_attrs.get("error"), "retry_of": trial.system_attrs.get("failed_trial")}
+            "error": trial.user_attrs.get("error"), "retry_of": trial.system_attrs.get("failed_trial"),
+            "topics_fit": record.get("topics_fit")}
 
 
 def finished_trials(results: Path, model: str, dataset: str, protocol: str, storage: str | None = None) -> list[dict]:
@@ -375,8 +401,10 @@ def finished_trials(results: Path, model: str, dataset: str, protocol: str, stor
     return [trial_record(t) for t in study_trials(results, model, dataset, protocol, storage) if t.state in FINISHED]
 
 
-def chosen_trial(results: Path, model: str, dataset: str, protocol: str, storage: str | None = None) -> dict:
-    """The complete trial with the best validation NDCG@10 (the earlier trial on a tie)."""
+def chosen_trial(results: Path, model: str, dataset: str, protocol: str, storage: str | None = None,
+                 data_root: str = "dataset/") -> dict:
+    """The complete trial with the best validation NDCG@10 (the earlier trial on a tie).
+    ``OtherTopicFit`` if the model reads topics and was tuned on another fit than ``data_root``'s."""
     records = [r for r in finished_trials(results, model, dataset, protocol, storage) if r["state"] == "COMPLETE"]
     if not records:
         raise FileNotFoundError(
@@ -384,7 +412,22 @@ def chosen_trial(results: Path, model: str, dataset: str, protocol: str, storage
             f"{storage_url(results, storage)}; run python -m recbole_sdmtmp.tune --protocol {protocol} "
             f"--datasets {dataset} --models {model}"
         )
-    return max(records, key=lambda record: (record["valid"], -record["trial"]))
+    chosen = max(records, key=lambda record: (record["valid"], -record["trial"]))
+    check_study_fit(chosen["topics_fit"], model, dataset, protocol, data_root)
+    return chosen
+
+
+def delete_study(url: str, model: str, dataset: str, protocol: str) -> int:
+    """Remove a study from the store (``tune --restart``); the number of trials it held."""
+    name = study_name(model, dataset, protocol)
+    try:
+        study = optuna.load_study(study_name=name, storage=open_storage(url))
+    except KeyError:
+        return 0
+    n_trials = len(study.get_trials(deepcopy=False))
+    optuna.delete_study(study_name=name, storage=open_storage(url))
+    logger.info("deleted study %s (%d trials) to restart it", name, n_trials)
+    return n_trials
 
 
 LEGACY_NOTE = ("the earlier seeded random draw (6 trials per model, `results/tuning/<protocol>/`, whose "

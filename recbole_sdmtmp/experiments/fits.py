@@ -1,0 +1,57 @@
+"""The topic fit a result was measured on.
+
+SD-MTMP's numbers depend on the dataset's topics, and the same reviews fitted on another machine
+give other topics (float kernels differ by instruction set: 67 topics on one machine, 64 on
+another for Magazine_Subscriptions; docs/PREPROCESSING.md). A cell or a tuning trial of a model
+that reads topics records the fit's id; a cell measured on another fit is run again rather than
+mixed into a table, and a study tuned on another fit is refused until it is restarted
+(``python -m recbole_sdmtmp.tune ... --restart``).
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from dataset_preprocess.topics.files import topic_file_paths, topic_fit_id
+from recbole_sdmtmp.registry import reads_topics
+
+
+class OtherTopicFit(RuntimeError):
+    """A tuning study of a topic model was run on another topic fit than the dataset holds now."""
+
+
+def topic_fit(model: str, dataset: str, data_root: str) -> str | None:
+    """The id of the dataset's current topic fit for a model that reads topics; None for a
+    model that does not (its results do not depend on the fit) and before topics exist."""
+    if not reads_topics(model):
+        return None
+    paths = topic_file_paths(Path(data_root) / dataset, dataset)
+    stamps = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) if p.is_file() else (str(p),)
+                   for p in (paths["review_topic"], paths["topic_vec"]))
+    return _fit_id(Path(data_root) / dataset, dataset, stamps)
+
+
+@lru_cache(maxsize=32)
+def _fit_id(folder: Path, dataset: str, stamps: tuple) -> str | None:
+    return topic_fit_id(folder, dataset)  # ``stamps`` keys the cache: a re-fit is hashed afresh
+
+
+def same_fit(recorded: str | None, model: str, dataset: str, data_root: str) -> bool:
+    """Whether a result recorded with ``recorded`` belongs with the current fit (always, for a
+    model that does not read topics; never, for a topic model's result that recorded none)."""
+    if not reads_topics(model):
+        return True
+    current = topic_fit(model, dataset, data_root)
+    return current is not None and recorded == current
+
+
+def check_study_fit(recorded: str | None, model: str, dataset: str, protocol: str, data_root: str) -> None:
+    """Refuse a topic model's study tuned on another fit: its choice was made on other topics."""
+    if same_fit(recorded, model, dataset, data_root):
+        return
+    current = topic_fit(model, dataset, data_root)
+    raise OtherTopicFit(
+        f"the {model} study on {dataset} (protocol {protocol}) was tuned on topic fit "
+        f"{recorded or '(not recorded: before fits were recorded)'}, but {Path(data_root) / dataset} now "
+        f"holds fit {current or '(none yet)'}; tune it again on these topics: python -m recbole_sdmtmp.tune "
+        f"--protocol {protocol} --datasets {dataset} --models {model} --restart"
+    )
