@@ -73,7 +73,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--protocol", choices=PROTOCOLS, default="paper")
     parser.add_argument("--datasets", nargs="+", default=["Instrument"])
-    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--models", nargs="+", help="default: every model (" + " ".join(MODELS) + ")")
     parser.add_argument("--trials", type=int, default=30, help="trials per model (the same for all)")
     parser.add_argument("--seed", type=int, default=2024, help="the tuning seed (training and sampler)")
     parser.add_argument("--results", default="results")
@@ -96,6 +96,9 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.trials < 1 or args.workers < 1:
         raise SystemExit("--trials and --workers must be at least 1")
+    if args.restart and not args.models:
+        raise SystemExit("--restart deletes studies: name them with --models (e.g. --models SDMTMP)")
+    args.models = args.models or list(MODELS)
     results = Path(args.results)
     url = storage_url(results, args.storage)
     # The report covers every model with a study, not only this run's --models: a study

@@ -115,3 +115,10 @@ def test_status_names_the_restart_of_a_study_tuned_on_another_fit(tmp_path, monk
     assert status.model_state(tmp_path, "BPR", "toy", "paper", 1)["valid"] == 0.01
     text = "\n".join(status.study_report(tmp_path, "toy", "paper", 2))
     assert "--datasets toy --models SDMTMP --trials 2 --restart" in text
+
+
+def test_restart_refuses_to_delete_every_study_unnamed(tmp_path):
+    from recbole_sdmtmp import tune
+
+    with pytest.raises(SystemExit, match="name them with --models"):
+        tune.main(["--datasets", "toy", "--restart", "--results", str(tmp_path)])
