@@ -48,6 +48,7 @@ import pandas as pd
 from dataset_preprocess.atomic_io import atomic_write, atomic_write_text
 from dataset_preprocess.checks import kcore_check, time_checks, warnings_for
 from dataset_preprocess.readers.rawio import DEFAULT_MAX_LINE_BYTES
+from dataset_preprocess.topics.files import topic_fit_id
 from dataset_preprocess.topics.fit import DIVERSITY_N_WORDS
 
 logger = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ class DatasetReport:
     warnings: list[str] = field(default_factory=list)
     topics: list[dict[str, Any]] = field(default_factory=list)
     topic_meta: dict[str, Any] = field(default_factory=dict)
+    topic_fit: str | None = None  # the id SD-MTMP's cells and studies record (topics.files.topic_fit_id)
 
     @property
     def density(self) -> float:
@@ -248,6 +250,7 @@ def build_report(name: str, data_dir: Path = Path("dataset"),
         return report
     meta = json.loads(meta_file.read_text(encoding="utf-8"))
     report.topic_meta = meta
+    report.topic_fit = topic_fit_id(dataset_dir, name)
     report.sentences, report.reviews = meta["n_sentences"], meta["n_reviews"]
     report.n_topics, report.outlier_share = meta["n_topics"], meta["outlier_ratio"]
     report.topics = [dict(t) for t in meta["topics"]]
@@ -302,7 +305,8 @@ def table_row(r: DatasetReport) -> str:
 
 def note_line(r: DatasetReport) -> str:
     warnings = "".join(f" Warning: {w}." for w in r.warnings)
-    return f"- **{r.name}**: {r.source}.{warnings}"
+    fit = f" Topic fit `{r.topic_fit}` (the id SD-MTMP's results record)." if r.topic_fit else ""
+    return f"- **{r.name}**: {r.source}.{fit}{warnings}"
 
 
 def existing_entries(text: str) -> tuple[dict[str, str], dict[str, str], bool]:

@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -15,6 +16,7 @@ from dataset_preprocess.report import (
     bertopic_clean, build_report, main, npmi_coherence, prepared_datasets, topic_diversity,
     write_reports,
 )
+from dataset_preprocess.topics.files import topic_fit_id
 from dataset_preprocess.topics.sentences import split_reviews
 
 SENTENCES = ["Apple banana.", "apple, BANANA!", "The apple and a cherry.", "dog"]
@@ -75,6 +77,9 @@ def tiny_prepared(tmp_path: Path) -> Path:
     meta = {"n_sentences": n_sentences, "n_reviews": 5, "n_topics": 2, "outlier_ratio": 0.2,
             "encoder": "test", "seed": 1, "config": {}, "topics": topics}
     (out / "Tiny.topics.json").write_text(json.dumps(meta))
+    (out / "Tiny.review_topic").write_text("user_id:token\titem_id:token\ttopic_id:token\tsentences:float\n"
+                                           "u1\ti1\t0\t1\n")
+    np.save(out / "Tiny.topic_vec.npy", np.zeros((2, 3), dtype=np.float32))
     return data
 
 
@@ -100,6 +105,7 @@ def test_report_of_a_small_dataset(tiny_prepared: Path, tmp_path: Path) -> None:
     assert "| Tiny | 3 | 2 | 5 | 83.33% | 1.67 | 2.50 | 1.00 | 2 | 20.0% |" in table
     assert "Last run: `CMD`" in table
     assert "- **Tiny**: own file (csv), tiny.csv." in table
+    assert f"Topic fit `{topic_fit_id(tiny_prepared / 'Tiny', 'Tiny')}`" in table and report.topic_fit
     page = (out / "topics" / "Tiny.md").read_text()
     assert "| 0 | 3 | 3 | 2 |" in page and "apple, banana" in page
     assert "![largest topics](Tiny_topics.png)" in page
