@@ -114,6 +114,15 @@ def test_a_better_baseline_is_bold(tmp_path):
     assert "| SD-MTMP | 1 | 0.3333" in text
 
 
+def test_the_table_names_the_topic_fit_of_sd_mtmp_s_cells(tmp_path):
+    records = {store.Cell("SD-MTMP", "SDMTMP", "toy", 1): {**fake_record("SD-MTMP", 1, [1]), "topics_fit": "abc"},
+               store.Cell("BPR", "BPR", "toy", 1): fake_record("BPR", 1, [0])}
+    text = tables.write_comparison(records, "toy", tmp_path, "cmd").read_text()
+    assert "SD-MTMP's cells read topic fit `abc` (the ids in `results/datasets.md`" in text
+    del records[store.Cell("SD-MTMP", "SDMTMP", "toy", 1)]["topics_fit"]
+    assert "topic fit" not in tables.write_comparison(records, "toy", tmp_path, "cmd").read_text()
+
+
 def test_sd_mtmp_is_tested_against_the_floors_and_ngcf(tmp_path):
     """HR@10 by hand: SD-MTMP hits 2 of 3 cases, Pop 0, NGCF 3; BPR is no floor."""
     records = {store.Cell(label, label, "toy", 1): fake_record(label, 1, positions)

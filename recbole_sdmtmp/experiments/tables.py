@@ -83,6 +83,16 @@ def tuning_note(tuned: str | None) -> str:
             "(the same number of trials for every model; see the tuning report).")
 
 
+def fit_note(records: dict, dataset: str) -> str:
+    """Which topic fit the rows that read topics were measured on (``experiments.fits``)."""
+    fits = sorted({record["topics_fit"] for cell, record in records.items()
+                   if cell.dataset == dataset and record.get("topics_fit")})
+    if not fits:
+        return ""
+    return (f" {OURS}'s cells read topic fit {', '.join(f'`{fit}`' for fit in fits)} (the ids in "
+            "`results/datasets.md`; the baselines read no topics).")
+
+
 def write_comparison(records: dict, dataset: str, results: Path, command: str,
                      protocol: str = "paper", tuned: str | None = None) -> Path:
     rows = aggregate(records, dataset)
@@ -90,7 +100,8 @@ def write_comparison(records: dict, dataset: str, results: Path, command: str,
     lines = [f"# {dataset}: SD-MTMP against the baselines, protocol {protocol_title(protocol)}", "",
              f"Produced by `{command}`. {PROTOCOL_NOTES[protocol]} {tuning_note(tuned)} Test "
              "split, full ranking, mean ± standard deviation over seeds; the best mean of each "
-             "column in bold. Pop and ItemKNN are floors.", "", *metrics_table(rows), ""]
+             f"column in bold. Pop and ItemKNN are floors.{fit_note(records, dataset)}", "",
+             *metrics_table(rows), ""]
     ours = next((row for row in rows if row.label == OURS), None)
     others = [row for row in rows if row.label != OURS]
     if ours and others:
