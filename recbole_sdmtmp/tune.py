@@ -38,7 +38,8 @@ maximises validation NDCG@10 (the protocol's ``valid_metric``); trials never rea
   trial (an exception in training) and a pruned one count as run. A larger ``--trials`` later
   adds trials to the queue; a study never shrinks.
 - Topics: a study of a model that reads topics (SD-MTMP) records the dataset's topic fit; on
-  another fit (topics prepared again on another machine) it is refused, and ``--restart``
+  another fit (topics prepared again on another machine) it is skipped with a warning (the other
+  models go on; ``compare --tuned`` refuses it), and ``--restart``
   deletes the named models' studies and tunes them again (``recbole_sdmtmp.experiments.fits``).
 - Resume: a running trial records a heartbeat in the store every minute. A trial whose process
   was killed stops beating; after 3 minutes any process of the study marks it FAIL and queues a
@@ -115,8 +116,13 @@ def main(argv=None) -> int:
                 if args.restart:
                     delete_study(url, model, dataset, args.protocol)
                 study = open_study(url, model, dataset, args.protocol, seed)
-                top_up(study, budget(space, args.trials), defaults, seed, space,
-                       topic_fit(model, dataset, args.data_path))
+                fit = topic_fit(model, dataset, args.data_path)
+                if fit is not None and study.get_trials(deepcopy=False) and study.user_attrs.get("topics_fit") != fit:
+                    logging.warning("skipping %s: its study was tuned on another topic fit than %s holds; "
+                                    "tune it again with --models %s --restart", study.study_name,
+                                    Path(args.data_path) / dataset, model)
+                    continue  # the other models' studies go on; compare --tuned refuses this one
+                top_up(study, budget(space, args.trials), defaults, seed, space, fit)
                 objective = functools.partial(train_trial, model=model, dataset=dataset, protocol=args.protocol,
                                               seed=args.seed, results=str(results), data_path=args.data_path)
                 run_workers(url, model, dataset, args.protocol, seed, objective, args.workers, args.threads)

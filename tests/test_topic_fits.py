@@ -122,3 +122,27 @@ def test_restart_refuses_to_delete_every_study_unnamed(tmp_path):
 
     with pytest.raises(SystemExit, match="name them with --models"):
         tune.main(["--datasets", "toy", "--restart", "--results", str(tmp_path)])
+
+
+def test_tune_skips_a_study_on_another_fit_and_goes_on_with_the_others(tmp_path, monkeypatch, caplog):
+    """A new machine's topics must not stop the baselines' studies from resuming."""
+    from recbole_sdmtmp import tune
+    from tests.study_data import add_trials
+
+    add_trials(tmp_path, "SDMTMP", "toy", "paper", [{}], [0.02])  # recorded fit "f1"
+    study = tuning.open_study(tuning.storage_url(tmp_path), "SDMTMP", "toy", "paper", 0)
+    study.set_user_attr("topics_fit", "f1")
+    ran = []
+    monkeypatch.setattr(tune, "topic_fit", lambda model, dataset, data_root: "f2" if model == "SDMTMP" else None)
+    monkeypatch.setattr(tune, "ensure_prepared", lambda config: None)
+    monkeypatch.setattr(tune, "build_config", lambda *args, **kwargs: None)
+    monkeypatch.setattr(tune, "default_params", lambda *args: {})
+    monkeypatch.setattr(tune, "run_workers", lambda url, model, *args: ran.append(model))
+    monkeypatch.setattr(tune, "write_report", lambda *args: tmp_path / "report.md")
+    argv = ["--datasets", "toy", "--trials", "1", "--results", str(tmp_path)]
+    tune.main(argv + ["--models", "SDMTMP", "BPR"])
+    assert ran == ["BPR"] and "skipping paper/toy/SDMTMP" in caplog.text
+    tune.main(argv + ["--models", "SDMTMP", "--restart"])
+    assert ran == ["BPR", "SDMTMP"]
+    restarted = tuning.open_study(tuning.storage_url(tmp_path), "SDMTMP", "toy", "paper", 0)
+    assert restarted.user_attrs["topics_fit"] == "f2" and len(restarted.get_trials()) == 1  # trial 0, waiting
