@@ -32,6 +32,7 @@ from recbole_sdmtmp.experiments.tuning import (MODELS, budget, chosen_trial, fin
 
 SEEDS = (2024, 2025, 2026, 2027, 2028)
 CLAIM_SEEDS = (2024, 2025, 2026)
+OTHER_FIT = "tuned on other topics: --restart"  # a topic model's study on another topic fit
 TRIALS = 30
 
 
@@ -45,7 +46,7 @@ def model_state(results: Path, model: str, dataset: str, protocol: str, n_trials
     try:
         chosen = chosen_trial(results, model, dataset, protocol, storage, data_root) if "COMPLETE" in states else None
     except OtherTopicFit:
-        state["state"] = "tuned on other topics: --restart"
+        state["state"] = OTHER_FIT
         return state
     if chosen is not None:
         state["valid"] = chosen["valid"]
@@ -77,7 +78,7 @@ def study_report(results: Path, dataset: str, protocol: str, n_trials: int, seed
     if not left:
         lines.append("Complete.")
     else:
-        stale = [s["model"] for s in left if s["state"].startswith("tuned on other topics")]
+        stale = [s["model"] for s in left if s["state"] == OTHER_FIT]
         if stale:
             lines.append(f"Tuned on another topic fit than {Path(data_root) / dataset} holds: `python -m recbole_sdmtmp.tune "
                          f"--protocol {protocol} --datasets {dataset} --models {' '.join(stale)} --trials "

@@ -62,8 +62,8 @@ from pathlib import Path
 
 from recbole_sdmtmp.data.protocol import PROTOCOLS
 from recbole_sdmtmp.experiments.tuning import (
-    MODELS, budget, default_params, delete_study, open_study, run_workers, search_space, storage_url, study_seed,
-    top_up, train_trial, write_report,
+    MODELS, budget, default_params, delete_study, on_other_fit, open_study, run_workers, search_space, storage_url,
+    study_seed, top_up, train_trial, write_report,
 )
 from recbole_sdmtmp.config import build_config, ensure_prepared
 from recbole_sdmtmp.experiments.fits import topic_fit
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
                     delete_study(url, model, dataset, args.protocol)
                 study = open_study(url, model, dataset, args.protocol, seed)
                 fit = topic_fit(model, dataset, args.data_path)
-                if fit is not None and study.get_trials(deepcopy=False) and study.user_attrs.get("topics_fit") != fit:
+                if on_other_fit(study, fit):
                     logging.warning("skipping %s: its study was tuned on another topic fit than %s holds; "
                                     "tune it again with --models %s --restart", study.study_name,
                                     Path(args.data_path) / dataset, model)

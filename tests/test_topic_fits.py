@@ -111,7 +111,7 @@ def test_status_names_the_restart_of_a_study_tuned_on_another_fit(tmp_path, monk
     on_fit(monkeypatch)  # the fit the trials recorded
     assert status.model_state(tmp_path, "SDMTMP", "toy", "paper", 2)["valid"] == 0.03
     on_fit(monkeypatch, "f2")  # the topics were prepared again on another machine
-    assert status.model_state(tmp_path, "SDMTMP", "toy", "paper", 2)["state"] == "tuned on other topics: --restart"
+    assert status.model_state(tmp_path, "SDMTMP", "toy", "paper", 2)["state"] == status.OTHER_FIT
     assert status.model_state(tmp_path, "BPR", "toy", "paper", 1)["valid"] == 0.01
     text = "\n".join(status.study_report(tmp_path, "toy", "paper", 2))
     assert "--datasets toy --models SDMTMP --trials 2 --restart" in text

@@ -207,6 +207,12 @@ def counted(trials) -> list:
     return sorted((t for t in trials if t.number not in superseded), key=lambda t: t.number)
 
 
+def on_other_fit(study: optuna.Study, topics_fit: str | None) -> bool:
+    """Whether a topic model's study has trials tuned on another topic fit than ``topics_fit``."""
+    return (topics_fit is not None and bool(study.get_trials(deepcopy=False))
+            and study.user_attrs.get("topics_fit") != topics_fit)
+
+
 def top_up(study: optuna.Study, n_trials: int, defaults: dict, seed: int, space: dict,
            topics_fit: str | None = None) -> int:
     """Queue waiting trials until the study holds ``n_trials`` (trial 0 = ``defaults``).
@@ -222,7 +228,7 @@ def top_up(study: optuna.Study, n_trials: int, defaults: dict, seed: int, space:
                          f"{attrs['space']}; it is now asked for seed {seed} and {described}. Restart it "
                          "(--restart) or use another --storage rather than mix the two.")
     trials = study.get_trials(deepcopy=False)
-    if trials and topics_fit is not None and attrs.get("topics_fit") != topics_fit:
+    if on_other_fit(study, topics_fit):
         raise SystemExit(f"study {study.study_name} was tuned on topic fit "
                          f"{attrs.get('topics_fit', '(not recorded: before fits were recorded)')}; the dataset "
                          f"now holds fit {topics_fit}. Restart it on these topics (--restart) rather than mix "
