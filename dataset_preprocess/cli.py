@@ -24,6 +24,7 @@ from dataset_preprocess.readers.amazon import ON_BAD_LINE_CHOICES, inter_path, s
 from dataset_preprocess.readers.own_file import FORMATS
 from dataset_preprocess.readers.rawio import DEFAULT_MAX_LINE_BYTES
 from dataset_preprocess.registry import PAPER_DATASETS, lookup, resolve
+from dataset_preprocess.topics.pinned import PINNED_FITS_DIR, pin_fit
 
 if TYPE_CHECKING:
     from dataset_preprocess.topics.fit import TopicConfig
@@ -118,6 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     topic.add_argument("--umap-epochs", type=int, metavar="N",
                        help="UMAP optimisation epochs (default: UMAP's own, 200 above 10,000 "
                             "sentences)")
+    topic.add_argument("--refit-topics", action="store_true",
+                       help="fit topics even where a pinned fit of these inputs exists")
+    topic.add_argument("--pin-topics", action="store_true",
+                       help="after preparing, pin this fit (copy it to --pinned-fits) so that "
+                            "other machines read it instead of fitting their own")
+    topic.add_argument("--pinned-fits", default=str(PINNED_FITS_DIR), metavar="DIR",
+                       help=f"folder of pinned topic fits (default: {PINNED_FITS_DIR}); a dataset's "
+                            "pin is installed instead of a fit when it was made from the same raw "
+                            "file, .inter and settings")
     topic.add_argument("--topic-cache-dir",
                        help="cache of fitted topics, keyed by every input of the fit (default: "
                             "'topics' beside --cache-dir; '' for none)")
@@ -190,7 +200,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             on_bad_line=args.on_bad_line, download=not args.no_download,
             topics=not args.no_topics, topic_config=_topic_config(args), force=args.force,
             columns=args.columns, file_format=args.file_format, time_format=args.time_format,
-            kcore=args.kcore, max_line_bytes=args.max_line_bytes, written=summary)
+            kcore=args.kcore, max_line_bytes=args.max_line_bytes, written=summary,
+            pinned_fits=None if args.refit_topics or args.no_topics else args.pinned_fits)
+        if args.pin_topics and not args.no_topics:
+            from dataset_preprocess.topics.fit import TopicConfig
+
+            pin_fit(dataset_dir, summary["dataset"], _topic_config(args) or TopicConfig(), Path(args.pinned_fits))
     except INPUT_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -147,7 +147,8 @@ def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
                     kcore: int | None = None,
                     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
                     written: dict[str, Any] | None = None, source: Source | None = None,
-                    source_sha256: str | None = None) -> Path:
+                    source_sha256: str | None = None,
+                    pinned_fits: str | os.PathLike[str] | None = None) -> Path:
     """Convert dataset ``name`` into ``<out_dir>/<Name>/`` and return that directory.
 
     ``name`` is an Amazon category (any alias), or any name for a file of the user's own given
@@ -160,6 +161,8 @@ def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
     anything. ``written``, if given, receives the summary of this conversion (or of the one
     reused), as a concurrent conversion may replace the file right after. ``source`` and
     ``source_sha256``: the source as :func:`ensure_dataset` already resolved and hashed it.
+    ``pinned_fits``: a folder of pinned topic fits (:mod:`dataset_preprocess.topics.pinned`); the
+    dataset's pin is installed instead of a fit where it was made from these inputs and settings.
     """
     if kcore is not None and kcore < 1:
         raise ValueError(f"--kcore must be at least 1, not {kcore}")
@@ -192,7 +195,7 @@ def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
     if written is not None:
         written.update(summary)
     if topics:
-        _build_topics(reviews, dataset_dir, name, topic_config)
+        _build_topics(reviews, dataset_dir, name, topic_config, pinned_fits)
     return dataset_dir
 
 
@@ -287,12 +290,14 @@ def _check_enough_text(reviews: pd.DataFrame, name: str, config: TopicConfig | N
 
 
 def _build_topics(reviews: pd.DataFrame, dataset_dir: Path, name: str,
-                  config: TopicConfig | None) -> None:
+                  config: TopicConfig | None, pinned_fits: str | os.PathLike[str] | None = None) -> None:
     from dataset_preprocess.topics.fit import TopicConfig, build_topics, sentence_encoder
+    from dataset_preprocess.topics.pinned import install_pinned_fit
 
-    logger.info("building topics for %s", name)
     config = config or TopicConfig()
-    build_topics(reviews, out_dir=dataset_dir, name=name, config=config)
+    if pinned_fits is None or install_pinned_fit(dataset_dir, name, config, Path(pinned_fits)) is None:
+        logger.info("building topics for %s", name)
+        build_topics(reviews, out_dir=dataset_dir, name=name, config=config)
     # Per-review vectors for the review-aware baselines: the topics' sentences, from the cache.
     build_review_vectors(reviews, dataset_dir, name, cache_dir=config.cache_dir,
                          sentence_encoder=sentence_encoder(config),

@@ -12,6 +12,7 @@ from recbole.config import Config
 from recbole.utils import ModelType
 
 from dataset_preprocess.pipeline import ensure_dataset
+from dataset_preprocess.topics.pinned import PINNED_FITS_DIR
 from recbole_sdmtmp.registry import (
     check_model_supported, check_model_type, needs_review_vectors, needs_topics, resolve_model,
 )
@@ -68,8 +69,10 @@ def ensure_prepared(config: Config, raw_file=None, source=None, **options) -> Pa
     """Convert the dataset and write the side-files its model reads where they are missing or
     stale (``dataset_preprocess.pipeline.ensure_dataset`` decides); return the dataset folder.
     ``source`` (already resolved), ``raw_file`` and ``options`` (columns, kcore...) are the
-    command line's, for a dataset of the user's own or a raw file found elsewhere."""
+    command line's, for a dataset of the user's own or a raw file found elsewhere. Topics come
+    from the committed pin where one matches (``results/topic_fits``), so the results reproduce."""
     dataset_dir = Path(config["data_path"])
+    options.setdefault("pinned_fits", PINNED_FITS_DIR)
     ensure_dataset(config["dataset"], out_dir=dataset_dir.parent, raw_file=raw_file,
                    topics=needs_topics(config), review_vectors=needs_review_vectors(config),
                    source=source, **options)

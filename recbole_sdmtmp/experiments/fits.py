@@ -5,7 +5,8 @@ give other topics (float kernels differ by instruction set: 67 topics on one mac
 another for Magazine_Subscriptions; docs/PREPROCESSING.md). A cell or a tuning trial of a model
 that reads topics records the fit's id; a cell measured on another fit is run again rather than
 mixed into a table, and a study tuned on another fit is refused until it is restarted
-(``python -m recbole_sdmtmp.tune ... --restart``).
+(``python -m recbole_sdmtmp.tune ... --restart``). The fits the committed results read are pinned
+(:mod:`dataset_preprocess.topics.pinned`), so a new machine installs them instead of fitting its own.
 """
 
 from functools import lru_cache

@@ -1,0 +1,135 @@
+"""Pinned topic fits: the fits the committed results read, shipped so that any machine reads them.
+
+A BERTopic fit does not carry over between machines: the encoder's float kernels differ by
+instruction set, UMAP magnifies the last bits, and the same reviews give other topics (Instrument:
+326 topics on one machine, 347 on another; docs/PREPROCESSING.md). Every SD-MTMP result records
+the fit it read (:mod:`recbole_sdmtmp.experiments.fits`), so on a new machine each of them had to
+be measured again. A pinned fit is the four side-files of one fit plus ``pin.json``, under
+``results/topic_fits/<Name>/``. Preparing a dataset installs the pin instead of fitting when the
+pin was made from the same raw file, the same ``.inter`` and the same fit settings; anything else
+fits afresh, and ``--refit-topics`` always does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dataset_preprocess.atomic_io import atomic_write, atomic_write_json
+from dataset_preprocess.topics.files import topic_file_paths, topic_fit_id
+
+if TYPE_CHECKING:
+    from dataset_preprocess.topics.fit import TopicConfig
+
+logger = logging.getLogger(__name__)
+
+PINNED_FITS_DIR = Path("results") / "topic_fits"  # relative to the working directory, as dataset/ is
+PIN_FILE = "pin.json"
+# Copied in this order: topics.json describes the others, so it lands last (as the fit writes it).
+COPY_ORDER = ("topic_vec", "review_topic", "summary", "meta")
+
+
+class PinMismatch(ValueError):
+    """A pinned fit that belongs to other inputs or settings than the dataset being prepared."""
+
+
+def fit_settings(config: TopicConfig) -> dict:
+    """What decides a fit besides its input, JSON-normalised: the encoder, its precision and every
+    clustering setting. Paths, batch plans and process counts are left out: they change no number."""
+    from dataset_preprocess.topics.fit import cluster_settings
+
+    settings = {"encoder": config.encoder, "encoder_precision": config.encoder_precision,
+                "cluster": cluster_settings(config)}
+    return json.loads(json.dumps(settings))
+
+
+def _inputs(dataset_dir: Path, name: str) -> dict:
+    from dataset_preprocess.readers.amazon import summary_path
+
+    summary = json.loads(summary_path(dataset_dir, name).read_text(encoding="utf-8"))
+    return {"source_sha256": summary.get("source_sha256"), "inter_sha256": summary.get("inter_sha256")}
+
+
+def pin_fit(dataset_dir: Path, name: str, config: TopicConfig, root: Path = PINNED_FITS_DIR) -> Path:
+    """Copy the dataset's current fit to ``root/<name>/`` with what it was fitted from; return
+    that folder. Refuses a dataset without topics."""
+    dataset_dir, folder = Path(dataset_dir), Path(root) / name
+    fit_id = topic_fit_id(dataset_dir, name)
+    if fit_id is None:
+        raise FileNotFoundError(f"{dataset_dir} holds no topics of {name} to pin: prepare it first")
+    sources, targets = topic_file_paths(dataset_dir, name), topic_file_paths(folder, name)
+    folder.mkdir(parents=True, exist_ok=True)
+    for key in COPY_ORDER:
+        _copy(sources[key], targets[key])
+    meta = json.loads(sources["meta"].read_text(encoding="utf-8"))
+    atomic_write_json(folder / PIN_FILE, {
+        "dataset": name, "topic_fit": fit_id, **_inputs(dataset_dir, name),
+        "settings": fit_settings(config), "n_topics": meta.get("n_topics"),
+        "outlier_ratio": meta.get("outlier_ratio"), "machine": _machine(),
+        "pinned_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    })
+    logger.info("pinned topic fit %s of %s in %s", fit_id, name, folder)
+    return folder
+
+
+def read_pin(name: str, root: Path = PINNED_FITS_DIR) -> dict | None:
+    """The pin of dataset ``name`` under ``root``, or None where there is none."""
+    path = Path(root) / name / PIN_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def pin_mismatch(pin: dict, dataset_dir: Path, name: str, config: TopicConfig) -> str | None:
+    """Why ``pin`` does not belong to the prepared dataset and these settings, or None."""
+    inputs = _inputs(Path(dataset_dir), name)
+    for key, what in (("source_sha256", "raw file"), ("inter_sha256", ".inter")):
+        if pin.get(key) != inputs[key]:
+            return f"it was fitted from another {what} ({key} {str(pin.get(key))[:12]}, here {str(inputs[key])[:12]})"
+    if pin.get("settings") != fit_settings(config):
+        return "it was fitted with other settings (encoder, precision or clustering)"
+    return None
+
+
+def install_pinned_fit(dataset_dir: Path, name: str, config: TopicConfig,
+                       root: Path = PINNED_FITS_DIR) -> str | None:
+    """Install the pinned fit of ``name`` into ``dataset_dir`` where it belongs to this dataset
+    and these settings; return its id, or None (no pin, or one for other inputs: logged)."""
+    pin = read_pin(name, root)
+    if pin is None:
+        return None
+    why = pin_mismatch(pin, dataset_dir, name, config)
+    if why is not None:
+        logger.warning("not using the pinned topic fit %s of %s in %s: %s; fitting afresh",
+                       pin.get("topic_fit"), name, Path(root) / name, why)
+        return None
+    sources, targets = topic_file_paths(Path(root) / name, name), topic_file_paths(Path(dataset_dir), name)
+    if topic_fit_id(Path(root) / name, name) != pin["topic_fit"]:
+        raise PinMismatch(f"{Path(root) / name}: the pinned files do not hash to the pin's fit "
+                          f"{pin['topic_fit']}; restore them from git or pin the fit again")
+    for key in COPY_ORDER:
+        _copy(sources[key], targets[key])
+    logger.info("%s: installed the pinned topic fit %s (%s topics, fitted on %s); --refit-topics "
+                "fits afresh", name, pin["topic_fit"], pin.get("n_topics"), pin.get("machine", "?"))
+    return pin["topic_fit"]
+
+
+def _copy(source: Path, target: Path) -> None:
+    with open(source, "rb") as src, atomic_write(target, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+
+
+def _machine() -> str:
+    """The CPU model, which is what makes fits differ."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = ""
+    for line in cpuinfo.splitlines():
+        if line.startswith("model name"):
+            flags = "avx512" if "avx512f" in cpuinfo else "no avx512"
+            return f"{line.split(':', 1)[1].strip()} ({flags})"
+    return platform.processor() or platform.machine()
