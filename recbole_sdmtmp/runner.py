@@ -19,6 +19,7 @@ from recbole.config import Config
 from recbole.data.dataset import SequentialDataset
 from recbole.utils import ModelType, get_trainer, init_logger, init_seed, set_color
 
+from dataset_preprocess.machine import cpu_description
 from recbole_sdmtmp import distributed as ddp
 from recbole_sdmtmp.data.protocol import prepare
 from recbole_sdmtmp.evaluation import case_metrics_of
@@ -44,6 +45,7 @@ class RunResult:
     peak_rss_mb: float = 0.0  # of the whole process so far (a comparison runs many cells in one)
     peak_cuda_mb: float | None = None
     device: str = "cpu"
+    machine: str = ""  # the CPU (dataset_preprocess.machine): times from two machines do not compare
     checkpoint: str | None = None
     test_case_metrics: dict = field(default_factory=dict)  # {'hit@10': [per test case]...}
     valid_cases: int = 0
@@ -213,6 +215,7 @@ def run(
     result.eval_seconds = statistics.median(eval_seconds) if eval_seconds else None
     result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result.device = str(config["device"])
+    result.machine = cpu_description()
     if torch.cuda.is_available() and "cuda" in result.device:
         result.peak_cuda_mb = torch.cuda.max_memory_allocated() / 2**20
     result.checkpoint = checkpoint

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dataset_preprocess.atomic_io import atomic_write, atomic_write_json
+from dataset_preprocess.machine import cpu_description
 from dataset_preprocess.topics.files import topic_file_paths, topic_fit_id
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def pin_fit(dataset_dir: Path, name: str, config: TopicConfig, root: Path = PINN
     atomic_write_json(folder / PIN_FILE, {
         "dataset": name, "topic_fit": fit_id, **_inputs(dataset_dir, name),
         "settings": fit_settings(config), "n_topics": meta.get("n_topics"),
-        "outlier_ratio": meta.get("outlier_ratio"), "machine": _machine(),
+        "outlier_ratio": meta.get("outlier_ratio"), "machine": cpu_description(),
         "pinned_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     })
     logger.info("pinned topic fit %s of %s in %s", fit_id, name, folder)
@@ -120,16 +120,3 @@ def install_pinned_fit(dataset_dir: Path, name: str, config: TopicConfig,
 def _copy(source: Path, target: Path) -> None:
     with open(source, "rb") as src, atomic_write(target, "wb") as dst:
         shutil.copyfileobj(src, dst)
-
-
-def _machine() -> str:
-    """The CPU model, which is what makes fits differ."""
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        cpuinfo = ""
-    for line in cpuinfo.splitlines():
-        if line.startswith("model name"):
-            flags = "avx512" if "avx512f" in cpuinfo else "no avx512"
-            return f"{line.split(':', 1)[1].strip()} ({flags})"
-    return platform.processor() or platform.machine()

@@ -31,19 +31,42 @@ def metrics_table(rows: list[RowStats], metrics=METRICS, first: str = "model") -
     return lines
 
 
+UNRECORDED = "not recorded (cells from before machines were recorded)"
+
+
+def machines_of(row: RowStats) -> tuple[str, ...]:
+    """The machines a row's cells ran on (``RunResult.machine``)."""
+    return tuple(sorted({run.get("machine") or UNRECORDED for run in row.runs}))
+
+
+def machine_letters(rows: list[RowStats]) -> dict[str, str]:
+    """A letter per machine, in order of first appearance."""
+    letters: dict[str, str] = {}
+    for row in rows:
+        for machine in machines_of(row):
+            letters.setdefault(machine, chr(ord("A") + len(letters)))
+    return letters
+
+
 def timing_table(rows: list[RowStats]) -> list[str]:
+    """Seconds per epoch and per evaluation; the ratio to SD-MTMP only between rows measured on
+    the same machines, since another CPU (or one shared with other jobs) changes every time."""
     reference = next((row for row in rows if row.label == OURS), None)
     reference_epoch = reference.median_of("train_seconds_per_epoch") if reference else None
+    letters = machine_letters(rows)
     lines = [
         "| model | s / training epoch (median) | s / full evaluation (median) | epochs run (mean) "
-        f"| epoch time / {OURS} |",
-        "|---|---|---|---|---|",
+        f"| machine | epoch time / {OURS} |",
+        "|---|---|---|---|---|---|",
     ]
     for row in rows:
         epoch, evaluation = row.median_of("train_seconds_per_epoch"), row.median_of("eval_seconds")
         epochs = np.mean([run["epochs"] for run in row.runs])
-        ratio = f"{epoch / reference_epoch:.2f}" if reference_epoch and epoch else "n/a"
-        lines.append(f"| {row.label} | {epoch:.2f} | {evaluation:.2f} | {epochs:.0f} | {ratio} |")
+        same = reference is not None and machines_of(row) == machines_of(reference)
+        ratio = (f"{epoch / reference_epoch:.2f}" if same and reference_epoch and epoch
+                 else "n/a (other machine)" if reference_epoch and epoch else "n/a")
+        machine = ", ".join(letters[m] for m in machines_of(row))
+        lines.append(f"| {row.label} | {epoch:.2f} | {evaluation:.2f} | {epochs:.0f} | {machine} | {ratio} |")
     return lines
 
 
@@ -64,9 +87,12 @@ def write_csv(path: Path, rows: list[RowStats], dataset: str) -> None:
 
 def device_line(rows: list[RowStats]) -> str:
     devices = sorted({run["device"] for row in rows for run in row.runs})
-    return (f"Device: {', '.join(devices)}. Each time is a median measured inside its own cell; cells "
-            "that ran while other jobs shared the CPU (as during this project's studies on a 2-core "
-            "machine) ran slower, so read the ratios as rough.")
+    machines = "; ".join(f"{letter}: {machine}" for machine, letter in machine_letters(rows).items())
+    return (f"Device: {', '.join(devices)}. Machines: {machines}. Each time is a median measured inside "
+            "its own cell; cells that ran while other jobs shared the CPU (as during this project's "
+            "studies on a 2-core machine) ran slower, so read even a same-machine ratio as rough.")
+
+
 PROTOCOL_NOTES = {
     "paper": "Protocol `paper` (the paper's section 3.1): each user's interactions split by time, "
              "newest 20% test, 10% validation; one case per user (input: the training history; "
