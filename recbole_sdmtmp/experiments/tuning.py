@@ -367,7 +367,7 @@ def train_trial(trial, model: str, dataset: str, protocol: str, seed: int, resul
     result = runner.run(build_config(model, dataset, config_dict=config_dict), evaluate_test=False, saved=False,
                         on_valid=on_valid).to_dict()
     record = {key: result[key] for key in ("best_valid_result", "epochs", "train_seconds_per_epoch",
-                                            "eval_seconds", "device", "valid_cases")}
+                                            "eval_seconds", "device", "machine", "valid_cases")}
     if (fit := topic_fit(model, dataset, data_path)) is not None:
         record["topics_fit"] = fit
     trial.set_user_attr("record", record)
