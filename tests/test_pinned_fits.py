@@ -14,7 +14,7 @@ from dataset_preprocess.pipeline import prepare_dataset
 from dataset_preprocess.topics import fit
 from dataset_preprocess.topics.files import REVIEW_TOPIC_HEADER, load_topic_files, topic_file_paths, topic_fit_id
 from dataset_preprocess.topics.fit import TopicConfig
-from dataset_preprocess.topics.pinned import PIN_FILE, PinMismatch, fit_settings, install_pinned_fit, pin_fit, read_pin
+from dataset_preprocess.topics.pinned import PIN_FILE, BrokenPin, fit_settings, install_pinned_fit, pin_fit, read_pin
 
 CONFIG = TopicConfig(min_cluster_size=2, umap_n_neighbors=2)  # few sentences suffice
 
@@ -86,7 +86,7 @@ def test_tampered_pinned_files_are_refused(prepared: tuple[Path, Path]) -> None:
     dataset_dir, pins = prepared
     with topic_file_paths(pins / "Instrument", "Instrument")["review_topic"].open("a") as handle:
         handle.write("U1\tI2\t0\t1.0\n")
-    with pytest.raises(PinMismatch, match="do not hash to the pin"):
+    with pytest.raises(BrokenPin, match="do not hash to the pin"):
         install_pinned_fit(dataset_dir, "Instrument", CONFIG, pins)
 
 

@@ -34,8 +34,8 @@ PIN_FILE = "pin.json"
 COPY_ORDER = ("topic_vec", "review_topic", "summary", "meta")
 
 
-class PinMismatch(ValueError):
-    """A pinned fit that belongs to other inputs or settings than the dataset being prepared."""
+class BrokenPin(ValueError):
+    """Pinned files that no longer hash to their pin's fit id (edited, or half restored)."""
 
 
 def fit_settings(config: TopicConfig) -> dict:
@@ -108,7 +108,7 @@ def install_pinned_fit(dataset_dir: Path, name: str, config: TopicConfig,
         return None
     sources, targets = topic_file_paths(Path(root) / name, name), topic_file_paths(Path(dataset_dir), name)
     if topic_fit_id(Path(root) / name, name) != pin["topic_fit"]:
-        raise PinMismatch(f"{Path(root) / name}: the pinned files do not hash to the pin's fit "
+        raise BrokenPin(f"{Path(root) / name}: the pinned files do not hash to the pin's fit "
                           f"{pin['topic_fit']}; restore them from git or pin the fit again")
     for key in COPY_ORDER:
         _copy(sources[key], targets[key])

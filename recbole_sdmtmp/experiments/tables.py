@@ -62,9 +62,10 @@ def timing_table(rows: list[RowStats]) -> list[str]:
     for row in rows:
         epoch, evaluation = row.median_of("train_seconds_per_epoch"), row.median_of("eval_seconds")
         epochs = np.mean([run["epochs"] for run in row.runs])
-        same = reference is not None and machines_of(row) == machines_of(reference)
-        ratio = (f"{epoch / reference_epoch:.2f}" if same and reference_epoch and epoch
-                 else "n/a (other machine)" if reference_epoch and epoch else "n/a")
+        ratio = "n/a"
+        if reference_epoch and epoch:
+            same = machines_of(row) == machines_of(reference)
+            ratio = f"{epoch / reference_epoch:.2f}" if same else "n/a (other machine)"
         machine = ", ".join(letters[m] for m in machines_of(row))
         lines.append(f"| {row.label} | {epoch:.2f} | {evaluation:.2f} | {epochs:.0f} | {machine} | {ratio} |")
     return lines
