@@ -61,8 +61,8 @@ def main(argv=None) -> int:
     for dataset in args.datasets:
         overrides = step5_overrides(results, dataset)
         chosen = overrides.get("n_layers")
-        settings = ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()) if k != "n_layers")
-        lines += [f"## {dataset}", "", f"Step 5's configuration, L aside: {settings}.", "",
+        settings = ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()) if k not in ("n_layers", "short_term_source"))
+        lines += [f"## {dataset}", "", f"Step 5's configuration, L and the window aside: {settings}.", "",
                   "| L | window | seeds | NDCG@10 | HR@10 |", "|---|---|---|---|---|"]
         for layers in LAYERS:
             for window, label in WINDOWS.items():
