@@ -14,9 +14,7 @@ seconds per epoch.
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import statistics
 import sys
 from pathlib import Path
@@ -24,6 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.cell_study_args import parse_cell_study_args  # noqa: E402
 from dataset_preprocess.atomic_io import atomic_write_text  # noqa: E402
 from recbole_sdmtmp.experiments.cells import Cell, frozen_overrides, run_cells  # noqa: E402
 from recbole_sdmtmp.experiments.statistics import RowStats, significance  # noqa: E402
@@ -43,15 +42,7 @@ def before_records(results: Path, study: str, dataset: str, seeds) -> list[dict]
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=["Instrument", "Gift_Cards"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[2024, 2025, 2026])
-    parser.add_argument("--results", default=str(REPO / "results"))
-    parser.add_argument("--data-path", default=str(REPO / "dataset"))
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
-    sys.argv = sys.argv[:1]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = parse_cell_study_args(__doc__, ["Instrument", "Gift_Cards"], argv)
     results = Path(args.results)
     lines = ["# SD-MTMP before and after per-case negatives (protocol `paper`)", "",
              f"Produced by `python benchmarks/negatives_quality.py --datasets {' '.join(args.datasets)}`. "
