@@ -75,14 +75,20 @@ def bilinear_bce(x: torch.Tensor, y: torch.Tensor, y_negative: torch.Tensor, wei
             + F.binary_cross_entropy_with_logits(negative, torch.zeros_like(negative), reduction="none"))
 
 
-def per_level_matmul(x: torch.Tensor, level: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Row e times ``weights[level[e]]``, one matmul per level (not every level for every row)."""
-    # x: [E, d_in]; level: [E]; weights: [R, d_in, d_out] -> [E, d_out]
-    order = torch.argsort(level, stable=True)
-    counts = torch.bincount(level, minlength=len(weights)).tolist()
-    chunks = torch.split(x[order], counts)
-    by_level = torch.cat([chunk @ weight for chunk, weight in zip(chunks, weights)])
-    return by_level[torch.argsort(order)]
+class EdgeGroups(NamedTuple):
+    """The edges of one direction grouped by (target, rating level): messages are linear in
+    their source row and review, so a group's rows are summed before the per-level transform
+    (one d x d product per group instead of one per edge). Groups are sorted by level."""
+
+    group: torch.Tensor  # [E] the group of each edge
+    target: torch.Tensor  # [P] the target node of each group
+    counts: list  # groups per level, [R]
+
+
+def edge_groups(target_ids: torch.Tensor, level: torch.Tensor, n_targets: int, n_levels: int) -> EdgeGroups:
+    keys, group = torch.unique(level * n_targets + target_ids, return_inverse=True)  # sorted: level first
+    counts = torch.bincount(keys // n_targets, minlength=n_levels).tolist()
+    return EdgeGroups(group, keys % n_targets, counts)
 
 
 class ReviewGraph(NamedTuple):
@@ -114,18 +120,31 @@ class ReviewAwareConv(nn.Module):
         nn.init.xavier_uniform_(self.node_gate)
         nn.init.xavier_uniform_(self.review_gate)
 
-    def forward(self, sources, source_ids, target_ids, level, review, source_norm, target_norm, n_targets: int):
+    def forward(self, sources, source_ids, target_ids, level, review, source_norm, target_norm, n_targets: int,
+                groups: EdgeGroups | None = None):
         # sources: [n_sources, d_in] or None; ids, level: [E]; review: [E, k]; norms: [n_*]
-        if self.one_hot_input:
-            rows = self.source[level, source_ids]  # s_j^r = E_r[j]: [E, d]
-        else:
-            rows = per_level_matmul(sources[source_ids], level, self.source)  # x_j V_r: [E, d]
+        if groups is None:
+            groups = edge_groups(target_ids, level, n_targets, len(self.node_gate))
         gates = review @ torch.cat([self.node_gate, self.review_gate]).T  # a_r . e, b_r . e for every r: [E, 2R]
         node_gate = torch.sigmoid(gates.gather(1, level.unsqueeze(-1)))  # [E, 1]
         review_gate = torch.sigmoid(gates.gather(1, level.unsqueeze(-1) + len(self.node_gate)))  # [E, 1]
-        review_message = per_level_matmul(review, level, self.review_transform)  # e W_r: [E, d]
-        messages = (node_gate * rows + review_gate * review_message) * source_norm.unsqueeze(-1)  # [E, d]
-        aggregated = rows.new_zeros(n_targets, rows.shape[1]).index_add_(0, target_ids, messages)
+        scale = source_norm.unsqueeze(-1)  # c_j (times the view's edge weight): [E, 1]
+        n_groups = len(groups.target)
+        # sum_e b_e c_j e W_r over a group = (sum_e b_e c_j e) W_r: [P, k]
+        reviews = review.new_zeros(n_groups, review.shape[1]).index_add_(0, groups.group, review_gate * scale * review)
+        if self.one_hot_input:  # s_j^r = E_r[j] is a row lookup: no product to save
+            rows = self.source[level, source_ids]  # [E, d]
+            aggregated = rows.new_zeros(n_targets, rows.shape[1]).index_add_(0, target_ids, node_gate * scale * rows)
+            by_group = torch.cat([chunk @ weight for chunk, weight in zip(torch.split(reviews, groups.counts),
+                                                                          self.review_transform)])  # [P, d]
+        else:  # sum_e a_e c_j x_j V_r over a group = (sum_e a_e c_j x_j) V_r
+            nodes = sources.new_zeros(n_groups, sources.shape[1]).index_add_(
+                0, groups.group, node_gate * scale * sources[source_ids])  # [P, d_in]
+            weights = torch.cat([self.source, self.review_transform], dim=1)  # [V_r; W_r]: [R, d_in + k, d]
+            chunks = torch.split(torch.cat([nodes, reviews], dim=1), groups.counts)
+            by_group = torch.cat([chunk @ weight for chunk, weight in zip(chunks, weights)])  # [P, d]
+            aggregated = by_group.new_zeros(n_targets, by_group.shape[1])
+        aggregated = aggregated.index_add(0, groups.target, by_group)
         return aggregated * target_norm.unsqueeze(-1)  # h_i: [n_targets, d]
 
 
@@ -144,13 +163,14 @@ class RGCLayer(nn.Module):
             nn.init.xavier_uniform_(fc.weight)
             nn.init.zeros_(fc.bias)
 
-    def forward(self, graph: ReviewGraph, users, items, edge_scale: torch.Tensor):
-        # users: [m, d] or None; items: [n, d] or None; edge_scale: [E] (0 for a dropped edge)
+    def forward(self, graph: ReviewGraph, users, items, edge_scale: torch.Tensor, groups=(None, None)):
+        # users: [m, d] or None; items: [n, d] or None; edge_scale: [E] (0 for a dropped edge);
+        # groups: the EdgeGroups of (items -> users, users -> items), built here when None
         n_users, n_items = len(graph.user_norm), len(graph.item_norm)
         h_users = self.to_users(items, graph.item, graph.user, graph.level, graph.review,
-                                graph.item_norm[graph.item] * edge_scale, graph.user_norm, n_users)
+                                graph.item_norm[graph.item] * edge_scale, graph.user_norm, n_users, groups[0])
         h_items = self.to_items(users, graph.user, graph.item, graph.level, graph.review,
-                                graph.user_norm[graph.user] * edge_scale, graph.item_norm, n_items)
+                                graph.user_norm[graph.user] * edge_scale, graph.item_norm, n_items, groups[1])
         users = self.user_fc(self.dropout(self.activation(h_users)))  # [m, d]
         items = self.item_fc(self.dropout(self.activation(h_items)))  # [n, d]
         return users, items
@@ -182,6 +202,8 @@ class RGCL(GeneralRecommender):
         for name, tensor in graph._asdict().items():
             self.register_buffer(f"graph_{name}", tensor)
         self.register_buffer("edge_keys", graph.user * self.n_items + graph.item)  # sorted: [E]
+        self.groups = (edge_groups(graph.user, graph.level, self.n_users, len(self.rating_levels)),
+                       edge_groups(graph.item, graph.level, self.n_items, len(self.rating_levels)))
         review_dim = graph.review.shape[1]
 
         # define layers and loss
@@ -266,9 +288,12 @@ class RGCL(GeneralRecommender):
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         """One view: (users [m, d], items [n, d]) after the RG layers (dropout in training only)."""
         graph, scale = self.graph, self.edge_scale()
+        device = graph.user.device
+        if self.groups[0].group.device != device:
+            self.groups = tuple(EdgeGroups(g.group.to(device), g.target.to(device), g.counts) for g in self.groups)
         users = items = None
         for layer in self.layers:
-            users, items = layer(graph, users, items, scale)
+            users, items = layer(graph, users, items, scale, self.groups)
         return users, items
 
     def node_discrimination_loss(self, view1, view2, nodes, permutation=None) -> torch.Tensor:

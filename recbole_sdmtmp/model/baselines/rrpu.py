@@ -133,14 +133,15 @@ class RRPU(GeneralRecommender):
 
         # storage variables for full sort evaluation acceleration
         self.restore_item_e = None
+        self.restore_query_e = None
 
         # parameters initialization
         self.apply(xavier_uniform_initialization)
-        self.other_parameter_name = ["restore_item_e"]
+        self.other_parameter_name = ["restore_item_e", "restore_query_e"]
 
     def train(self, mode: bool = True):
         """Cached item representations are for evaluation only."""
-        self.restore_item_e = None
+        self.restore_item_e = self.restore_query_e = None
         return super().train(mode)
 
     def item_representations(self, items=None) -> torch.Tensor:
@@ -151,11 +152,22 @@ class RRPU(GeneralRecommender):
         beta = torch.softmax(self.aspect_attention(aspects).squeeze(-1), dim=1)  # [N, K]
         return ids + (beta.unsqueeze(-1) * aspects).sum(dim=1)  # [N, d]
 
-    def user_reviews_of(self, users):
-        """(h [B, R, d], log sigma^2 [B, R], reviewed item [B, R]) of the users' reviews."""
-        encoded = torch.tanh(self.review_encoder(self.review_features))  # every review once: [n_reviews + 1, d]
-        h = self.dropout(encoded[self.user_reviews[users]])  # [B, R, d]
-        return h, self.review_log_var(h).squeeze(-1), self.user_reviewed_items[users]
+    def encoded_reviews(self) -> torch.Tensor:
+        """tanh(W_r v_j + b_r) of every review once: [n_reviews + 1, d]."""
+        return torch.tanh(self.review_encoder(self.review_features))
+
+    def user_reviews_of(self, users, encoded=None, width=None):
+        """(h [B, R, d], log sigma^2 [B, R], reviewed item [B, R]) of the users' reviews;
+        ``width``: the first ``width`` review slots only (the rest padding for these users)."""
+        encoded = self.encoded_reviews() if encoded is None else encoded
+        rows, reviewed = self.user_reviews[users, :width], self.user_reviewed_items[users, :width]
+        h = self.dropout(encoded[rows])  # [B, R, d]
+        return h, self.review_log_var(h).squeeze(-1), reviewed
+
+    def attention_query(self, q: torch.Tensor) -> torch.Tensor:
+        """W_a^T q: (W_a h) . q = h . (W_a^T q), one d x d product per item instead of one per
+        (item, review) entry."""
+        return q @ self.review_attention.weight  # [N, d]
 
     def attention_logits(self, mu, log_var):
         """s = mu + sigma * eps in training (reparameterised), mu in evaluation."""
@@ -168,7 +180,7 @@ class RRPU(GeneralRecommender):
         ``reviews``: the users' ``user_reviews_of`` when already computed."""
         h, log_var, reviewed = reviews or self.user_reviews_of(user)  # [B, R, d], [B, R], [B, R]
         q = self.item_representations(item)  # [B, d]
-        mu = torch.einsum("brd,bd->br", self.review_attention(h), q)  # mu_ij: [B, R]
+        mu = torch.einsum("brd,bd->br", h, self.attention_query(q))  # mu_ij = (W_a h_j) . q_i: [B, R]
         mask = (reviewed == 0) | (reviewed == item.unsqueeze(1))  # padding or the target's own review
         a = masked_softmax(self.attention_logits(mu, log_var), mask, dim=1)  # [B, R]
         p = self.user_embedding(user) + (a.unsqueeze(-1) * h).sum(dim=1)  # [B, d]
@@ -176,7 +188,7 @@ class RRPU(GeneralRecommender):
 
     def calculate_loss(self, interaction):
         # clear the storage variable when training
-        self.restore_item_e = None
+        self.restore_item_e = self.restore_query_e = None
 
         user = interaction[self.USER_ID]  # [B]
         pos_item = interaction[self.ITEM_ID]  # [B]
@@ -196,20 +208,34 @@ class RRPU(GeneralRecommender):
         return scores  # [B]
 
     def full_sort_predict(self, interaction):
-        """The pair formula for every item at once: with S = (H W_a) Q^T and V = H Q^T (both
-        [R, n_items] per user), y_u = x_u Q^T + sum_j softmax_j(S)_j V_j; users in chunks."""
-        if self.restore_item_e is None:
-            self.restore_item_e = self.item_representations()  # [N, d]
-        q = self.restore_item_e
+        """The pair formula for every item at once: with S = H (Q W_a)^T and V = H Q^T (both
+        [R, n_items] per user), y_u = x_u Q^T + sum_j softmax_j(S)_j V_j; users in chunks of
+        similar review counts, each chunk cut to its longest review list (a padded review has
+        attention weight 0, so the cut columns add nothing)."""
+        if self.restore_item_e is None or self.restore_query_e is None:
+            self.restore_item_e = self.item_representations()  # q_i: [N, d]
+            self.restore_query_e = self.attention_query(self.restore_item_e)  # W_a^T q_i: [N, d]
+        q, query = self.restore_item_e, self.restore_query_e
+        encoded = self.encoded_reviews()  # once for every chunk
         user = interaction[self.USER_ID]  # [B]
+        counts = (self.user_reviewed_items[user] > 0).sum(dim=1)  # [B]
+        order = torch.argsort(counts, stable=True)
         all_items = torch.arange(self.n_items, device=q.device)
-        chunk = max(1, FULL_SORT_ENTRIES // (self.user_reviews.shape[1] * self.n_items))
-        scores = []
-        for part in torch.split(user, chunk):
-            h, log_var, reviewed = self.user_reviews_of(part)  # [b, R, d], [b, R], [b, R]
-            mu = self.review_attention(h) @ q.T  # [b, R, N]
-            mask = (reviewed == 0).unsqueeze(-1) | (reviewed.unsqueeze(-1) == all_items)  # [b, R, N]
-            a = masked_softmax(self.attention_logits(mu, log_var.unsqueeze(-1)), mask, dim=1)  # [b, R, N]
+        scores = torch.empty(len(user), self.n_items, device=q.device)
+        limit = max(1, FULL_SORT_ENTRIES // self.n_items)  # user x review slots per chunk
+        widths = counts[order].clamp(min=1).tolist()  # ascending
+        start = 0
+        while start < len(order):
+            end = start + 1
+            while end < len(order) and (end + 1 - start) * widths[end] <= limit:
+                end += 1
+            rows, width = order[start:end], widths[end - 1]  # the chunk's longest review list
+            part = user[rows]
+            h, log_var, reviewed = self.user_reviews_of(part, encoded, width)  # [b, W, d], [b, W], [b, W]
+            mu = h @ query.T  # [b, W, N]
+            mask = (reviewed == 0).unsqueeze(-1) | (reviewed.unsqueeze(-1) == all_items)  # [b, W, N]
+            a = masked_softmax(self.attention_logits(mu, log_var.unsqueeze(-1)), mask, dim=1)  # [b, W, N]
             review_part = (a * (h @ q.T)).sum(dim=1)  # [b, N]
-            scores.append(self.user_embedding(part) @ q.T + review_part)
-        return torch.cat(scores)  # [B, N]
+            scores[rows] = self.user_embedding(part) @ q.T + review_part
+            start = end
+        return scores  # [B, N]

@@ -1,0 +1,127 @@
+"""The cheaper forms of RGCL, RRPU and MISSRec compute what the direct forms compute: each
+direct form is written out here, as the models computed it before, and compared on a fixed batch
+(the same seed, so the same random draws) and on full-sort scores."""
+
+import pytest
+import torch
+
+import recbole_sdmtmp.model.baselines.rgcl as rgcl_module
+from recbole_sdmtmp.model.baselines.rrpu import gaussian_kl, masked_softmax
+from tests.test_rgcl import first_batch, tiny_model as rgcl_model
+from tests.test_rgcl import tiny_root  # noqa: F401 (a fixture)
+from tests.test_rrpu import make_model as make_rrpu
+from tests.test_rrpu import tiny as rrpu_tiny  # noqa: F401 (a fixture)
+
+
+def rrpu_forward_direct(model, user, item, reviews):
+    """mu_ij = (W_a h_j) . q_i with W_a applied to every (pair, review) entry."""
+    h, log_var, reviewed = reviews
+    q = model.item_representations(item)
+    mu = torch.einsum("brd,bd->br", model.review_attention(h), q)
+    mask = (reviewed == 0) | (reviewed == item.unsqueeze(1))
+    a = masked_softmax(model.attention_logits(mu, log_var), mask, dim=1)
+    p = model.user_embedding(user) + (a.unsqueeze(-1) * h).sum(dim=1)
+    return (p * q).sum(dim=1), gaussian_kl(mu, log_var, model.prior_std), mask
+
+
+def rrpu_loss_direct(model, interaction):
+    user, pos, neg = interaction[model.USER_ID], interaction[model.ITEM_ID], interaction[model.NEG_ITEM_ID]
+    reviews = model.user_reviews_of(user)
+    pos_scores, pos_kl, pos_mask = rrpu_forward_direct(model, user, pos, reviews)
+    neg_scores, neg_kl, neg_mask = rrpu_forward_direct(model, user, neg, reviews)
+    kl = torch.cat([pos_kl[~pos_mask], neg_kl[~neg_mask]]).mean()
+    reg = model.reg_loss(model.user_embedding(user), model.item_embedding(pos), model.item_embedding(neg))
+    return model.bpr_loss(pos_scores, neg_scores) + model.kl_weight * kl + model.reg_weight * reg
+
+
+def rrpu_full_sort_direct(model, interaction):
+    """Every user's review slots, W_a applied per (user, review, item) entry, no grouping."""
+    q = model.item_representations()
+    user = interaction[model.USER_ID]
+    h, log_var, reviewed = model.user_reviews_of(user)
+    mu = model.review_attention(h) @ q.T
+    mask = (reviewed == 0).unsqueeze(-1) | (reviewed.unsqueeze(-1) == torch.arange(model.n_items))
+    a = masked_softmax(model.attention_logits(mu, log_var.unsqueeze(-1)), mask, dim=1)
+    return model.user_embedding(user) @ q.T + (a * (h @ q.T)).sum(dim=1)
+
+
+def test_rrpu_attention_query_gives_the_same_loss_with_dropout_and_noise(rrpu_tiny):
+    *_, train_data, _, _ = rrpu_tiny
+    model = make_rrpu(rrpu_tiny).train()
+    model.dropout.p = 0.3  # the fixture has none: the same masks must be drawn by both forms
+    batch = next(iter(train_data))
+    torch.manual_seed(7)
+    new = model.calculate_loss(batch)
+    torch.manual_seed(7)
+    old = rrpu_loss_direct(model, batch)
+    assert new.item() == pytest.approx(old.item(), rel=1e-5)
+
+
+def test_rrpu_full_sort_by_review_count_groups_equals_the_direct_form(rrpu_tiny, monkeypatch):
+    *_, valid_data, (users, _, _, _) = rrpu_tiny
+    model = make_rrpu(rrpu_tiny).eval()
+    interaction = next(iter(valid_data))[0]
+    padding = len(model.review_features) - 1
+    for row, user in enumerate(interaction[model.USER_ID].tolist()):  # keep 1, 2, 3... reviews
+        model.user_reviews[user, row + 1:] = padding
+        model.user_reviewed_items[user, row + 1:] = 0
+    counts = (model.user_reviewed_items[interaction[model.USER_ID]] > 0).sum(dim=1)
+    assert len(set(counts.tolist())) > 1  # mixed review counts: several groups and widths
+    with torch.no_grad():
+        direct = rrpu_full_sort_direct(model, interaction)
+        assert torch.allclose(model.full_sort_predict(interaction), direct, atol=1e-5)
+        # tiny chunks: one group per user, each cut to its own width
+        monkeypatch.setattr("recbole_sdmtmp.model.baselines.rrpu.FULL_SORT_ENTRIES", 1)
+        model.restore_item_e = None
+        assert torch.allclose(model.full_sort_predict(interaction), direct, atol=1e-5)
+
+
+def per_level_matmul(x, level, weights):
+    """Row e times ``weights[level[e]]``."""
+    order = torch.argsort(level, stable=True)
+    counts = torch.bincount(level, minlength=len(weights)).tolist()
+    by_level = torch.cat([chunk @ weight for chunk, weight in zip(torch.split(x[order], counts), weights)])
+    return by_level[torch.argsort(order)]
+
+
+def rgcl_conv_direct(self, sources, source_ids, target_ids, level, review, source_norm, target_norm, n_targets,
+                     groups=None):
+    """One message per edge, each transformed by its level's matrices, then summed per target."""
+    if self.one_hot_input:
+        rows = self.source[level, source_ids]
+    else:
+        rows = per_level_matmul(sources[source_ids], level, self.source)
+    gates = review @ torch.cat([self.node_gate, self.review_gate]).T
+    node_gate = torch.sigmoid(gates.gather(1, level.unsqueeze(-1)))
+    review_gate = torch.sigmoid(gates.gather(1, level.unsqueeze(-1) + len(self.node_gate)))
+    review_message = per_level_matmul(review, level, self.review_transform)
+    messages = (node_gate * rows + review_gate * review_message) * source_norm.unsqueeze(-1)
+    aggregated = rows.new_zeros(n_targets, rows.shape[1]).index_add_(0, target_ids, messages)
+    return aggregated * target_norm.unsqueeze(-1)
+
+
+@pytest.mark.parametrize("n_layers", [1, 2])
+def test_rgcl_grouped_messages_give_the_same_loss_gradients_and_scores(tiny_root, monkeypatch, n_layers):
+    """Edge dropout and feature dropout on (the same seed draws the same views for both forms)."""
+    model, train, test = rgcl_model(tiny_root, n_layers=n_layers, dropout_rate=0.5)
+    batch, cases = first_batch(train), first_batch(test)
+    assert (model.groups[0].target.bincount() > 1).any()  # some (user, level) groups hold several edges
+    results = []
+    for form in ("grouped", "direct"):
+        if form == "direct":
+            monkeypatch.setattr(rgcl_module.ReviewAwareConv, "forward", rgcl_conv_direct)
+        model.train()
+        model.zero_grad()
+        torch.manual_seed(3)
+        loss = model.calculate_loss(batch)
+        loss.backward()
+        gradients = {name: p.grad.clone() for name, p in model.named_parameters()}
+        model.eval()
+        with torch.no_grad():
+            scores = model.full_sort_predict(cases)
+        results.append((loss.item(), gradients, scores))
+    (loss, gradients, scores), (loss_direct, gradients_direct, scores_direct) = results
+    assert loss == pytest.approx(loss_direct, rel=1e-6)
+    for name, gradient in gradients.items():
+        torch.testing.assert_close(gradient, gradients_direct[name], rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(scores, scores_direct, rtol=1e-5, atol=1e-6)
