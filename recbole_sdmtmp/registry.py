@@ -17,6 +17,7 @@ from recbole.model.abstract_recommender import AbstractRecommender
 from recbole.utils import ModelType, get_model
 
 from recbole_sdmtmp.data.reviews import ReviewDataset
+from recbole_sdmtmp.model.layers.buckets import LENGTH_BUCKETED
 from recbole_sdmtmp.model.sdmtmp import parse_ablation
 
 # Where plugin models live, searched in this order.
@@ -80,7 +81,8 @@ def resolve_model(name: str):
         raise ValueError(f"unknown model {name!r}: not a plugin model ({valid}) nor a RecBole model") from error
     # RecBole's create_dataset gives a model its own dataset class where one exists (DIEN's
     # DIENDataset adds the negative item sequences DIEN trains on); every other model: None.
-    return model_class, getattr(recbole_datasets, f"{name}Dataset", None)
+    # GRU4Rec and SASRec: RecBole's, run per history-length group (model/layers/buckets.py).
+    return LENGTH_BUCKETED.get(name, model_class), getattr(recbole_datasets, f"{name}Dataset", None)
 
 
 def check_model_supported(model: str) -> None:

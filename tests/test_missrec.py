@@ -47,8 +47,8 @@ def test_distinct_interests_sorted_and_padded():
 def test_interest_diversity_averages_non_padding_outputs():
     memory = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]], [[0.0, 1.0], [9.0, 9.0], [9.0, 9.0]]])
     padding = torch.tensor([[False, False, True], [False, True, True]])
-    # row 0: mean (2, 3) -> 4 + 9 = 13; row 1: (0, 1) -> 1; sum 14 over d = 2
-    assert interest_diversity(memory, padding).item() == pytest.approx(7.0)
+    # row 0: mean (2, 3) -> 4 + 9 = 13; row 1: (0, 1) -> 1; each over d = 2 (the loss sums them)
+    assert interest_diversity(memory, padding).tolist() == pytest.approx([6.5, 0.5])
 
 
 @pytest.fixture(scope="module")

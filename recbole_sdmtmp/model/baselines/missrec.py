@@ -53,6 +53,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 
 from recbole_sdmtmp.data.reviews import ReviewDataset
+from recbole_sdmtmp.model.layers.buckets import bucketed
 
 
 
@@ -93,11 +94,11 @@ def distinct_interests(interest_seq: torch.Tensor, n_interests: int) -> torch.Te
 
 
 def interest_diversity(memory: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
-    """sum_b ||mean of row b's non-padding interest outputs||^2 / d (a scalar)."""
+    """||mean of row b's non-padding interest outputs||^2 / d per row: [B] (summed over the batch)."""
     # memory: [B, M, d], padding: [B, M] True where padded
     keep = (~padding).unsqueeze(-1).float()  # [B, M, 1]
     pooled = (memory * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1)  # [B, d]
-    return (pooled * pooled).sum() / memory.shape[-1]
+    return (pooled * pooled).sum(dim=1) / memory.shape[-1]
 
 
 class MISSRec(SequentialRecommender):
@@ -192,31 +193,37 @@ class MISSRec(SequentialRecommender):
         self.interest_embeddings[1:] = centroids
         self.interest_of_item[1:] = assign + 1  # 0 stays the padding item's interest
 
-    def item_representations(self) -> torch.Tensor:
-        """e_i = normalize(t_i + e^ID_i) for every item: [n_items, d]."""
-        return F.normalize(self.text_adaptor(self.text_features) + self.item_embedding.weight, dim=1)
+    def item_representations(self, adapted=None) -> torch.Tensor:
+        """e_i = normalize(t_i + e^ID_i) for every item: [n_items, d]; ``adapted``: the t_i."""
+        adapted = self.text_adaptor(self.text_features) if adapted is None else adapted
+        return F.normalize(adapted + self.item_embedding.weight, dim=1)
 
-    def forward(self, item_seq, item_seq_len):
-        """(sequence representation [B, d], L2-normalised; diversity regulariser, a scalar)."""
+    def forward(self, item_seq, item_seq_len, adapted=None):
+        """(sequence representation [B, d], L2-normalised; diversity regulariser, a scalar).
+        The adaptor runs once per item (``adapted``: t_i of every item, when already computed),
+        not once per history position; the histories run in groups of similar length, each cut
+        to its longest (``model/layers/buckets.py``: no row reads another's positions)."""
         # item_seq: [B, L], item_seq_len: [B]
+        adapted = self.text_adaptor(self.text_features) if adapted is None else adapted  # [n_items, d]
+        seq_output, diversity = bucketed(lambda seq, lengths: self.encode(seq, lengths, adapted), item_seq, item_seq_len)
+        return F.normalize(seq_output, dim=1), diversity.sum()
+
+    def encode(self, item_seq, item_seq_len, adapted):
+        """(decoder output at the last history position [B, d], each row's diversity term [B])."""
         # interest tokens and the contextual encoder
         interest_seq = distinct_interests(self.interest_of_item[item_seq], self.num_interest)  # [B, M]
         interest_padding = interest_seq == 0  # [B, M]
         memory = self.encoder(
             self.interest_embeddings[interest_seq], src_key_padding_mask=interest_padding
         )  # [B, M, d]
-        diversity = interest_diversity(memory, interest_padding)
+        diversity = interest_diversity(memory, interest_padding)  # [B]
 
         # multi-modal item tokens and the interest-aware decoder
         positions = torch.arange(item_seq.shape[1], device=item_seq.device)  # [L]
-        tokens = (
-            self.text_adaptor(self.text_features[item_seq])
-            + self.item_embedding(item_seq)
-            + self.position_embedding(positions)
-        )  # [B, L, d]
+        tokens = adapted[item_seq] + self.item_embedding(item_seq) + self.position_embedding(positions)  # [B, L, d]
         tokens = self.dropout(self.LayerNorm(tokens))
         seq_output = self.decode_at(tokens, memory, item_seq_len - 1, item_seq == 0, interest_padding)  # [B, d]
-        return F.normalize(seq_output, dim=1), diversity
+        return seq_output, diversity
 
     def decode_at(self, tokens, memory, positions, tokens_padding, memory_padding):
         """The decoder's output at one position per row, ``decoder(tokens, memory)`` gathered at
@@ -237,8 +244,9 @@ class MISSRec(SequentialRecommender):
     def calculate_loss(self, interaction):
         item_seq = interaction[self.ITEM_SEQ]  # [B, L]
         item_seq_len = interaction[self.ITEM_SEQ_LEN]  # [B]
-        seq_output, diversity = self.forward(item_seq, item_seq_len)
-        logits = seq_output @ self.item_representations().T / self.temperature  # [B, n_items]
+        adapted = self.text_adaptor(self.text_features)  # t_i of every item, once per step: [n_items, d]
+        seq_output, diversity = self.forward(item_seq, item_seq_len, adapted)
+        logits = seq_output @ self.item_representations(adapted).T / self.temperature  # [B, n_items]
         return self.loss_fct(logits, interaction[self.POS_ITEM_ID]) + self.gamma * diversity
 
     def predict(self, interaction):
@@ -247,5 +255,6 @@ class MISSRec(SequentialRecommender):
         return (seq_output * items).sum(dim=1) / self.temperature  # [B]
 
     def full_sort_predict(self, interaction):
-        seq_output, _ = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])  # [B, d]
-        return seq_output @ self.item_representations().T / self.temperature  # [B, n_items]
+        adapted = self.text_adaptor(self.text_features)  # [n_items, d]
+        seq_output, _ = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], adapted)  # [B, d]
+        return seq_output @ self.item_representations(adapted).T / self.temperature  # [B, n_items]
