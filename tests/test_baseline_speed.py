@@ -46,6 +46,7 @@ def rrpu_full_sort_direct(model, interaction):
 
 
 def test_rrpu_attention_query_gives_the_same_loss_with_dropout_and_noise(rrpu_tiny):
+    """Every user of the tiny data has 7 reviews: one group, the same random draws."""
     *_, train_data, _, _ = rrpu_tiny
     model = make_rrpu(rrpu_tiny).train()
     model.dropout.p = 0.3  # the fixture has none: the same masks must be drawn by both forms
@@ -57,14 +58,40 @@ def test_rrpu_attention_query_gives_the_same_loss_with_dropout_and_noise(rrpu_ti
     assert new.item() == pytest.approx(old.item(), rel=1e-5)
 
 
+def keep_fewer_reviews(model, users):
+    """The i-th of ``users`` keeps its first i + 1 reviews (left-aligned, as the table is)."""
+    padding = len(model.review_features) - 1
+    for row, user in enumerate(users.tolist()):
+        model.user_reviews[user, row + 1:] = padding
+        model.user_reviewed_items[user, row + 1:] = 0
+
+
+def test_rrpu_loss_in_review_count_groups_equals_the_direct_form(rrpu_tiny):
+    """Users with 1-5 reviews (several groups and widths); evaluation mode, since the groups
+    draw their dropout masks and attention noise per group."""
+    *_, train_data, _, _ = rrpu_tiny
+    model = make_rrpu(rrpu_tiny).eval()
+    batch = next(iter(train_data))
+    keep_fewer_reviews(model, torch.unique(batch[model.USER_ID]))
+    counts = (model.user_reviewed_items[batch[model.USER_ID]] > 0).sum(dim=1)
+    assert len(set(counts.tolist())) > 2
+    gradients = []
+    for loss_of in (model.calculate_loss, lambda batch: rrpu_loss_direct(model, batch)):
+        model.zero_grad()
+        loss = loss_of(batch)
+        loss.backward()
+        gradients.append((loss.item(), {name: p.grad.clone() for name, p in model.named_parameters()}))
+    (grouped, grouped_grads), (direct, direct_grads) = gradients
+    assert grouped == pytest.approx(direct, rel=1e-6)
+    for name, gradient in grouped_grads.items():
+        torch.testing.assert_close(gradient, direct_grads[name], rtol=1e-4, atol=1e-7)
+
+
 def test_rrpu_full_sort_by_review_count_groups_equals_the_direct_form(rrpu_tiny, monkeypatch):
     *_, valid_data, (users, _, _, _) = rrpu_tiny
     model = make_rrpu(rrpu_tiny).eval()
     interaction = next(iter(valid_data))[0]
-    padding = len(model.review_features) - 1
-    for row, user in enumerate(interaction[model.USER_ID].tolist()):  # keep 1, 2, 3... reviews
-        model.user_reviews[user, row + 1:] = padding
-        model.user_reviewed_items[user, row + 1:] = 0
+    keep_fewer_reviews(model, interaction[model.USER_ID])
     counts = (model.user_reviewed_items[interaction[model.USER_ID]] > 0).sum(dim=1)
     assert len(set(counts.tolist())) > 1  # mixed review counts: several groups and widths
     with torch.no_grad():

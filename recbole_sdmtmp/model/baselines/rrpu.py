@@ -50,6 +50,7 @@ from recbole.model.loss import BPRLoss, EmbLoss
 from recbole.utils import InputType
 
 from recbole_sdmtmp.data.reviews import ReviewDataset
+from recbole_sdmtmp.model.layers.buckets import bucketed
 
 FULL_SORT_ENTRIES = 2**24  # users x reviews x items scored at once in full ranking
 
@@ -175,11 +176,12 @@ class RRPU(GeneralRecommender):
             return mu
         return mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)
 
-    def forward(self, user, item, reviews=None):
+    def forward(self, user, item, reviews=None, q=None):
         """(scores [B], KL per attention entry [B, R], attention mask [B, R]) of (user, item) pairs;
-        ``reviews``: the users' ``user_reviews_of`` when already computed."""
+        ``reviews``: the users' ``user_reviews_of``, ``q``: the items' representations, when
+        already computed."""
         h, log_var, reviewed = reviews or self.user_reviews_of(user)  # [B, R, d], [B, R], [B, R]
-        q = self.item_representations(item)  # [B, d]
+        q = self.item_representations(item) if q is None else q  # [B, d]
         mu = torch.einsum("brd,bd->br", h, self.attention_query(q))  # mu_ij = (W_a h_j) . q_i: [B, R]
         mask = (reviewed == 0) | (reviewed == item.unsqueeze(1))  # padding or the target's own review
         a = masked_softmax(self.attention_logits(mu, log_var), mask, dim=1)  # [B, R]
@@ -187,19 +189,33 @@ class RRPU(GeneralRecommender):
         return (p * q).sum(dim=1), gaussian_kl(mu, log_var, self.prior_std), mask
 
     def calculate_loss(self, interaction):
+        """BPR + kl_weight * mean KL + reg_weight * L2. Every item's q_i and every review's h_j
+        are computed once per step (a batch's 2B pairs read most items, its users most
+        reviews); the users run in groups of similar review counts, each cut to its longest
+        list (a padded review has attention weight 0 and no KL entry): one encoding (and
+        dropout) of a user's reviews serves its positive and its negative pair."""
         # clear the storage variable when training
         self.restore_item_e = self.restore_query_e = None
 
         user = interaction[self.USER_ID]  # [B]
         pos_item = interaction[self.ITEM_ID]  # [B]
         neg_item = interaction[self.NEG_ITEM_ID]  # [B]
+        items = self.item_representations()  # [n_items, d]
+        encoded = self.encoded_reviews()  # [n_reviews + 1, d]
 
-        reviews = self.user_reviews_of(user)  # one encoding (and dropout) of the user's reviews
-        pos_scores, pos_kl, pos_mask = self.forward(user, pos_item, reviews)
-        neg_scores, neg_kl, neg_mask = self.forward(user, neg_item, reviews)
+        def pairs(review_rows, counts, reviewed, user, pos_item, neg_item):
+            h = self.dropout(encoded[review_rows])  # [b, W, d]
+            reviews = (h, self.review_log_var(h).squeeze(-1), reviewed)
+            pos_scores, pos_kl, pos_mask = self.forward(user, pos_item, reviews, items[pos_item])
+            neg_scores, neg_kl, neg_mask = self.forward(user, neg_item, reviews, items[neg_item])
+            kl = pos_kl.masked_fill(pos_mask, 0.0).sum(dim=1) + neg_kl.masked_fill(neg_mask, 0.0).sum(dim=1)
+            return pos_scores, neg_scores, kl, (~pos_mask).sum(dim=1) + (~neg_mask).sum(dim=1)
+
+        counts = (self.user_reviewed_items[user] > 0).sum(dim=1)  # [B]
+        pos_scores, neg_scores, kl, entries = bucketed(
+            pairs, self.user_reviews[user], counts, self.user_reviewed_items[user], user, pos_item, neg_item)
         bpr = self.bpr_loss(pos_scores, neg_scores)
-        kl = torch.cat([pos_kl[~pos_mask], neg_kl[~neg_mask]])
-        kl = kl.mean() if kl.numel() else pos_scores.new_zeros(())
+        kl = kl.sum() / entries.sum() if entries.sum() > 0 else pos_scores.new_zeros(())
         reg = self.reg_loss(self.user_embedding(user), self.item_embedding(pos_item), self.item_embedding(neg_item))
         return bpr + self.kl_weight * kl + self.reg_weight * reg
 

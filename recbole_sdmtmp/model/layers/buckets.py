@@ -28,13 +28,15 @@ def length_buckets(lengths: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
 
 def bucketed(encode, item_seq: torch.Tensor, item_seq_len: torch.Tensor, *others: torch.Tensor):
     """``encode(item_seq, item_seq_len, *others)`` row for row, run per length group on the
-    group's columns; ``others``: more [B, L] lists cut alike. Every output of ``encode`` must
-    have one row per case (a tuple of such outputs is put back in order element by element)."""
+    group's columns; ``others``: more [B, L] lists cut alike, or [B] values. Every output of
+    ``encode`` must have one row per case (a tuple of such outputs is put back in order element
+    by element)."""
     # item_seq: [B, L], item_seq_len: [B]
     buckets = length_buckets(item_seq_len)
     if len(buckets) == 1 and buckets[0][1] >= item_seq.shape[1]:
         return encode(item_seq, item_seq_len, *others)
-    outputs = [encode(item_seq[rows, :width], item_seq_len[rows], *(other[rows, :width] for other in others))
+    outputs = [encode(item_seq[rows, :width], item_seq_len[rows],
+                      *(other[rows, :width] if other.dim() > 1 else other[rows] for other in others))
                for rows, width in buckets]
     inverse = torch.argsort(torch.cat([rows for rows, _ in buckets]))  # [B]
     if isinstance(outputs[0], tuple):
