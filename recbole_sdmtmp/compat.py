@@ -113,6 +113,18 @@ def _init_colorama_once():
     logger_module.init = _colorama_once
 
 
+def _no_anomaly_detection():
+    """``recbole/model/sequential_recommender/sine.py`` calls ``torch.autograd.set_detect_anomaly(True)``
+    when it is imported, and importing any of RecBole's sequential models imports it: every model
+    of the process then records a stack trace per autograd node and checks every gradient for NaN
+    (``ne`` + ``any`` over each one), a debugging mode that cost a third of a training step. The
+    module is imported here and the mode left as it was before."""
+    enabled = torch.is_anomaly_enabled()
+    import recbole.model.sequential_recommender.sine  # noqa: F401
+
+    torch.autograd.set_detect_anomaly(enabled)
+
+
 def apply():
     """Apply every fix; safe to call more than once."""
     _restore_numpy_aliases()
@@ -120,6 +132,7 @@ def apply():
     _trust_recbole_checkpoints()
     _count_pop_exactly()
     _init_colorama_once()
+    _no_anomaly_detection()
 
 
 apply()

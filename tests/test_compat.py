@@ -108,3 +108,26 @@ def test_recbole_initialises_colorama_once_per_process(monkeypatch):
         logger_module.init(autoreset=True)  # what init_logger now calls
     assert logger_module.init is compat._colorama_once
     assert sys.stdout._StreamWrapper__wrapped is stream  # one wrapper around the stream, not three
+
+
+def test_recbole_sequential_models_leave_anomaly_detection_off():
+    """RecBole's SINE module turns on autograd's anomaly detection when imported (and importing
+    any RecBole sequential model imports it): every backward then checked each gradient for NaN.
+    The package imports it first and leaves the mode as it was; a process that turned it on
+    itself keeps it."""
+    import importlib
+
+    import recbole.model.sequential_recommender.sine as sine
+    from recbole.model.sequential_recommender import SASRec  # noqa: F401
+
+    assert not torch.is_anomaly_enabled()
+    try:
+        importlib.reload(sine)
+        assert torch.is_anomaly_enabled()  # RecBole's own import
+        compat._no_anomaly_detection()
+        assert torch.is_anomaly_enabled()  # on before the fix ran: kept
+        torch.autograd.set_detect_anomaly(False)
+        compat._no_anomaly_detection()
+        assert not torch.is_anomaly_enabled()
+    finally:
+        torch.autograd.set_detect_anomaly(False)
