@@ -51,6 +51,7 @@ from recbole.model.loss import BPRLoss
 from recbole.utils import InputType
 
 from recbole_sdmtmp.data.reviews import ReviewDataset
+from recbole_sdmtmp.model.layers.edge_sum import EdgeSum, edge_sum, edge_sum_structure
 from recbole_sdmtmp.model.layers.sparse import safe_power
 
 
@@ -78,17 +79,28 @@ def bilinear_bce(x: torch.Tensor, y: torch.Tensor, y_negative: torch.Tensor, wei
 class EdgeGroups(NamedTuple):
     """The edges of one direction grouped by (target, rating level): messages are linear in
     their source row and review, so a group's rows are summed before the per-level transform
-    (one d x d product per group instead of one per edge). Groups are sorted by level."""
+    (one d x d product per group instead of one per edge). Groups are sorted by level. The
+    sums over edges run as sparse products (``edge_sum``): into the targets from the first
+    layer's per-level rows E_r[j], into the groups from a later layer's x_j."""
 
     group: torch.Tensor  # [E] the group of each edge
     target: torch.Tensor  # [P] the target node of each group
     counts: list  # groups per level, [R]
+    to_targets: EdgeSum  # edge (target, level * n_sources + source)
+    to_groups: EdgeSum  # edge (group, source)
+
+    def to(self, device) -> "EdgeGroups":
+        return EdgeGroups(self.group.to(device), self.target.to(device), self.counts, self.to_targets.to(device),
+                          self.to_groups.to(device))
 
 
-def edge_groups(target_ids: torch.Tensor, level: torch.Tensor, n_targets: int, n_levels: int) -> EdgeGroups:
+def edge_groups(target_ids: torch.Tensor, source_ids: torch.Tensor, level: torch.Tensor, n_targets: int,
+                n_sources: int, n_levels: int) -> EdgeGroups:
     keys, group = torch.unique(level * n_targets + target_ids, return_inverse=True)  # sorted: level first
     counts = torch.bincount(keys // n_targets, minlength=n_levels).tolist()
-    return EdgeGroups(group, keys % n_targets, counts)
+    return EdgeGroups(group, keys % n_targets, counts,
+                      edge_sum_structure(target_ids, level * n_sources + source_ids, n_targets, n_levels * n_sources),
+                      edge_sum_structure(group, source_ids, len(keys), n_sources))
 
 
 class ReviewGraph(NamedTuple):
@@ -123,23 +135,24 @@ class ReviewAwareConv(nn.Module):
     def forward(self, sources, source_ids, target_ids, level, review, source_norm, target_norm, n_targets: int,
                 groups: EdgeGroups | None = None):
         # sources: [n_sources, d_in] or None; ids, level: [E]; review: [E, k]; norms: [n_*]
+        n_levels = len(self.node_gate)
         if groups is None:
-            groups = edge_groups(target_ids, level, n_targets, len(self.node_gate))
+            n_sources = self.source.shape[1] if self.one_hot_input else len(sources)
+            groups = edge_groups(target_ids, source_ids, level, n_targets, n_sources, n_levels)
         gates = review @ torch.cat([self.node_gate, self.review_gate]).T  # a_r . e, b_r . e for every r: [E, 2R]
         node_gate = torch.sigmoid(gates.gather(1, level.unsqueeze(-1)))  # [E, 1]
-        review_gate = torch.sigmoid(gates.gather(1, level.unsqueeze(-1) + len(self.node_gate)))  # [E, 1]
+        review_gate = torch.sigmoid(gates.gather(1, level.unsqueeze(-1) + n_levels))  # [E, 1]
         scale = source_norm.unsqueeze(-1)  # c_j (times the view's edge weight): [E, 1]
         n_groups = len(groups.target)
         # sum_e b_e c_j e W_r over a group = (sum_e b_e c_j e) W_r: [P, k]
         reviews = review.new_zeros(n_groups, review.shape[1]).index_add_(0, groups.group, review_gate * scale * review)
         if self.one_hot_input:  # s_j^r = E_r[j] is a row lookup: no product to save
-            rows = self.source[level, source_ids]  # [E, d]
-            aggregated = rows.new_zeros(n_targets, rows.shape[1]).index_add_(0, target_ids, node_gate * scale * rows)
+            # sum_e a_e c_j E_r[j] into each target: [n_targets, d]
+            aggregated = edge_sum((node_gate * scale).squeeze(-1), self.source.flatten(0, 1), groups.to_targets)
             by_group = torch.cat([chunk @ weight for chunk, weight in zip(torch.split(reviews, groups.counts),
                                                                           self.review_transform)])  # [P, d]
         else:  # sum_e a_e c_j x_j V_r over a group = (sum_e a_e c_j x_j) V_r
-            nodes = sources.new_zeros(n_groups, sources.shape[1]).index_add_(
-                0, groups.group, node_gate * scale * sources[source_ids])  # [P, d_in]
+            nodes = edge_sum((node_gate * scale).squeeze(-1), sources, groups.to_groups)  # [P, d_in]
             weights = torch.cat([self.source, self.review_transform], dim=1)  # [V_r; W_r]: [R, d_in + k, d]
             chunks = torch.split(torch.cat([nodes, reviews], dim=1), groups.counts)
             by_group = torch.cat([chunk @ weight for chunk, weight in zip(chunks, weights)])  # [P, d]
@@ -202,8 +215,9 @@ class RGCL(GeneralRecommender):
         for name, tensor in graph._asdict().items():
             self.register_buffer(f"graph_{name}", tensor)
         self.register_buffer("edge_keys", graph.user * self.n_items + graph.item)  # sorted: [E]
-        self.groups = (edge_groups(graph.user, graph.level, self.n_users, len(self.rating_levels)),
-                       edge_groups(graph.item, graph.level, self.n_items, len(self.rating_levels)))
+        n_levels = len(self.rating_levels)
+        self.groups = (edge_groups(graph.user, graph.item, graph.level, self.n_users, self.n_items, n_levels),
+                       edge_groups(graph.item, graph.user, graph.level, self.n_items, self.n_users, n_levels))
         review_dim = graph.review.shape[1]
 
         # define layers and loss
@@ -290,7 +304,7 @@ class RGCL(GeneralRecommender):
         graph, scale = self.graph, self.edge_scale()
         device = graph.user.device
         if self.groups[0].group.device != device:
-            self.groups = tuple(EdgeGroups(g.group.to(device), g.target.to(device), g.counts) for g in self.groups)
+            self.groups = tuple(groups.to(device) for groups in self.groups)
         users = items = None
         for layer in self.layers:
             users, items = layer(graph, users, items, scale, self.groups)
