@@ -20,6 +20,7 @@ from recbole.data.dataset import SequentialDataset
 from recbole.utils import ModelType, get_trainer, init_logger, init_seed, set_color
 
 from dataset_preprocess.machine import cpu_description
+from recbole_sdmtmp import console
 from recbole_sdmtmp import distributed as ddp
 from recbole_sdmtmp.data.protocol import prepare
 from recbole_sdmtmp.evaluation import case_metrics_of
@@ -155,17 +156,24 @@ def run(
     if distributed is not None:
         ddp.init_process(config, **distributed)
     init_seed(config["seed"], config["reproducibility"])
+    console.before_recbole_logger()
     init_logger(config)
+    console.after_recbole_logger()
     logger = logging.getLogger()
-    logger.info(config)
+    console.log_file_only(logger, config)  # RecBole's dumps: the log file, not the screen
 
     model_class, dataset_class = resolve_model(model)
     data, (train_data, valid_data, test_data) = load_data(config, dataset_class)
-    logger.info(data)
+    console.log_file_only(logger, data)
     check_model_fits(config, data)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     recommender = model_class(config, train_data._dataset).to(config["device"])
-    logger.info(recommender)
+    console.log_file_only(logger, recommender)
+    logger.info(f"{model} on {dataset}, protocol {config['protocol']}: {data.user_num - 1} users, "
+                f"{data.item_num - 1} items; {len(valid_data.positives)} validation and "
+                f"{len(test_data.positives)} test cases; up to {config['epochs']} epochs, early stopping "
+                f"on validation {config['valid_metric']} after {config['stopping_step']} without gain"
+                + (f"; full configuration in {console.log_file_name()}" if console.log_file_name() else ""))
     trainer_class = get_trainer(config["native_model_type"], config["model"])
     if distributed is None:
         trainer = trainer_class(config, recommender)

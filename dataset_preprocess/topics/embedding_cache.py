@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from dataset_preprocess.atomic_io import atomic_write, atomic_write_text
+from dataset_preprocess.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -471,7 +471,7 @@ def embed_sentences(
         before_encoding(len(missing))
     new_blocks: list[np.ndarray] = []
     new_rows: list[int] = []
-    with tqdm(total=len(missing), desc="embedding", unit="sent", disable=not show_progress) as bar:
+    with progress(len(missing), "embedding", "sentences", enabled=show_progress) as bar:
         for rows, vectors in _encoded(encoder, [texts[i] for i in missing], shard_size):
             vectors = np.asarray(vectors, dtype=np.float32)
             if vectors.ndim != 2 or len(vectors) != len(rows):
