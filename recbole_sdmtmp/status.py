@@ -24,7 +24,7 @@ import optuna
 from recbole_sdmtmp.data.protocol import PROTOCOLS
 from recbole_sdmtmp.experiments.catalogue import CHANGE_STUDIES, OURS, SWEEPS
 from recbole_sdmtmp.experiments.cells import Cell, finished_record, frozen_overrides
-from recbole_sdmtmp.experiments.fits import OtherTopicFit
+from recbole_sdmtmp.experiments.fits import OtherTopicFit, TopicsNotPrepared
 from recbole_sdmtmp.experiments.paper_claim import run_paper_claim
 from recbole_sdmtmp.experiments.planning import plan_cells
 from recbole_sdmtmp.experiments.tuning import (MODELS, budget, chosen_trial, finished_trials, open_storage,
@@ -33,6 +33,7 @@ from recbole_sdmtmp.experiments.tuning import (MODELS, budget, chosen_trial, fin
 SEEDS = (2024, 2025, 2026, 2027, 2028)
 CLAIM_SEEDS = (2024, 2025, 2026)
 OTHER_FIT = "tuned on other topics: --restart"  # a topic model's study on another topic fit
+NOT_PREPARED = "dataset not prepared yet"  # no topic fit to check the study against: prepare, nothing else
 TRIALS = 30
 
 
@@ -45,6 +46,9 @@ def model_state(results: Path, model: str, dataset: str, protocol: str, n_trials
              "failed": states.count("FAIL"), "valid": None, "seeds": 0}
     try:
         chosen = chosen_trial(results, model, dataset, protocol, storage, data_root) if "COMPLETE" in states else None
+    except TopicsNotPrepared:
+        state["state"] = NOT_PREPARED
+        return state
     except OtherTopicFit:
         state["state"] = OTHER_FIT
         return state
@@ -78,6 +82,9 @@ def study_report(results: Path, dataset: str, protocol: str, n_trials: int, seed
     if not left:
         lines.append("Complete.")
     else:
+        if any(s["state"] == NOT_PREPARED for s in left):
+            lines.append(f"{Path(data_root) / dataset} holds no topics yet: `python -m dataset_preprocess {dataset}` "
+                         "(a shipped dataset gets its pinned fit), then `python -m recbole_sdmtmp.status` again.")
         stale = [s["model"] for s in left if s["state"] == OTHER_FIT]
         if stale:
             lines.append(f"Tuned on another topic fit than {Path(data_root) / dataset} holds: `python -m recbole_sdmtmp.tune "
