@@ -117,12 +117,6 @@ def main(argv=None) -> int:
     results = Path(args.results)
     if args.study == "sensitivity" and args.param is None:
         raise SystemExit("sensitivity needs --param: one of " + ", ".join(SWEEPS))
-    if args.study == "paper_claim":  # its own protocols, rows and tuned configurations
-        for dataset in args.datasets:
-            steps = run_paper_claim(dataset, args.seeds, results, args.data_path, args.steps, args.storage,
-                                    rerun=args.rerun, threads=args.threads)
-            print(write_paper_claim(steps, dataset, results, command))
-        return 0
     if args.study != "table" or any(reads_topics(model) for model in args.models):
         for dataset in args.datasets:  # the topics a tuned SD-MTMP is checked against (a pin installs)
             try:
@@ -130,6 +124,12 @@ def main(argv=None) -> int:
             except INPUT_ERRORS + (ValueError,) as error:
                 print(f"error: {error}", file=sys.stderr)
                 return 2
+    if args.study == "paper_claim":  # its own protocols, rows and tuned configurations
+        for dataset in args.datasets:
+            steps = run_paper_claim(dataset, args.seeds, results, args.data_path, args.steps, args.storage,
+                                    rerun=args.rerun, threads=args.threads)
+            print(write_paper_claim(steps, dataset, results, command))
+        return 0
     values = sweep_values(args.param, args.values) if args.study == "sensitivity" else None
     cells, sweep_rows = plan_cells(args.study, args.datasets, args.protocol, args.seeds, results,
                                    args.tuned, args.models, args.param, values, args.storage, args.legacy_tuning,

@@ -175,6 +175,7 @@ def test_a_tuned_sweep_reads_the_tuned_models_cells_at_its_own_value(tmp_path, m
                        "best_valid_result": {"ndcg@10": valid.get(cell.label, 0.1)}} for cell in cells}
 
     monkeypatch.setattr(compare, "run_cells", fake_run_cells)
+    monkeypatch.setattr(compare, "ensure_prepared", lambda config: None)  # no "toy" raw file to prepare
     monkeypatch.setattr(planning, "tuned_overrides", lambda results, model, dataset, protocol, storage=None, legacy=False, data_root=None:
                         {"embedding_size": 128, "beta": 0.3})
     compare.main(["sensitivity", "--param", "embedding_size", "--values", "64", "128", "--tuned",
@@ -206,6 +207,7 @@ def test_comparison_figure_ranks_models_by_ndcg(tmp_path):
 def test_tables_name_the_command_that_made_them(tmp_path, monkeypatch):
     records = {store.Cell("SD-MTMP", "SDMTMP", "toy", 1): fake_record("SD-MTMP", 1, [0, 3])}
     monkeypatch.setattr(compare, "run_cells", lambda cells, results, data_root, rerun=False, threads=None: records)
+    monkeypatch.setattr(compare, "ensure_prepared", lambda config: None)  # no "toy" raw file to prepare
     argv = ["table", "--datasets", "toy", "--seeds", "1", "--results", str(tmp_path), "--models", "SDMTMP"]
     compare.main(argv)
     assert f"python -m recbole_sdmtmp.compare {' '.join(argv)}" in (tmp_path / "toy_paper.md").read_text()
