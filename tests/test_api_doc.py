@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from dataset_preprocess.topics.review_vectors import review_vector_paths
 from tests.conftest import REPO_ROOT
 
 API_DOC = REPO_ROOT / "docs" / "API.md"
@@ -34,7 +35,12 @@ def test_each_block_runs_as_a_script(index, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     # every block ends by printing test metrics (or a table of recommendations)
     assert "ndcg@10" in done.stdout, done.stdout[-2000:]
-    assert (tmp_path / "dataset" / "Gift_Cards" / "Gift_Cards.inter").is_file()
+    folder = tmp_path / "dataset" / "Gift_Cards"
+    assert (folder / "Gift_Cards.inter").is_file()
+    # the pinned fit is installed (nothing clustered), and no model here reads review vectors:
+    # none are encoded (RGCL's preparation builds them: tests/test_review_vectors.py)
+    assert "BERTopic" not in done.stderr and "installed the pinned topic fit" in done.stderr
+    assert not any(path.exists() for path in review_vector_paths(folder, "Gift_Cards").values())
     if index == 0:
         metrics = dict(re.findall(r"'(\w+@\d+)', ([0-9.]+)", done.stdout))
         assert set(metrics) == {"hit@10", "hit@20", "ndcg@10", "ndcg@20"}

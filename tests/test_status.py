@@ -113,3 +113,17 @@ def test_a_dataset_with_paper_claim_cells_but_no_study_is_shown(tmp_path, capsys
         assert "no tuning study" in str(error)
     else:
         raise AssertionError("a next_item status showed the paper-claim steps")
+
+
+def test_a_dataset_not_prepared_yet_is_told_apart_from_a_study_on_other_topics(tmp_path, monkeypatch):
+    """Before its dataset is prepared, SD-MTMP's committed study is not 'tuned on other topics'
+    (whose advice, --restart, would throw the study away): the report says to prepare it."""
+    add_trials(tmp_path, "SDMTMP", "toy", "paper", [{}], [0.02])
+    on_fit(monkeypatch, None)  # no topic files yet
+    assert status.model_state(tmp_path, "SDMTMP", "toy", "paper", 1)["state"] == status.NOT_PREPARED
+    monkeypatch.setattr(status, "MODELS", ("SDMTMP",))
+    text = "\n".join(status.study_report(tmp_path, "toy", "paper", 1))
+    assert "python -m dataset_preprocess toy" in text and "--restart" not in text
+    on_fit(monkeypatch, "another fit")
+    assert status.model_state(tmp_path, "SDMTMP", "toy", "paper", 1)["state"] == status.OTHER_FIT
+    assert "--restart" in "\n".join(status.study_report(tmp_path, "toy", "paper", 1))
