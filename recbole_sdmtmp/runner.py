@@ -151,6 +151,8 @@ def run(
             port = ddp.free_port()
         group = dict(nproc=nproc, world_size=world_size, ip=ip, port=port, offset=group_offset)
         arguments = dict(config=config, checkpoint=checkpoint, saved=saved, evaluate_test=evaluate_test)
+        # made here, once: RecBole's trainer checks then creates it, which races between ranks
+        os.makedirs(config["checkpoint_dir"], exist_ok=True)
         return ddp.spawn(_run_rank, nproc, (arguments, group))
     model, dataset = config["model"], config["dataset"]
     if distributed is not None:
