@@ -22,7 +22,6 @@ from recbole_sdmtmp.experiments.cells import run_cells
 from recbole_sdmtmp.experiments.figures import plot_sensitivity
 from recbole_sdmtmp.experiments.paper_claim import run_paper_claim
 from recbole_sdmtmp.experiments.planning import plan_cells
-from recbole_sdmtmp.experiments.tuning import LEGACY_NOTE
 from recbole_sdmtmp.experiments.tables import (
     write_ablation, write_comparison, write_paper_claim, write_readings, write_sensitivity,
 )
@@ -34,9 +33,6 @@ def parse_args(argv=None):
     parser.add_argument("--protocol", choices=PROTOCOLS, default="paper")
     parser.add_argument("--tuned", action="store_true",
                         help="run each model with the configuration chosen by recbole_sdmtmp.tune")
-    parser.add_argument("--legacy-tuning", action="store_true",
-                        help="with --tuned: the configurations of the earlier 6-trial random draw "
-                             "(results/tuning/<protocol>/), for a protocol whose Optuna studies have not run")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of this process")
     parser.add_argument("--datasets", nargs="+", default=["Instrument"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[2024, 2025, 2026])
@@ -49,8 +45,8 @@ def parse_args(argv=None):
     parser.add_argument("--results", default="results", help="output folder")
     parser.add_argument("--data-path", default="dataset/", help="RecBole data_path")
     parser.add_argument("--rerun", action="store_true", help="run finished cells again")
-    parser.add_argument("--storage", help="with --tuned: SQLAlchemy URL of the tuning studies "
-                                          "(default sqlite:///<results>/tuning/studies.db)")
+    parser.add_argument("--storage", help="with --tuned: the tuning studies' store "
+                                          "(default <results>/tuning/studies.journal; see tune --help)")
     return parser.parse_args(argv)
 
 
@@ -71,12 +67,9 @@ def main(argv=None) -> int:
         return 0
     values = sweep_values(args.param, args.values) if args.study == "sensitivity" else None
     cells, sweep_rows = plan_cells(args.study, args.datasets, args.protocol, args.seeds, results,
-                                   args.tuned, args.models, args.param, values, args.storage, args.legacy_tuning,
-                                   args.data_path)
+                                   args.tuned, args.models, args.param, values, args.storage, args.data_path)
     records = run_cells(cells, results, args.data_path, rerun=args.rerun, threads=args.threads)
     tuned = f"`python -m recbole_sdmtmp.tune --protocol {args.protocol}`" if args.tuned else None
-    if args.tuned and args.legacy_tuning:
-        tuned = LEGACY_NOTE
     for dataset in args.datasets:
         if args.study == "table":
             print(write_comparison(records, dataset, results, command, args.protocol, tuned))
