@@ -713,6 +713,7 @@ def write_report(results: Path, dataset: str, protocol: str, models, n_trials: i
         details.append("")
     lines += ["", "Minutes: wall time of the trials. A pruned trial's validation score is its best epoch "
               "before it was stopped.", "", "## Every trial", "", *details]
-    path = results / f"tuning_{dataset}_{protocol}.md"
+    path = Path(results) / f"tuning_{dataset}_{protocol}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, "\n".join(lines))
     return path
