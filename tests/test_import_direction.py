@@ -16,7 +16,8 @@ PACKAGES = ("dataset_preprocess", "recbole_sdmtmp")
 # Lowest first; a module may import its own layer and the layers below it, never one above.
 LAYERS = (
     ("dataset_preprocess",),
-    ("recbole_sdmtmp", "recbole_sdmtmp.compat", "recbole_sdmtmp.distributed", "recbole_sdmtmp.evaluation"),
+    ("recbole_sdmtmp", "recbole_sdmtmp.compat", "recbole_sdmtmp.distributed", "recbole_sdmtmp.evaluation",
+     "recbole_sdmtmp.provenance"),
     ("recbole_sdmtmp.data",),
     ("recbole_sdmtmp.model",),
     ("recbole_sdmtmp.registry",),
