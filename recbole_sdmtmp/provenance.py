@@ -21,19 +21,23 @@ def version_of(distribution: str) -> str | None:
 
 
 @lru_cache(maxsize=1)
-def git_commit(folder: Path = Path(__file__).resolve().parent) -> str | None:
-    """The commit of the checkout the package runs from; None for an installed wheel, or where
-    git is missing. A checkout with uncommitted changes gets ``+dirty`` appended."""
+def git_commit(package: Path = Path(__file__).resolve().parent) -> str | None:
+    """The commit of the checkout the package runs from (the package folder at the top of the
+    checkout), with ``+dirty`` where it has uncommitted changes; None for an installed package
+    (even one installed into a folder inside some other checkout), or where git is missing."""
     try:
-        commit = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True,
-                                text=True, timeout=10)
-        if commit.returncode != 0:
+        head = subprocess.run(["git", "-C", str(package), "rev-parse", "--show-toplevel", "HEAD"],
+                              capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
             return None
-        status = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+        top, commit = head.stdout.split()
+        if Path(top).resolve() != package.resolve().parent:
+            return None
+        status = subprocess.run(["git", "-C", top, "status", "--porcelain", "--untracked-files=no"],
                                 capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError, ValueError):
         return None
-    return commit.stdout.strip() + ("+dirty" if status.returncode == 0 and status.stdout.strip() else "")
+    return commit + ("+dirty" if status.returncode == 0 and status.stdout.strip() else "")
 
 
 def dataset_fit(folder, dataset: str) -> str | None:

@@ -57,16 +57,21 @@ def test_a_cell_records_it_too(tiny_root, tmp_path):
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_the_commit_is_read_from_a_checkout_only_and_marks_uncommitted_changes(tmp_path):
-    outside = tmp_path / "wheel"
-    outside.mkdir()
-    assert provenance.git_commit.__wrapped__(outside) is None  # an installed package: no commit
-    git = ["git", "-C", str(tmp_path / "repo"), "-c", "user.name=t", "-c", "user.email=t@t"]
-    (tmp_path / "repo").mkdir()
+    commit_of = provenance.git_commit.__wrapped__
+    outside = tmp_path / "site-packages" / "recbole_sdmtmp"
+    outside.mkdir(parents=True)
+    assert commit_of(outside) is None  # an installed package: no commit
+    repo = tmp_path / "repo"
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    (repo / "recbole_sdmtmp").mkdir(parents=True)
     subprocess.run([*git, "init", "-q"], check=True)
-    (tmp_path / "repo" / "a.py").write_text("x = 1\n")
-    subprocess.run([*git, "add", "a.py"], check=True)
+    (repo / "recbole_sdmtmp" / "a.py").write_text("x = 1\n")
+    subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "a"], check=True)
     head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    assert provenance.git_commit.__wrapped__(tmp_path / "repo") == head
-    (tmp_path / "repo" / "a.py").write_text("x = 2\n")
-    assert provenance.git_commit.__wrapped__(tmp_path / "repo") == head + "+dirty"
+    assert commit_of(repo / "recbole_sdmtmp") == head
+    (repo / "recbole_sdmtmp" / "a.py").write_text("x = 2\n")
+    assert commit_of(repo / "recbole_sdmtmp") == head + "+dirty"
+    installed = repo / ".venv" / "lib" / "site-packages" / "recbole_sdmtmp"  # a venv inside a checkout
+    installed.mkdir(parents=True)
+    assert commit_of(installed) is None
