@@ -207,7 +207,7 @@ def store_exists(url: str) -> bool:
 def driver_url(url: str) -> str:
     """``postgresql://`` with the PostgreSQL driver that is installed: SQLAlchemy 2.1 reads a URL
     without a driver as psycopg (version 3), which may be missing where psycopg2 is there."""
-    scheme, sep, rest = url.partition("://")
+    scheme, _, rest = url.partition("://")
     if scheme not in ("postgresql", "postgres"):
         return url
     for driver in ("psycopg", "psycopg2"):
