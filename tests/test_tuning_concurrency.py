@@ -161,12 +161,11 @@ def summary(url) -> list:
 
 def test_processes_opening_a_new_study_at_once_run_exactly_the_budget(url, tmp_path):
     context = multiprocessing.get_context("spawn")
-    start = context.Event()
+    start = context.Barrier(4)  # once all four have started, they open the new store and study together
     objective = functools.partial(slow_curve, folder=str(tmp_path))
     processes = [context.Process(target=fill, args=(url, 8, objective, start)) for _ in range(4)]
     for process in processes:
         process.start()
-    start.set()  # all four create the store, the study and the default together
     for process in processes:
         process.join(240)
     assert [process.exitcode for process in processes] == [0, 0, 0, 0]
