@@ -34,7 +34,7 @@ from recbole_sdmtmp.registry import reads_topics
 
 DEFAULT_SEEDS = [2024, 2025, 2026]
 # What changes a table's content; --threads, --results, --data-path and --storage do not.
-CONTENT_OPTIONS = ("study", "protocol", "tuned", "legacy_tuning", "seeds", "models", "param", "values", "steps")
+CONTENT_OPTIONS = ("study", "protocol", "tuned", "seeds", "models", "param", "values", "steps")
 PRODUCED_BY = re.compile(r"Produced by `(python -m recbole_sdmtmp\.compare [^`]*)`")
 
 
@@ -44,9 +44,6 @@ def parse_args(argv=None):
     parser.add_argument("--protocol", choices=PROTOCOLS, default="paper")
     parser.add_argument("--tuned", action="store_true",
                         help="run each model with the configuration chosen by recbole_sdmtmp.tune")
-    parser.add_argument("--legacy-tuning", action="store_true",
-                        help="with --tuned: the configurations of the earlier 6-trial random draw "
-                             "(results/tuning/<protocol>/), for a protocol whose Optuna studies have not run")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of this process")
     parser.add_argument("--datasets", nargs="+", default=["Instrument"])
     parser.add_argument("--seeds", nargs="+", type=int, default=None,
@@ -60,8 +57,8 @@ def parse_args(argv=None):
     parser.add_argument("--results", default="results", help="output folder")
     parser.add_argument("--data-path", default="dataset/", help="RecBole data_path")
     parser.add_argument("--rerun", action="store_true", help="run finished cells again")
-    parser.add_argument("--storage", help="with --tuned: SQLAlchemy URL of the tuning studies "
-                                          "(default sqlite:///<results>/tuning/studies.db)")
+    parser.add_argument("--storage", help="with --tuned: the tuning studies' store "
+                                          "(default <results>/tuning/studies.journal; see tune --help)")
     return parser.parse_args(argv)
 
 
@@ -132,12 +129,9 @@ def main(argv=None) -> int:
         return 0
     values = sweep_values(args.param, args.values) if args.study == "sensitivity" else None
     cells, sweep_rows = plan_cells(args.study, args.datasets, args.protocol, args.seeds, results,
-                                   args.tuned, args.models, args.param, values, args.storage, args.legacy_tuning,
-                                   args.data_path)
+                                   args.tuned, args.models, args.param, values, args.storage, args.data_path)
     records = run_cells(cells, results, args.data_path, rerun=args.rerun, threads=args.threads)
     tuned = f"`python -m recbole_sdmtmp.tune --protocol {args.protocol}`" if args.tuned else None
-    if args.tuned and args.legacy_tuning:
-        tuned = LEGACY_NOTE
     for dataset in args.datasets:
         if args.study == "table":
             print(write_comparison(records, dataset, results, command, args.protocol, tuned))

@@ -24,6 +24,7 @@ from recbole_sdmtmp import console
 from recbole_sdmtmp import distributed as ddp
 from recbole_sdmtmp.data.protocol import prepare
 from recbole_sdmtmp.evaluation import case_metrics_of
+from recbole_sdmtmp.provenance import provenance
 from recbole_sdmtmp.registry import check_model_fits, resolve_model
 
 
@@ -51,6 +52,7 @@ class RunResult:
     test_case_metrics: dict = field(default_factory=dict)  # {'hit@10': [per test case]...}
     valid_cases: int = 0
     test_cases: int = 0
+    provenance: dict = field(default_factory=dict)  # the code, topic fit and libraries (recbole_sdmtmp.provenance)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -197,7 +199,7 @@ def run(
     trainer._valid_epoch = _timed(trainer._valid_epoch, eval_seconds, report)
     result = RunResult(model=model, dataset=dataset, seed=config["seed"], test_result={},
                        protocol=config["protocol"], valid_cases=len(valid_data.positives),
-                       test_cases=len(test_data.positives))
+                       test_cases=len(test_data.positives), provenance=provenance(config["data_path"], dataset))
     if checkpoint is None:
         result.best_valid_score, result.best_valid_result = trainer.fit(
             train_data, valid_data, saved=saved, show_progress=config["show_progress"]

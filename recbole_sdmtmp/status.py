@@ -158,12 +158,6 @@ def claim_datasets(results: Path) -> list[str]:
     return sorted(d.name for d in folder.glob("*") if d.is_dir()) if folder.is_dir() else []
 
 
-def old_trial_folders(results: Path) -> list[Path]:
-    """Trial cells of the random-draw tuning that preceded the store: never read, only named."""
-    return sorted(folder for protocol in PROTOCOLS for folder in (results / "tuning" / protocol).glob("*")
-                  if folder.is_dir())
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--protocol", choices=PROTOCOLS, help="only this protocol")
@@ -171,8 +165,8 @@ def main(argv=None) -> int:
     parser.add_argument("--trials", type=int, default=TRIALS, help="the study's trials per model")
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS), help="the table's test seeds")
     parser.add_argument("--results", default="results")
-    parser.add_argument("--storage", help="SQLAlchemy URL of the study store "
-                                          "(default sqlite:///<results>/tuning/studies.db)")
+    parser.add_argument("--storage", help="the study store (default <results>/tuning/studies.journal; "
+                                          "see tune --help)")
     parser.add_argument("--data-path", default="dataset/", help="the prepared datasets (their topic fits)")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -183,10 +177,7 @@ def main(argv=None) -> int:
                   if args.protocol in (None, "paper") and (not args.datasets or dataset in args.datasets)
                   and (dataset, "paper") not in studies]
     if not studies and not claim_only:
-        old = old_trial_folders(results)
-        note = (f" ({len(old)} folders of the earlier random-draw trials under {results / 'tuning'} are not "
-                "studies of the store and are not read)") if old else ""
-        raise SystemExit(f"no tuning study in {storage_url(results, args.storage)} matches{note}; start one "
+        raise SystemExit(f"no tuning study in {storage_url(results, args.storage)} matches; start one "
                          f"with python -m recbole_sdmtmp.tune --protocol <p> --datasets <D> --trials {TRIALS}")
     for dataset, protocol in studies:
         claim = paper_claim_report(results, dataset, args.storage, args.data_path) if protocol == "paper" else []

@@ -17,7 +17,7 @@ PACKAGES = ("dataset_preprocess", "recbole_sdmtmp")
 LAYERS = (
     ("dataset_preprocess",),
     ("recbole_sdmtmp", "recbole_sdmtmp.compat", "recbole_sdmtmp.console", "recbole_sdmtmp.distributed",
-     "recbole_sdmtmp.evaluation"),
+     "recbole_sdmtmp.evaluation", "recbole_sdmtmp.provenance"),
     ("recbole_sdmtmp.data",),
     ("recbole_sdmtmp.model",),
     ("recbole_sdmtmp.registry",),

@@ -58,16 +58,15 @@ def test_a_complete_study_says_so(tmp_path, monkeypatch):
     assert "| Pop | 1/1 | 0 / 0 | 0.0200 | 5/5 | done |" in text
 
 
-def test_status_reads_the_store_not_the_old_trial_folders(tmp_path, capsys):
-    write(tmp_path / "tuning" / "paper" / "toy" / "BPR_trial_0" / "seed2024.json",
-          {"overrides": {}, "best_valid_result": {"ndcg@10": 0.1}})
+def test_status_reads_the_studies_of_the_store(tmp_path, capsys):
     assert status.studies_found(tmp_path) == []
     try:
         status.main(["--results", str(tmp_path)])
     except SystemExit as error:
-        assert "1 folders of the earlier random-draw trials" in str(error)
+        assert "no tuning study in" in str(error) and "studies.journal" in str(error)
     else:
-        raise AssertionError("status found a study in old trial folders")
+        raise AssertionError("status found a study in an empty results folder")
+    assert not (tmp_path / "tuning").exists()  # reading created no store
     add_trials(tmp_path, "BPR", "toy", "next_item", [{}], [0.1])
     assert status.studies_found(tmp_path) == [("toy", "next_item")]
 
