@@ -29,7 +29,6 @@ from recbole_sdmtmp.experiments.planning import plan_cells
 from recbole_sdmtmp.experiments.tables import (
     write_ablation, write_comparison, write_paper_claim, write_readings, write_sensitivity,
 )
-from recbole_sdmtmp.experiments.tuning import LEGACY_NOTE
 from recbole_sdmtmp.registry import reads_topics
 
 DEFAULT_SEEDS = [2024, 2025, 2026]

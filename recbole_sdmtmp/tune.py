@@ -44,7 +44,8 @@ validation NDCG@10 (the protocol's ``valid_metric``); trials never read the test
 - Topics: a study of a model that reads topics (SD-MTMP) records the dataset's topic fit; on
   another fit (topics prepared again on another machine) it is skipped with a warning (the other
   models go on; ``compare --tuned`` refuses it), and ``--restart``
-  deletes the named models' studies and tunes them again (``recbole_sdmtmp.experiments.fits``).
+  deletes the named models' studies and tunes them again (``recbole_sdmtmp.experiments.fits``;
+  it lists the studies and their trials and asks first, or takes ``--yes``).
 - Resume: a trial whose process was killed is failed and its parameters queued again (Optuna's
   retry callback): at once when the process ran on this machine, after Optuna's heartbeat grace
   period (3 minutes) when it ran on another machine against a database server. The stopped trial
@@ -90,8 +91,26 @@ def parse_args(argv=None):
     parser.add_argument("--report-only", action="store_true", help="rewrite the reports from the store")
     parser.add_argument("--restart", action="store_true",
                         help="delete the studies of --models on --datasets first and tune them afresh "
-                             "(a topic model's study tuned on another topic fit is refused otherwise)")
+                             "(a topic model's study tuned on another topic fit is refused otherwise); "
+                             "asks first, or --yes")
+    parser.add_argument("--yes", action="store_true", help="with --restart: delete without asking")
     return parser.parse_args(argv)
+
+
+def confirm_restart(url: str, models: list, datasets: list, protocol: str) -> None:
+    """``--restart`` throws trials away: say which and ask, or refuse where nobody can answer."""
+    doomed = [(study.study_name, len(study.get_trials(deepcopy=False)))
+              for dataset in datasets for model in models
+              if (study := load_study(url, model, dataset, protocol)) is not None]
+    doomed = [(name, n) for name, n in doomed if n]
+    if not doomed:
+        return
+    listed = ", ".join(f"{name} ({n} trials)" for name, n in doomed)
+    if not sys.stdin.isatty():
+        raise SystemExit(f"--restart would delete {listed}; add --yes to delete them without asking.")
+    answer = input(f"--restart deletes {listed}. Delete? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise SystemExit("nothing deleted")
 
 
 def main(argv=None) -> int:
@@ -106,6 +125,8 @@ def main(argv=None) -> int:
     args.models = args.models or list(MODELS)
     results = Path(args.results)
     url = storage_url(results, args.storage)
+    if args.restart and not args.yes:
+        confirm_restart(url, args.models, args.datasets, args.protocol)
     # The report covers every model with a study, not only this run's --models: a study
     # resumed one model at a time still ends in one report.
     reported = list(dict.fromkeys([*MODELS, *args.models]))

@@ -142,6 +142,15 @@ def test_tune_skips_a_study_on_another_fit_and_goes_on_with_the_others(tmp_path,
     argv = ["--datasets", "toy", "--trials", "1", "--results", str(tmp_path)]
     tune.main(argv + ["--models", "SDMTMP", "BPR"])
     assert ran == ["BPR"] and "skipping paper/toy/SDMTMP" in caplog.text
+    with pytest.raises(SystemExit, match=r"would delete paper/toy/SDMTMP \(1 trials\); add --yes"):
+        tune.main(argv + ["--models", "SDMTMP", "--restart"])  # pytest's stdin is no terminal
+    assert ran == ["BPR"] and len(tuning.study_trials(tmp_path, "SDMTMP", "toy", "paper")) == 1
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda question: "n")
+    with pytest.raises(SystemExit, match="nothing deleted"):
+        tune.main(argv + ["--models", "SDMTMP", "--restart"])
+    assert len(tuning.study_trials(tmp_path, "SDMTMP", "toy", "paper")) == 1
+    monkeypatch.setattr("builtins.input", lambda question: "y")
     tune.main(argv + ["--models", "SDMTMP", "--restart"])
     assert ran == ["BPR", "SDMTMP"]
     restarted = tuning.open_study(tuning.storage_url(tmp_path), "SDMTMP", "toy", "paper", 0)
