@@ -1,0 +1,80 @@
+"""What a new user's first run costs: the main job in a fresh clone (nothing prepared), then the
+same command again (warm), timed in one run on this machine, with the longest silence between
+two output lines of each.
+
+    python benchmarks/first_run.py --dataset Instrument
+
+The clone is of this checkout's HEAD (committed files only), in a temporary folder; the raw file
+is found through $SDMTMP_RAW_DIR (default: the checkout's ../shared/data/amazon). Prints one
+Markdown table and the two figures the first run is held to: cold/warm ratio and longest silence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed_run(command: list[str], cwd: Path, env: dict, log) -> tuple[float, float, int, str]:
+    """Wall seconds, the longest gap between two output lines (start and end included), the exit
+    status and the last line; every line is echoed to ``log`` with its offset."""
+    start = last = time.monotonic()
+    longest, final = 0.0, ""
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, bufsize=1)
+    for line in process.stdout:
+        now = time.monotonic()
+        longest, last = max(longest, now - last), now
+        final = line.rstrip() or final
+        log.write(f"[{now - start:7.1f} s] {line}")
+        log.flush()
+    status = process.wait()
+    end = time.monotonic()
+    return end - start, max(longest, end - last), status, final
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="Instrument")
+    parser.add_argument("--log", default=None, help="where both runs' output goes (default: stderr)")
+    args = parser.parse_args(argv)
+
+    env = dict(os.environ)
+    env.setdefault("SDMTMP_RAW_DIR", str((REPO_ROOT / ".." / "shared" / "data" / "amazon").resolve()))
+    env["PYTHONUNBUFFERED"] = "1"
+    log = open(args.log, "w") if args.log else sys.stderr
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="first_run_") as folder:
+        clone = Path(folder) / "recbole-sdmtmp"
+        subprocess.run(["git", "clone", "--quiet", str(REPO_ROOT), str(clone)], check=True)
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        # the clone's script puts the clone first on sys.path: its own package runs, not an installed one
+        command = [sys.executable, "run_recbole_sdmtmp.py", "--dataset", args.dataset]
+        for label in ("cold (fresh clone)", "warm (same clone, again)"):
+            log.write(f"--- {label}: {' '.join(command[1:])}\n")
+            seconds, silence, status, final = timed_run(command, clone, env, log)
+            if status != 0:
+                raise SystemExit(f"{label} run failed with exit status {status}: {final}")
+            rows.append((label, seconds, silence))
+    print(f"First run of `python run_recbole_sdmtmp.py --dataset {args.dataset}` at commit {commit}, "
+          f"{os.cpu_count()} CPUs, SDMTMP_RAW_DIR={env['SDMTMP_RAW_DIR']}\n")
+    print("| run | wall s | longest silence s |")
+    print("|---|---:|---:|")
+    for label, seconds, silence in rows:
+        print(f"| {label} | {seconds:.1f} | {silence:.1f} |")
+    (_, cold, cold_silence), (_, warm, _) = rows
+    print(f"\ncold/warm: {cold / warm:.2f}x (target <= 3x); longest silence of the cold run: "
+          f"{cold_silence:.1f} s (target <= 30 s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
