@@ -7,12 +7,14 @@ two output lines of each.
 The clone is of this checkout's HEAD (committed files only), in a temporary folder; the raw file
 is found through $SDMTMP_RAW_DIR (default: the checkout's ../shared/data/amazon). Prints one
 Markdown table and the two figures the first run is held to: cold/warm ratio and longest silence.
+The machine is shared: ``--repeats N`` does N clone-cold-warm rounds and quotes medians.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,6 +45,7 @@ def timed_run(command: list[str], cwd: Path, env: dict, log) -> tuple[float, flo
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="Instrument")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of fresh clone, cold run, warm run")
     parser.add_argument("--log", default=None, help="where both runs' output goes (default: stderr)")
     args = parser.parse_args(argv)
 
@@ -50,29 +53,33 @@ def main(argv=None) -> int:
     env.setdefault("SDMTMP_RAW_DIR", str((REPO_ROOT / ".." / "shared" / "data" / "amazon").resolve()))
     env["PYTHONUNBUFFERED"] = "1"
     log = open(args.log, "w") if args.log else sys.stderr
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="first_run_") as folder:
-        clone = Path(folder) / "recbole-sdmtmp"
-        subprocess.run(["git", "clone", "--quiet", str(REPO_ROOT), str(clone)], check=True)
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        # the clone's script puts the clone first on sys.path: its own package runs, not an installed one
-        command = [sys.executable, "run_recbole_sdmtmp.py", "--dataset", args.dataset]
-        for label in ("cold (fresh clone)", "warm (same clone, again)"):
-            log.write(f"--- {label}: {' '.join(command[1:])}\n")
-            seconds, silence, status, final = timed_run(command, clone, env, log)
-            if status != 0:
-                raise SystemExit(f"{label} run failed with exit status {status}: {final}")
-            rows.append((label, seconds, silence))
+    rounds = []  # per round: (cold s, cold silence s, warm s, warm silence s)
+    command = [sys.executable, "run_recbole_sdmtmp.py", "--dataset", args.dataset]
+    for round_number in range(1, args.repeats + 1):
+        with tempfile.TemporaryDirectory(prefix="first_run_") as folder:
+            clone = Path(folder) / "recbole-sdmtmp"
+            subprocess.run(["git", "clone", "--quiet", str(REPO_ROOT), str(clone)], check=True)
+            commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True,
+                                    text=True, check=True).stdout.strip()
+            # the clone's script puts the clone first on sys.path: its own package runs, not an installed one
+            measured = []
+            for label in ("cold (fresh clone)", "warm (same clone, again)"):
+                log.write(f"--- round {round_number}, {label}: {' '.join(command[1:])}\n")
+                seconds, silence, status, final = timed_run(command, clone, env, log)
+                if status != 0:
+                    raise SystemExit(f"{label} run failed with exit status {status}: {final}")
+                measured += [seconds, silence]
+            rounds.append(measured)
     print(f"First run of `python run_recbole_sdmtmp.py --dataset {args.dataset}` at commit {commit}, "
-          f"{os.cpu_count()} CPUs, SDMTMP_RAW_DIR={env['SDMTMP_RAW_DIR']}\n")
-    print("| run | wall s | longest silence s |")
-    print("|---|---:|---:|")
-    for label, seconds, silence in rows:
-        print(f"| {label} | {seconds:.1f} | {silence:.1f} |")
-    (_, cold, cold_silence), (_, warm, _) = rows
-    print(f"\ncold/warm: {cold / warm:.2f}x (target <= 3x); longest silence of the cold run: "
-          f"{cold_silence:.1f} s (target <= 30 s)")
+          f"{os.cpu_count()} CPUs, SDMTMP_RAW_DIR={env['SDMTMP_RAW_DIR']}, {args.repeats} rounds\n")
+    print("| round | cold wall s | cold longest silence s | warm wall s | warm longest silence s | cold/warm |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for number, (cold, cold_silence, warm, warm_silence) in enumerate(rounds, 1):
+        print(f"| {number} | {cold:.1f} | {cold_silence:.1f} | {warm:.1f} | {warm_silence:.1f} | {cold / warm:.2f} |")
+    ratio = statistics.median(cold / warm for cold, _, warm, _ in rounds)
+    silence = max(cold_silence for _, cold_silence, _, _ in rounds)
+    print(f"\nmedian cold/warm: {ratio:.2f}x (target <= 3x); longest silence of any cold run: "
+          f"{silence:.1f} s (target <= 30 s)")
     return 0
 
 

@@ -95,7 +95,7 @@ def resolve_precision(precision: str, device: str = "cpu") -> str:
 
 def rows_per_batch(length: int, batch_size: int, batch_tokens: int) -> int:
     """How many sentences of ``length`` tokens share a batch: ``batch_size`` rows when
-    ``batch_tokens`` is 0 (the fixed shape of every result before issue 22), else about
+    ``batch_tokens`` is 0 (the fixed shape of every result before the fast path), else about
     ``batch_tokens`` tokens' worth (1 to :data:`MAX_BATCH_ROWS` rows). A function of the length
     alone, so a sentence's batch shape never depends on which other sentences are encoded."""
     if not batch_tokens:
@@ -147,7 +147,7 @@ class SentenceEncoder:
       units, mean cosine 0.99998 to fp32, other but equally good topics, docs/PREPROCESSING.md);
       ``auto``: bf16 where the hardware has bf16 units, else fp32.
     - ``batch_tokens``: 0 keeps ``batch_size`` rows per batch (the path of every result before
-      issue 22); N gives about N tokens per batch. Vectors of another precision or batch plan
+      the fast path); N gives about N tokens per batch. Vectors of another precision or batch plan
       are cached under their own identity (``+bf16``, ``+t768``).
     - ``processes`` > 1 on the CPU: that many worker processes of ``cores // processes`` threads
       each share the batches (two one-thread processes encode faster than one process of two
