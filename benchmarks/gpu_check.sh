@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check in one command (issue 10 item 5):
+# The GPU check in one command:
 #
 #   bash benchmarks/gpu_check.sh          # on a machine with CUDA: tests, then results/gpu.md
 #   bash benchmarks/gpu_check.sh --cpu    # no GPU: the CPU fallback (GPU tests skip, timing printed only)

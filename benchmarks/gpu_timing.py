@@ -1,4 +1,4 @@
-"""Short timing of SD-MTMP, SASRec and LightGCN on one device (issue 10 item 5; run by
+"""Short timing of SD-MTMP, SASRec and LightGCN on one device (run by
 benchmarks/gpu_check.sh).
 
     python benchmarks/gpu_timing.py --out results/gpu.md            # on CUDA

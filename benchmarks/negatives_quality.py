@@ -1,4 +1,4 @@
-"""SD-MTMP's test metrics before and after per-case negatives (issue 17), same split and seeds.
+"""SD-MTMP's test metrics before and after per-case negatives, same split and seeds.
 
     python benchmarks/negatives_quality.py --datasets Instrument Gift_Cards
 

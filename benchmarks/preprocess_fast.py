@@ -1,4 +1,4 @@
-"""Is the fast topic path (issue 22) as good as the exact one, and how fast is a cold run?
+"""Is the fast topic path as good as the exact one, and how fast is a cold run?
 
     python benchmarks/preprocess_fast.py gate [--datasets Instrument Gift_Cards] [--seeds 2024 2025 2026]
     python benchmarks/preprocess_fast.py cold [--dataset Instrument] [--skip exact]

@@ -1,5 +1,5 @@
-"""How to make the cold topic path faster, measured on real Instrument sentences (issue 10 item 1;
-docs/PREPROCESSING.md has the figures and the choice).
+"""How to make the cold topic path faster, measured on real Instrument sentences
+(docs/PREPROCESSING.md has the figures and the choice).
 
     python benchmarks/preprocess_speed.py encoders [--sample 1500] [--repeats 3]
     python benchmarks/preprocess_speed.py cluster [--options ref,seed,sample15000,pca50]

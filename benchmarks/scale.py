@@ -1,4 +1,4 @@
-"""How SD-MTMP's cost grows with the data, against SASRec and LightGCN (issue 10 item 3).
+"""How SD-MTMP's cost grows with the data, against SASRec and LightGCN.
 
     python benchmarks/scale.py                       # 1e4, 1e5, 1e6 interactions, 3 models, topics
     python benchmarks/scale.py --sizes 10000 100000 --models SDMTMP --no-topics

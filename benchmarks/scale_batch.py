@@ -1,5 +1,5 @@
 """One training batch of SD-MTMP's rating-aware graph on its sampled sub-graph, at 10^5..10^7
-interactions: does a batch cost the same at any size? (issue 10 item 3; results/scale.md)
+interactions: does a batch cost the same at any size? (results/scale.md)
 
     python benchmarks/scale_batch.py                     # 1e5 1e6 1e7, d 128, fanout 10
     python benchmarks/scale_batch.py --sizes 100000 1000000 --dim 256

@@ -148,7 +148,8 @@ def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
                     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
                     written: dict[str, Any] | None = None, source: Source | None = None,
                     source_sha256: str | None = None,
-                    pinned_fits: str | os.PathLike[str] | None = None) -> Path:
+                    pinned_fits: str | os.PathLike[str] | None = None,
+                    review_vectors: bool = True) -> Path:
     """Convert dataset ``name`` into ``<out_dir>/<Name>/`` and return that directory.
 
     ``name`` is an Amazon category (any alias), or any name for a file of the user's own given
@@ -163,6 +164,8 @@ def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
     ``source_sha256``: the source as :func:`ensure_dataset` already resolved and hashed it.
     ``pinned_fits``: a folder of pinned topic fits (:mod:`dataset_preprocess.topics.pinned`); the
     dataset's pin is installed instead of a fit where it was made from these inputs and settings.
+    ``review_vectors``: with the topics, also the per-review vectors of the review-aware
+    baselines (RGCL, RRPU, MISSRec), an encoding of every review sentence.
     """
     if kcore is not None and kcore < 1:
         raise ValueError(f"--kcore must be at least 1, not {kcore}")
@@ -195,7 +198,7 @@ def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
     if written is not None:
         written.update(summary)
     if topics:
-        _build_topics(reviews, dataset_dir, name, topic_config, pinned_fits)
+        _build_topics(reviews, dataset_dir, name, topic_config, pinned_fits, review_vectors)
     return dataset_dir
 
 
@@ -238,7 +241,7 @@ def ensure_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
     if not converted or need_topics:
         logger.info("preparing %s in %s", dataset_name, out_dir)
         prepare_dataset(name, out_dir=out_dir, raw_file=raw_file, topics=need_topics,
-                        source=source, source_sha256=source_sha256, **options)
+                        source=source, source_sha256=source_sha256, review_vectors=False, **options)
     else:
         logger.info("%s: atomic files%s up to date", dataset_name, " and topics" if topics else "")
     if review_vectors and not review_vectors_current(dataset_dir, dataset_name):
@@ -290,7 +293,8 @@ def _check_enough_text(reviews: pd.DataFrame, name: str, config: TopicConfig | N
 
 
 def _build_topics(reviews: pd.DataFrame, dataset_dir: Path, name: str,
-                  config: TopicConfig | None, pinned_fits: str | os.PathLike[str] | None = None) -> None:
+                  config: TopicConfig | None, pinned_fits: str | os.PathLike[str] | None = None,
+                  review_vectors: bool = True) -> None:
     from dataset_preprocess.topics.fit import TopicConfig, build_topics, sentence_encoder
     from dataset_preprocess.topics.pinned import install_pinned_fit
 
@@ -298,6 +302,8 @@ def _build_topics(reviews: pd.DataFrame, dataset_dir: Path, name: str,
     if pinned_fits is None or install_pinned_fit(dataset_dir, name, config, Path(pinned_fits)) is None:
         logger.info("building topics for %s", name)
         build_topics(reviews, out_dir=dataset_dir, name=name, config=config)
+    if not review_vectors:
+        return
     # Per-review vectors for the review-aware baselines: the topics' sentences, from the cache.
     build_review_vectors(reviews, dataset_dir, name, cache_dir=config.cache_dir,
                          sentence_encoder=sentence_encoder(config),
@@ -346,5 +352,5 @@ def build_review_vectors_for_prepared(name: str, out_dir: str | Path = "dataset"
     return build_review_vectors(
         reviews, dataset_dir, name,
         cache_dir=cache_dir or topic_config.get("cache_dir", "cache/embeddings"),
-        inter_sha256=summary.get("inter_sha256"), sentence_encoder=chosen,
+        inter_sha256=summary.get("inter_sha256"), sentence_encoder=chosen, show_progress=True,
     )

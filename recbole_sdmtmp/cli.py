@@ -28,6 +28,7 @@ from dataset_preprocess.atomic_io import atomic_write_json
 from dataset_preprocess.pipeline import INPUT_ERRORS, resolve_source
 from dataset_preprocess.readers.own_file import FORMATS
 from dataset_preprocess.registry import lookup
+from recbole_sdmtmp import console
 from recbole_sdmtmp.config import build_config, ensure_prepared
 from recbole_sdmtmp.runner import run
 
@@ -68,6 +69,7 @@ def main(argv=None) -> int:
     args, overrides = parse_args(argv)
     # RecBole's Config reads every --key=value from sys.argv: leave it only the overrides.
     sys.argv = sys.argv[:1] + overrides
+    console.show_stages()  # the preparation's stage lines, before RecBole's logger exists
     options = own_options(args)
     source = None
     if args.raw_file is not None or options:
@@ -82,7 +84,9 @@ def main(argv=None) -> int:
         amazon = lookup(args.dataset)
         dataset = amazon.name if amazon is not None else args.dataset
     try:
-        config = build_config(args.model, dataset, args.config_files.split())  # unknown model, bad setting
+        # progress bars only on a terminal (a command-line --show_progress still wins)
+        settings = None if sys.stderr.isatty() else {"show_progress": False}
+        config = build_config(args.model, dataset, args.config_files.split(), settings)  # unknown model, bad setting
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

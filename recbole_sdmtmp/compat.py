@@ -113,6 +113,52 @@ def _init_colorama_once():
     logger_module.init = _colorama_once
 
 
+def _fill_nan_by_assignment(self):
+    """RecBole's ``Dataset._fill_nan`` with ``feat[field] = feat[field].fillna(...)`` instead of
+    the chained ``feat[field].fillna(..., inplace=True)``, which pandas 2 warns about on every
+    run (a FutureWarning: pandas 3 ignores it silently). Same values: 0 for a missing token, the
+    column mean for a missing float, an empty array for a missing sequence."""
+    from recbole.utils import FeatureType
+
+    for feat_name in self.feat_name_list:
+        feat = getattr(self, feat_name)
+        for field in feat:
+            ftype = self.field2type[field]
+            if ftype == FeatureType.TOKEN:
+                feat[field] = feat[field].fillna(value=0)
+            elif ftype == FeatureType.FLOAT:
+                feat[field] = feat[field].fillna(value=feat[field].mean())
+            else:
+                dtype = np.int64 if ftype == FeatureType.TOKEN_SEQ else np.float64
+                feat[field] = feat[field].apply(lambda x: np.array([], dtype=dtype) if isinstance(x, float) else x)
+
+
+def _fill_nan_without_chained_assignment():
+    from recbole.data.dataset import Dataset
+
+    Dataset._fill_nan = _fill_nan_by_assignment
+
+
+class _DeviceAmp:
+    """``torch.cuda.amp`` as seen by ``recbole.trainer.trainer``: its ``GradScaler`` (deprecated
+    since torch 2.4, a FutureWarning on every training) is ``torch.amp.GradScaler('cuda')``, the
+    same class under its current name."""
+
+    def __getattr__(self, name):
+        return getattr(torch.cuda.amp, name)
+
+    @staticmethod
+    def GradScaler(*args, **kwargs):  # noqa: N802  (the name RecBole calls)
+        return torch.amp.GradScaler("cuda", *args, **kwargs)
+
+
+def _current_grad_scaler():
+    import recbole.trainer.trainer as trainer_module
+
+    if not isinstance(trainer_module.amp, _DeviceAmp):
+        trainer_module.amp = _DeviceAmp()
+
+
 def _no_anomaly_detection():
     """``recbole/model/sequential_recommender/sine.py`` calls ``torch.autograd.set_detect_anomaly(True)``
     when it is imported, and importing any of RecBole's sequential models imports it: every model
@@ -132,6 +178,8 @@ def apply():
     _trust_recbole_checkpoints()
     _count_pop_exactly()
     _init_colorama_once()
+    _fill_nan_without_chained_assignment()
+    _current_grad_scaler()
     _no_anomaly_detection()
 
 

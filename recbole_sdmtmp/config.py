@@ -12,7 +12,6 @@ from recbole.config import Config
 from recbole.utils import ModelType
 
 from dataset_preprocess.pipeline import ensure_dataset
-from dataset_preprocess.topics.pinned import PINNED_FITS_DIR
 from recbole_sdmtmp.registry import (
     check_model_supported, check_model_type, needs_review_vectors, needs_topics, resolve_model,
 )
@@ -25,6 +24,13 @@ def properties_dir() -> Path:
 
 
 PROPERTIES = properties_dir()
+
+
+def pinned_fits_dir() -> Path:
+    """The pinned topic fits of the shipped datasets: inside the installed package (a wheel),
+    else the checkout's ``results/topic_fits``, wherever the command runs from."""
+    installed = Path(str(resources.files("recbole_sdmtmp") / "topic_fits"))
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[1] / "results" / "topic_fits"
 
 
 def dataset_properties(dataset: str) -> Path:
@@ -70,9 +76,9 @@ def ensure_prepared(config: Config, raw_file=None, source=None, **options) -> Pa
     stale (``dataset_preprocess.pipeline.ensure_dataset`` decides); return the dataset folder.
     ``source`` (already resolved), ``raw_file`` and ``options`` (columns, kcore...) are the
     command line's, for a dataset of the user's own or a raw file found elsewhere. Topics come
-    from the committed pin where one matches (``results/topic_fits``), so the results reproduce."""
+    from the committed pin where one matches (:func:`pinned_fits_dir`), so the results reproduce."""
     dataset_dir = Path(config["data_path"])
-    options.setdefault("pinned_fits", PINNED_FITS_DIR)
+    options.setdefault("pinned_fits", pinned_fits_dir())
     ensure_dataset(config["dataset"], out_dir=dataset_dir.parent, raw_file=raw_file,
                    topics=needs_topics(config), review_vectors=needs_review_vectors(config),
                    source=source, **options)

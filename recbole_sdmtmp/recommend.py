@@ -1,16 +1,21 @@
-"""Every user's top-k items, with scores, from a trained model: RecBole's ``full_sort_topk`` for
-the project's protocols.
+"""Every user's top-k items, with scores, from a trained model.
 
     python -m recbole_sdmtmp.recommend --checkpoint saved/SDMTMP-....pth --top-k 10 --out recs.csv
     python -m recbole_sdmtmp.recommend --checkpoint saved/BPR-....pth --out recs.parquet --users u1 u2
+    python -m recbole_sdmtmp.recommend --checkpoint saved/SDMTMP-....pth --case test --out test.csv
 
 Works for every model the runner trains (RecBole's and the plugin's): the checkpoint holds the
-Config, and the model scores each user's test case of the protocol (``paper``: the user's one
-case; ``next_item``: the user's newest held-out case) with its own ``full_sort_predict``. Items
-are excluded as the protocol's evaluation excludes them: the case's input history, that is the
-user's training and validation items (``paper``) or the items before the case (``next_item``).
+Config, and the model scores with its own ``full_sort_predict``. Two cases per user:
+
+- ``record`` (default), what to show a user next: the input is the user's whole record in the
+  atomic file (its newest ``MAX_ITEM_LIST_LENGTH`` items for a sequential model), and every item
+  the user ever interacted with is excluded.
+- ``test``, what the evaluation scored: the user's test case of the protocol (``paper``: its one
+  case; ``next_item``: its newest held-out case), with the protocol's exclusions (the case's
+  input history). The test items themselves can be recommended, as the metrics require.
+
 One row per (user, rank): ``user_id``, ``rank`` (1 = best), ``item_id``, ``score``; a user with
-fewer than k items left gets fewer rows. Users without a test case have no row.
+fewer than k items left gets fewer rows. Under ``test``, users without a test case have no row.
 """
 
 from __future__ import annotations
@@ -24,19 +29,35 @@ import pandas as pd
 import torch
 
 import recbole_sdmtmp  # noqa: F401  (RecBole compatibility fixes first)
+from recbole_sdmtmp.data.protocol import HeldOutDataLoader, user_records, user_sequences, with_histories
 from recbole_sdmtmp.runner import load_trained
 
 COLUMNS = ("user_id", "rank", "item_id", "score")
+CASES = ("record", "test")
+
+
+def record_cases(config, dataset) -> HeldOutDataLoader:
+    """One case per user: its whole record as the input, every item of it excluded.
+
+    ``dataset`` is the protocol's augmented dataset (one row per interaction after a user's
+    first), from which ``user_sequences`` recovers each complete record."""
+    seqs = user_sequences(dataset)
+    records = user_records(dataset, seqs)
+    rows = dataset.copy(dataset.inter_feat[torch.as_tensor(seqs.first_case, dtype=torch.int64)])
+    with_histories(rows.inter_feat, dataset.uid_field, seqs.users, records, dataset.item_list_length_field,
+                   dataset.max_item_list_len)
+    excluded = [np.unique(items) for items in seqs.items]
+    return HeldOutDataLoader(config, rows, [np.zeros(0, dtype=np.int64)] * len(excluded), excluded)
 
 
 @torch.no_grad()
-def top_k(model, test_data, k: int, uid_field: str, users: set[int] | None = None
+def top_k(model, cases, k: int, uid_field: str, users: set[int] | None = None
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(user ids [U], item ids [U, k], scores [U, k]) of each user's last test case; excluded
+    """(user ids [U], item ids [U, k], scores [U, k]) of each user's last case in ``cases``; excluded
     items and the padding item score -inf (and are dropped by :func:`recommendations`)."""
     device = next(model.parameters(), torch.empty(0)).device
     found = {}
-    for interaction, (history_u, history_i), _, _ in test_data:
+    for interaction, (history_u, history_i), _, _ in cases:
         case_users = interaction[uid_field]
         rows = torch.arange(len(case_users)) if users is None else torch.nonzero(
             torch.isin(case_users, torch.tensor(sorted(users), dtype=case_users.dtype))).flatten()
@@ -55,9 +76,13 @@ def top_k(model, test_data, k: int, uid_field: str, users: set[int] | None = Non
 
 
 def recommendations(checkpoint: str, k: int = 10, users=None, device: str = "cpu",
-                    data_path: str | None = None) -> pd.DataFrame:
-    """The top-k table of ``checkpoint``'s model; ``users``: raw user ids (default: everyone)."""
+                    data_path: str | None = None, case: str = "record") -> pd.DataFrame:
+    """The top-k table of ``checkpoint``'s model; ``users``: raw user ids (default: everyone);
+    ``case``: ``record`` (after each user's whole record) or ``test`` (the protocol's test case)."""
+    if case not in CASES:
+        raise ValueError(f"case={case!r} is not valid; choose one of: {', '.join(CASES)}")
     config, dataset, (_, _, test_data), model = load_trained(checkpoint, device, data_path)
+    cases = test_data if case == "test" else record_cases(config, dataset)
     uid_field, iid_field = dataset.uid_field, dataset.iid_field
     wanted = None
     if users is not None:
@@ -66,11 +91,11 @@ def recommendations(checkpoint: str, k: int = 10, users=None, device: str = "cpu
         if unknown:
             raise ValueError(f"users not in {config['dataset']}: {', '.join(map(str, unknown[:5]))}")
         wanted = {tokens[user] for user in users}
-    user_ids, item_ids, scores = top_k(model, test_data, k, uid_field, wanted)
+    user_ids, item_ids, scores = top_k(model, cases, k, uid_field, wanted)
     if wanted is not None and len(user_ids) < len(wanted):
         missing = sorted(set(wanted) - set(user_ids.tolist()))
         names = [dataset.field2id_token[uid_field][u] for u in missing[:5]]
-        raise ValueError(f"users without a test case in {config['dataset']}: {', '.join(names)}")
+        raise ValueError(f"users without a {case} case in {config['dataset']}: {', '.join(names)}")
     kept = np.isfinite(scores)
     ranks = np.broadcast_to(np.arange(1, item_ids.shape[1] + 1), item_ids.shape)
     return pd.DataFrame({
@@ -97,6 +122,9 @@ def main(argv=None) -> int:
     parser.add_argument("--top-k", type=int, default=10, help="items per user (default 10)")
     parser.add_argument("--out", required=True, help="output file: .csv, or .parquet")
     parser.add_argument("--users", nargs="+", help="raw user ids (default: every user)")
+    parser.add_argument("--case", choices=CASES, default="record",
+                        help="record (default): after each user's whole record, every item of it excluded; "
+                             "test: the protocol's test case, as the evaluation scored it")
     parser.add_argument("--data-path", help="dataset root, when it is not where the model was trained")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args, overrides = parser.parse_known_args(argv)
@@ -107,7 +135,7 @@ def main(argv=None) -> int:
         print(f"error: checkpoint {args.checkpoint} does not exist", file=sys.stderr)
         return 2
     try:
-        table = recommendations(args.checkpoint, args.top_k, args.users, args.device, args.data_path)
+        table = recommendations(args.checkpoint, args.top_k, args.users, args.device, args.data_path, args.case)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

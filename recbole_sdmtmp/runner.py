@@ -20,9 +20,11 @@ from recbole.data.dataset import SequentialDataset
 from recbole.utils import ModelType, get_trainer, init_logger, init_seed, set_color
 
 from dataset_preprocess.machine import cpu_description
+from recbole_sdmtmp import console
 from recbole_sdmtmp import distributed as ddp
 from recbole_sdmtmp.data.protocol import prepare
 from recbole_sdmtmp.evaluation import case_metrics_of
+from recbole_sdmtmp.provenance import provenance
 from recbole_sdmtmp.registry import check_model_fits, resolve_model
 
 
@@ -50,6 +52,7 @@ class RunResult:
     test_case_metrics: dict = field(default_factory=dict)  # {'hit@10': [per test case]...}
     valid_cases: int = 0
     test_cases: int = 0
+    provenance: dict = field(default_factory=dict)  # the code, topic fit and libraries (recbole_sdmtmp.provenance)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -150,22 +153,31 @@ def run(
             port = ddp.free_port()
         group = dict(nproc=nproc, world_size=world_size, ip=ip, port=port, offset=group_offset)
         arguments = dict(config=config, checkpoint=checkpoint, saved=saved, evaluate_test=evaluate_test)
+        # made here, once: RecBole's trainer checks then creates it, which races between ranks
+        os.makedirs(config["checkpoint_dir"], exist_ok=True)
         return ddp.spawn(_run_rank, nproc, (arguments, group))
     model, dataset = config["model"], config["dataset"]
     if distributed is not None:
         ddp.init_process(config, **distributed)
     init_seed(config["seed"], config["reproducibility"])
+    console.before_recbole_logger()
     init_logger(config)
+    console.after_recbole_logger()
     logger = logging.getLogger()
-    logger.info(config)
+    console.log_file_only(logger, config)  # RecBole's dumps: the log file, not the screen
 
     model_class, dataset_class = resolve_model(model)
     data, (train_data, valid_data, test_data) = load_data(config, dataset_class)
-    logger.info(data)
+    console.log_file_only(logger, data)
     check_model_fits(config, data)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     recommender = model_class(config, train_data._dataset).to(config["device"])
-    logger.info(recommender)
+    console.log_file_only(logger, recommender)
+    logger.info(f"{model} on {dataset}, protocol {config['protocol']}: {data.user_num - 1} users, "
+                f"{data.item_num - 1} items; {len(valid_data.positives)} validation and "
+                f"{len(test_data.positives)} test cases; up to {config['epochs']} epochs, early stopping "
+                f"on validation {config['valid_metric']} after {config['stopping_step']} without gain"
+                + (f"; full configuration in {console.log_file_name()}" if console.log_file_name() else ""))
     trainer_class = get_trainer(config["native_model_type"], config["model"])
     if distributed is None:
         trainer = trainer_class(config, recommender)
@@ -187,7 +199,7 @@ def run(
     trainer._valid_epoch = _timed(trainer._valid_epoch, eval_seconds, report)
     result = RunResult(model=model, dataset=dataset, seed=config["seed"], test_result={},
                        protocol=config["protocol"], valid_cases=len(valid_data.positives),
-                       test_cases=len(test_data.positives))
+                       test_cases=len(test_data.positives), provenance=provenance(config["data_path"], dataset))
     if checkpoint is None:
         result.best_valid_score, result.best_valid_result = trainer.fit(
             train_data, valid_data, saved=saved, show_progress=config["show_progress"]

@@ -24,7 +24,7 @@ import optuna
 from recbole_sdmtmp.data.protocol import PROTOCOLS
 from recbole_sdmtmp.experiments.catalogue import CHANGE_STUDIES, OURS, SWEEPS
 from recbole_sdmtmp.experiments.cells import Cell, finished_record, frozen_overrides
-from recbole_sdmtmp.experiments.fits import OtherTopicFit
+from recbole_sdmtmp.experiments.fits import OtherTopicFit, TopicsNotPrepared
 from recbole_sdmtmp.experiments.paper_claim import run_paper_claim
 from recbole_sdmtmp.experiments.planning import plan_cells
 from recbole_sdmtmp.experiments.tuning import (MODELS, budget, chosen_trial, finished_trials, open_storage,
@@ -33,6 +33,7 @@ from recbole_sdmtmp.experiments.tuning import (MODELS, budget, chosen_trial, fin
 SEEDS = (2024, 2025, 2026, 2027, 2028)
 CLAIM_SEEDS = (2024, 2025, 2026)
 OTHER_FIT = "tuned on other topics: --restart"  # a topic model's study on another topic fit
+NOT_PREPARED = "dataset not prepared yet"  # no topic fit to check the study against: prepare, nothing else
 TRIALS = 30
 
 
@@ -45,6 +46,9 @@ def model_state(results: Path, model: str, dataset: str, protocol: str, n_trials
              "failed": states.count("FAIL"), "valid": None, "seeds": 0}
     try:
         chosen = chosen_trial(results, model, dataset, protocol, storage, data_root) if "COMPLETE" in states else None
+    except TopicsNotPrepared:
+        state["state"] = NOT_PREPARED
+        return state
     except OtherTopicFit:
         state["state"] = OTHER_FIT
         return state
@@ -78,6 +82,9 @@ def study_report(results: Path, dataset: str, protocol: str, n_trials: int, seed
     if not left:
         lines.append("Complete.")
     else:
+        if any(s["state"] == NOT_PREPARED for s in left):
+            lines.append(f"{Path(data_root) / dataset} holds no topics yet: `python -m dataset_preprocess {dataset}` "
+                         "(a shipped dataset gets its pinned fit), then `python -m recbole_sdmtmp.status` again.")
         stale = [s["model"] for s in left if s["state"] == OTHER_FIT]
         if stale:
             lines.append(f"Tuned on another topic fit than {Path(data_root) / dataset} holds: `python -m recbole_sdmtmp.tune "
@@ -151,12 +158,6 @@ def claim_datasets(results: Path) -> list[str]:
     return sorted(d.name for d in folder.glob("*") if d.is_dir()) if folder.is_dir() else []
 
 
-def old_trial_folders(results: Path) -> list[Path]:
-    """Trial cells of the random-draw tuning that preceded the store: never read, only named."""
-    return sorted(folder for protocol in PROTOCOLS for folder in (results / "tuning" / protocol).glob("*")
-                  if folder.is_dir())
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--protocol", choices=PROTOCOLS, help="only this protocol")
@@ -164,8 +165,8 @@ def main(argv=None) -> int:
     parser.add_argument("--trials", type=int, default=TRIALS, help="the study's trials per model")
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS), help="the table's test seeds")
     parser.add_argument("--results", default="results")
-    parser.add_argument("--storage", help="SQLAlchemy URL of the study store "
-                                          "(default sqlite:///<results>/tuning/studies.db)")
+    parser.add_argument("--storage", help="the study store (default <results>/tuning/studies.journal; "
+                                          "see tune --help)")
     parser.add_argument("--data-path", default="dataset/", help="the prepared datasets (their topic fits)")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -176,10 +177,7 @@ def main(argv=None) -> int:
                   if args.protocol in (None, "paper") and (not args.datasets or dataset in args.datasets)
                   and (dataset, "paper") not in studies]
     if not studies and not claim_only:
-        old = old_trial_folders(results)
-        note = (f" ({len(old)} folders of the earlier random-draw trials under {results / 'tuning'} are not "
-                "studies of the store and are not read)") if old else ""
-        raise SystemExit(f"no tuning study in {storage_url(results, args.storage)} matches{note}; start one "
+        raise SystemExit(f"no tuning study in {storage_url(results, args.storage)} matches; start one "
                          f"with python -m recbole_sdmtmp.tune --protocol <p> --datasets <D> --trials {TRIALS}")
     for dataset, protocol in studies:
         claim = paper_claim_report(results, dataset, args.storage, args.data_path) if protocol == "paper" else []

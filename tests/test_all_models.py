@@ -58,7 +58,10 @@ N_USERS, N_ITEMS = 30, 30
 # paper: one test case per user whose RS split (70/10/20) leaves it test items: all 30 users.
 # next_item: a user with n interactions has n - 1 cases, split 70/10/20 by RecBole's rule
 # (split_counts): 7 and 8 and 9 cases -> 1 test case, 10 and 11 cases -> 2; 6 x (1+1+1+2+2) = 42.
-TEST_CASES = {"paper": 30, "next_item": 42}
+# global_time: the 80th and 90th percentiles of the days 100 + 2j + u % 3 are 116.0 and 118.1; a
+# test case is a user with a day >= 118.1, i.e. a last day 100 + 2(n-1) + u % 3 >= 118.1: every
+# user with 11 or 12 interactions (6 + 6) and those with 10 whose u % 3 >= 1 (u 7, 17, 2, 22): 16.
+TEST_CASES = {"paper": 30, "next_item": 42, "global_time": 16}
 # Models that score with fresh randomness on every call (Random; ADMMSLIM breaks ties with noise),
 # so the per-case metrics, from a second scoring pass, need not average to the evaluator's.
 RANDOM_SCORES = {"Random", "ADMMSLIM"}
@@ -126,6 +129,18 @@ def test_one_epoch(zoo_root, model, protocol):
         assert len(per_case) == TEST_CASES[protocol]
         if model not in RANDOM_SCORES:
             assert abs(np.mean(per_case) - value) <= 5e-5  # the evaluator's mean, 4 decimals
+
+
+@pytest.mark.parametrize("model", ["Pop", "ItemKNN", "BPR", "LightGCN", "NGCF", "XSimGCL", "SelfCF",
+                                   "GRU4Rec", "SASRec"])
+def test_one_epoch_under_global_time(zoo_root, model):
+    """The compared models without side information (SD-MTMP: tests/test_protocol.py) under the
+    global-time protocol: its cases, each model's scores in [0, 1]."""
+    result = run(build_config(model, "zoo", config_dict=settings(zoo_root, "global_time")))
+    assert result.epochs == 1 and result.test_cases == TEST_CASES["global_time"]
+    for metric in METRICS:
+        assert 0.0 <= result.test_result[metric] <= 1.0
+        assert abs(np.mean(result.test_case_metrics[metric]) - result.test_result[metric]) <= 5e-5
 
 
 @pytest.mark.parametrize("model", sorted(NEEDS_SIDE_INFORMATION))

@@ -175,7 +175,8 @@ def test_a_tuned_sweep_reads_the_tuned_models_cells_at_its_own_value(tmp_path, m
                        "best_valid_result": {"ndcg@10": valid.get(cell.label, 0.1)}} for cell in cells}
 
     monkeypatch.setattr(compare, "run_cells", fake_run_cells)
-    monkeypatch.setattr(planning, "tuned_overrides", lambda results, model, dataset, protocol, storage=None, legacy=False, data_root=None:
+    monkeypatch.setattr(compare, "ensure_prepared", lambda config: None)  # no "toy" raw file to prepare
+    monkeypatch.setattr(planning, "tuned_overrides", lambda results, model, dataset, protocol, storage=None, data_root=None:
                         {"embedding_size": 128, "beta": 0.3})
     compare.main(["sensitivity", "--param", "embedding_size", "--values", "64", "128", "--tuned",
                   "--datasets", "toy", "--seeds", "1", "--results", str(tmp_path)])
@@ -206,6 +207,7 @@ def test_comparison_figure_ranks_models_by_ndcg(tmp_path):
 def test_tables_name_the_command_that_made_them(tmp_path, monkeypatch):
     records = {store.Cell("SD-MTMP", "SDMTMP", "toy", 1): fake_record("SD-MTMP", 1, [0, 3])}
     monkeypatch.setattr(compare, "run_cells", lambda cells, results, data_root, rerun=False, threads=None: records)
+    monkeypatch.setattr(compare, "ensure_prepared", lambda config: None)  # no "toy" raw file to prepare
     argv = ["table", "--datasets", "toy", "--seeds", "1", "--results", str(tmp_path), "--models", "SDMTMP"]
     compare.main(argv)
     assert f"python -m recbole_sdmtmp.compare {' '.join(argv)}" in (tmp_path / "toy_paper.md").read_text()
@@ -319,19 +321,3 @@ def test_the_printed_procedure_says_selection_on_the_test_split_in_every_title()
         for spelled in ("protocol `{protocol}`", "(protocol {protocol})", ", protocol {protocol}\")"):
             assert spelled not in source, (module.__name__, spelled)
 
-
-def test_legacy_tuning_reads_the_earlier_random_draws_best_validation_trial(tmp_path):
-    """--legacy-tuning: the trial files of the earlier 6-trial draw, best validation NDCG@10 chosen,
-    the earlier trial on a tie; a model without such files is an error naming the folder."""
-    folder = tmp_path / "tuning" / "next_item" / "toy"
-    for trial, score, lr in ((0, 0.10, 0.001), (1, 0.30, 0.005), (2, 0.30, 0.002), (3, 0.20, 0.0005)):
-        path = folder / f"BPR_trial_{trial}" / "seed2024.json"
-        path.parent.mkdir(parents=True)
-        path.write_text(json.dumps({"best_valid_score": score, "overrides": {"learning_rate": lr}}))
-    chosen = tuning.legacy_chosen_trial(tmp_path, "BPR", "toy", "next_item")
-    assert chosen == {"trial": 1, "valid": 0.30, "overrides": {"learning_rate": 0.005}}
-    cells, _ = planning.plan_cells("table", ["toy"], "next_item", [7], tmp_path, tuned=True, models=["BPR"],
-                                   legacy=True)
-    assert cells == [store.Cell("BPR", "BPR", "toy", 7, (("learning_rate", 0.005),), "next_item", "cells_tuned")]
-    with pytest.raises(FileNotFoundError, match="earlier random-draw tuning"):
-        tuning.legacy_chosen_trial(tmp_path, "SASRec", "toy", "next_item")

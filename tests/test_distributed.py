@@ -93,7 +93,7 @@ print("test result", result.test_result)
 
 
 def test_a_two_process_job_exits_cleanly_every_time(trained, tmp_path):
-    """Issue 20: 1 run in 6 ended in SIGABRT ('terminate called without an active exception') in
+    """1 run in 6 once ended in SIGABRT ('terminate called without an active exception') in
     process 1 after the result was printed; every run must end with exit status 0."""
     import subprocess
     import sys

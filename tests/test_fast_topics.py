@@ -1,4 +1,4 @@
-"""The fast topic path (issue 22): length-planned batches, bf16 where the hardware has it, worker
+"""The fast topic path: length-planned batches, bf16 where the hardware has it, worker
 processes, UMAP compiled while the encoder runs, and review vectors from the topics' own encoder.
 
 The real bundled MiniLM encodes real Instrument sentences; ``benchmarks/preprocess_fast.py``

@@ -1,5 +1,5 @@
 """The reference numbers the tables rely on, checked outside RecBole: the training split and the
-popularity floor recomputed with pandas and numpy from the real atomic files (issue 18)."""
+popularity floor recomputed with pandas and numpy from the real atomic files."""
 
 from collections import Counter
 
@@ -12,7 +12,7 @@ from recbole_sdmtmp.runner import load_data, run
 from tests.conftest import SHARED_DIR
 
 RAW = {"Gift_Cards": "Gift_Cards_5.json.gz", "Magazine_Subscriptions": "Magazine_Subscriptions_5.json.gz"}
-# HR@10 of a correct Pop (issue 18's plain counts, ties deciding within the range)
+# HR@10 of a correct Pop (plain counts, ties deciding within the range)
 EXPECTED_HR10 = {"Instrument": (0.085, 0.100), "Gift_Cards": (0.12, 0.14), "Magazine_Subscriptions": (0.12, 0.17)}
 
 

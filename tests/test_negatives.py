@@ -1,4 +1,4 @@
-"""Per-case negatives (issue 17): a batch holds train_batch_size cases with [B, k] negatives, the
+"""Per-case negatives: a batch holds train_batch_size cases with [B, k] negatives, the
 graph is propagated once per batch whatever k is, and the loss equals RecBole's repeated layout."""
 
 import math

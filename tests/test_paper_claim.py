@@ -1,4 +1,4 @@
-"""The paper-claim study (issue 19): the sweeps and their test-chosen combination, SD-MTMP's rank
+"""The paper-claim study: the sweeps and their test-chosen combination, SD-MTMP's rank
 and paired gap after each step, what each step adds, and the real runner on the tiny dataset."""
 
 import numpy as np

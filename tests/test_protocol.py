@@ -223,3 +223,86 @@ def test_target_only_exclusion_can_return_other_history_items():
     assert set(draws) == {2, 3}  # item 2 is the user's own training item, drawn as a negative
     with pytest.raises(ValueError, match="interacted"):
         TrainingItemSampler(4, {1: [1]}, exclude="none")
+
+
+# global_time on the hand-made data plus a late user u5 (i0 on day 125, i1 on day 130). The 52
+# days' 80th and 90th percentiles (numpy's linear rule) are 125.0 and 127.9, so per user (days
+# 100 + 3j + u, j < 10): training before 125, validation in [125, 127.9), test from 127.9 on.
+LATE_USER = [("u5", "i0", 3.0, 125.0), ("u5", "i1", 4.0, 130.0)]
+GLOBAL_TIME = {  # user: (training items j, validation items j, test items j) by hand
+    "u0": (range(0, 9), [9], []),  # days 100..124 | 127 | -
+    "u1": (range(0, 8), [8], [9]),  # 101..122 | 125 | 128
+    "u2": (range(0, 8), [8], [9]),  # 102..123 | 126 | 129
+    "u3": (range(0, 8), [8], [9]),  # 103..124 | 127 | 130
+    "u4": (range(0, 7), [7], [8, 9]),  # 104..122 | 125 | 128, 131
+}
+
+
+@pytest.fixture(scope="module")
+def late_root(tmp_path_factory):
+    root = write_tiny_dataset(tmp_path_factory.mktemp("late"))
+    with open(root / "tiny" / "tiny.inter", "a") as inter:
+        inter.writelines(f"{u}\t{i}\t{r}\t{d}\n" for (u, i, r, d) in LATE_USER)
+    return root
+
+
+def test_global_time_cuts_by_hand(late_root):
+    from recbole.data.dataset import SequentialDataset
+
+    from recbole_sdmtmp.data.protocol import global_cut_times, user_sequences
+
+    dataset = SequentialDataset(tiny(late_root, model="SASRec"))
+    dataset._change_feat_format()
+    assert global_cut_times(user_sequences(dataset), [0.8, 0.9]) == pytest.approx((125.0, 127.9))
+    for bad in ([0.9, 0.8], [0.8], [0.0, 0.5], [0.5, 1.0]):
+        with pytest.raises(ValueError, match="global_time_cuts"):
+            global_cut_times(user_sequences(dataset), bad)
+
+
+def test_global_time_protocol_by_hand(late_root):
+    config = tiny(late_root, model="SASRec", protocol="global_time")
+    dataset, (train, valid, test) = load_data(config)
+    token, users = dataset.field2id_token["item_id"], dataset.field2id_token["user_id"]
+
+    def by_user(loader):
+        feat = loader._dataset.inter_feat
+        return {users[feat["user_id"][row]]: (
+            [token[i] for i in feat["item_id_list"][row][: feat["item_length"][row]]],
+            sorted(token[i] for i in loader.positives[row]), sorted(token[i] for i in loader.excluded[row]))
+            for row in range(len(feat))}
+
+    valid_cases, test_cases = by_user(valid), by_user(test)
+    assert sorted(valid_cases) == ["u0", "u1", "u2", "u3", "u4"]  # u5: nothing before the first cut
+    assert sorted(test_cases) == ["u1", "u2", "u3", "u4", "u5"]  # u0: nothing after the second cut
+    for user, (training, validation, testing) in GLOBAL_TIME.items():
+        sequence = items_of(user)
+        assert valid_cases[user] == (sequence[:len(training)], sorted(sequence[j] for j in validation),
+                                     sorted(sequence[:len(training)]))
+        if testing:
+            history = sequence[:len(training) + len(validation)]  # the validation period is input here
+            assert test_cases[user] == (history, sorted(sequence[j] for j in testing), sorted(history))
+    assert test_cases["u5"] == (["i0"], ["i1"], ["i0"])  # its day-125 interaction is history, not training
+    # Training: 35 sequential cases (targets j = 1..n-1), and for a general model 40 interactions,
+    # none of them u5's: nothing dated at or after the first cut.
+    assert len(train._dataset.inter_feat) == sum(len(t) - 1 for t, _, _ in GLOBAL_TIME.values()) == 35
+    _, (general, _, _) = load_data(tiny(late_root, protocol="global_time"))
+    feat = general._dataset.inter_feat
+    pairs = sorted((users[u], token[i]) for u, i in zip(feat["user_id"].tolist(), feat["item_id"].tolist()))
+    assert pairs == sorted((user, items_of(user)[j]) for user, (t, _, _) in GLOBAL_TIME.items() for j in t)
+    assert len(pairs) == 40
+
+
+@pytest.mark.parametrize("training_cases", ["sequential", "per_user"])
+def test_sd_mtmp_under_global_time_reads_no_review_after_the_first_cut(late_root, training_cases):
+    """u0's topic-2 review is of its day-127 interaction, after the first cut: the training split's
+    topic links leave it out, as they leave out u0's test-period review under ``paper``."""
+    config = tiny(late_root, model="SDMTMP", protocol="global_time", training_cases=training_cases,
+                  n_layers=1, train_batch_size=16)
+    from recbole_sdmtmp.data import SDMTMPDataset
+
+    dataset, (train, _, _) = load_data(config, SDMTMPDataset)
+    incidence = train._dataset.topic_incidence("user")
+    u0 = dataset.field2token_id["user_id"]["u0"]
+    assert incidence[u0].indices.tolist() == [0, 1]
+    result = run(config)
+    assert result.test_cases == 5 and all(0.0 <= value <= 1.0 for value in result.test_result.values())

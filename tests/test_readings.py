@@ -1,4 +1,4 @@
-"""The paper's procedure as printed and the two readings of its text (issue 19), on the hand-made
+"""The paper's procedure as printed and the two readings of its text, on the hand-made
 dataset: user u has items i(3u) .. i(3u+9), oldest first, one a day."""
 
 import pytest

@@ -1,5 +1,6 @@
 """Top-k export from a checkpoint: one row per (user, rank) for every user, excluded items never
-recommended, scores sorted, and the same lists as the model's own full_sort_predict."""
+recommended, scores sorted, and the same lists as the model's own full_sort_predict; by default
+after each user's whole record, with nothing of that record recommended."""
 
 import pandas as pd
 import pytest
@@ -8,7 +9,7 @@ import torch
 from recbole_sdmtmp import recommend
 from recbole_sdmtmp.config import build_config
 from recbole_sdmtmp.runner import load_trained, run
-from tests.tiny_data import N_USERS, write_tiny_dataset
+from tests.tiny_data import N_USERS, interactions, write_tiny_dataset
 
 K = 5
 
@@ -40,7 +41,7 @@ def held_out_cases(checkpoint):
 
 def test_one_row_per_user_and_rank_nothing_excluded_scores_sorted(checkpoint, tmp_path):
     out = tmp_path / "recs.csv"
-    assert recommend.main(["--checkpoint", checkpoint, "--top-k", str(K), "--out", str(out)]) == 0
+    assert recommend.main(["--checkpoint", checkpoint, "--top-k", str(K), "--out", str(out), "--case", "test"]) == 0
     table = pd.read_csv(out, dtype={"user_id": str, "item_id": str})
     assert list(table.columns) == list(recommend.COLUMNS)
     assert table["user_id"].nunique() == N_USERS  # every user of the dataset
@@ -54,7 +55,7 @@ def test_one_row_per_user_and_rank_nothing_excluded_scores_sorted(checkpoint, tm
 
 def test_lists_are_the_models_own_full_sort_predict(checkpoint):
     """Recomputed here, per user, from the model's scores with the protocol's exclusions."""
-    table = recommend.recommendations(checkpoint, K)
+    table = recommend.recommendations(checkpoint, K, case="test")
     config, dataset, (_, _, test_data), model = load_trained(checkpoint)
     tokens = dataset.field2id_token[dataset.iid_field]
     with torch.no_grad():
@@ -76,3 +77,29 @@ def test_a_subset_of_users_and_parquet(checkpoint, tmp_path):
     table = pd.read_parquet(out)
     assert sorted(table["user_id"].unique()) == ["u1", "u3"] and len(table) == 6
     assert recommend.main(["--checkpoint", checkpoint, "--out", str(out), "--users", "nobody"]) == 2
+
+
+def test_by_default_nothing_from_the_users_record_and_the_record_is_the_input(checkpoint):
+    """The default case: every item the user ever interacted with (read here from the tiny
+    atomic file's rows, not from RecBole) is excluded, and the input is the whole record: a
+    sequential model's scores then differ from those of the test case, whose input stops before
+    the test period; a general model's (BPR: the user id only) do not."""
+    table = recommend.recommendations(checkpoint, K)
+    record = {}
+    for user, item, _, _ in interactions():
+        record.setdefault(user, set()).add(item)
+    assert sorted(table["user_id"].unique()) == sorted(record)
+    for user, rows in table.groupby("user_id"):
+        assert len(rows) == K
+        assert not set(rows["item_id"]) & record[user], f"{user}: an item of its record was recommended"
+        assert rows.sort_values("rank")["score"].is_monotonic_decreasing
+    test_case = recommend.recommendations(checkpoint, K, case="test")
+    merged = table.merge(test_case, on=["user_id", "item_id"], suffixes=("_record", "_test"))
+    assert len(merged) > 0
+    same = merged["score_record"].to_numpy() == pytest.approx(merged["score_test"].to_numpy(), rel=1e-6)
+    assert same == ("BPR" in checkpoint)
+
+
+def test_an_unknown_case_is_refused(checkpoint, tmp_path):
+    with pytest.raises(ValueError, match="case='next' is not valid"):
+        recommend.recommendations(checkpoint, K, case="next")

@@ -1,4 +1,4 @@
-"""Same seed, same numbers (issue 10): the topic-fit cache key, the warm path that reuses a fit,
+"""Same seed, same numbers: the topic-fit cache key, the warm path that reuses a fit,
 and two cold runs in separate processes giving identical topics and test metrics.
 
 The real bundled MiniLM runs on a small slice of the real Instrument reviews (about 120

@@ -58,16 +58,15 @@ def test_a_complete_study_says_so(tmp_path, monkeypatch):
     assert "| Pop | 1/1 | 0 / 0 | 0.0200 | 5/5 | done |" in text
 
 
-def test_status_reads_the_store_not_the_old_trial_folders(tmp_path, capsys):
-    write(tmp_path / "tuning" / "paper" / "toy" / "BPR_trial_0" / "seed2024.json",
-          {"overrides": {}, "best_valid_result": {"ndcg@10": 0.1}})
+def test_status_reads_the_studies_of_the_store(tmp_path, capsys):
     assert status.studies_found(tmp_path) == []
     try:
         status.main(["--results", str(tmp_path)])
     except SystemExit as error:
-        assert "1 folders of the earlier random-draw trials" in str(error)
+        assert "no tuning study in" in str(error) and "studies.journal" in str(error)
     else:
-        raise AssertionError("status found a study in old trial folders")
+        raise AssertionError("status found a study in an empty results folder")
+    assert not (tmp_path / "tuning").exists()  # reading created no store
     add_trials(tmp_path, "BPR", "toy", "next_item", [{}], [0.1])
     assert status.studies_found(tmp_path) == [("toy", "next_item")]
 
@@ -113,3 +112,17 @@ def test_a_dataset_with_paper_claim_cells_but_no_study_is_shown(tmp_path, capsys
         assert "no tuning study" in str(error)
     else:
         raise AssertionError("a next_item status showed the paper-claim steps")
+
+
+def test_a_dataset_not_prepared_yet_is_told_apart_from_a_study_on_other_topics(tmp_path, monkeypatch):
+    """Before its dataset is prepared, SD-MTMP's committed study is not 'tuned on other topics'
+    (whose advice, --restart, would throw the study away): the report says to prepare it."""
+    add_trials(tmp_path, "SDMTMP", "toy", "paper", [{}], [0.02])
+    on_fit(monkeypatch, None)  # no topic files yet
+    assert status.model_state(tmp_path, "SDMTMP", "toy", "paper", 1)["state"] == status.NOT_PREPARED
+    monkeypatch.setattr(status, "MODELS", ("SDMTMP",))
+    text = "\n".join(status.study_report(tmp_path, "toy", "paper", 1))
+    assert "python -m dataset_preprocess toy" in text and "--restart" not in text
+    on_fit(monkeypatch, "another fit")
+    assert status.model_state(tmp_path, "SDMTMP", "toy", "paper", 1)["state"] == status.OTHER_FIT
+    assert "--restart" in "\n".join(status.study_report(tmp_path, "toy", "paper", 1))

@@ -62,8 +62,8 @@ def test_a_topic_study_on_another_fit_is_refused_until_restarted(tiny_root, tmp_
     url = tuning.storage_url(tmp_path / "results")
     space = {"x": tuning.parse_knob("test", "x", {"low": 0.0, "high": 1.0})}
     fit = fits.topic_fit("SDMTMP", "tiny", str(tiny_root))
+    tuning.prepare_study(url, "SDMTMP", "tiny", "paper", 7, space, {"x": 0.5}, fit)
     study = tuning.open_study(url, "SDMTMP", "tiny", "paper", 7)
-    tuning.top_up(study, 2, {"x": 0.5}, 7, space, fit)
     assert study.user_attrs["topics_fit"] == fit
 
     def objective(trial):
@@ -71,33 +71,33 @@ def test_a_topic_study_on_another_fit_is_refused_until_restarted(tiny_root, tmp_
         trial.set_user_attr("record", {"topics_fit": fit})
         return trial.params["x"]
 
-    tuning.work(url, "SDMTMP", "tiny", "paper", 7, objective)
+    tuning.work(url, "SDMTMP", "tiny", "paper", 7, objective, 2)
     chosen = tuning.chosen_trial(tmp_path / "results", "SDMTMP", "tiny", "paper", data_root=str(tiny_root))
     assert chosen["topics_fit"] == fit
-    tuning.top_up(study, 2, {"x": 0.5}, 7, space, fit)  # the same fit resumes
+    tuning.prepare_study(url, "SDMTMP", "tiny", "paper", 7, space, {"x": 0.5}, fit)  # the same fit resumes
     refit(tiny_root)
     new_fit = fits.topic_fit("SDMTMP", "tiny", str(tiny_root))
     with pytest.raises(SystemExit, match="Restart it on these topics"):
-        tuning.top_up(study, 3, {"x": 0.5}, 7, space, new_fit)
+        tuning.prepare_study(url, "SDMTMP", "tiny", "paper", 7, space, {"x": 0.5}, new_fit)
     with pytest.raises(fits.OtherTopicFit, match="--restart"):
         tuning.chosen_trial(tmp_path / "results", "SDMTMP", "tiny", "paper", data_root=str(tiny_root))
     assert tuning.delete_study(url, "SDMTMP", "tiny", "paper") == 2
+    tuning.prepare_study(url, "SDMTMP", "tiny", "paper", 7, space, {"x": 0.5}, new_fit)
     study = tuning.open_study(url, "SDMTMP", "tiny", "paper", 7)
-    assert tuning.top_up(study, 2, {"x": 0.5}, 7, space, new_fit) == 2  # afresh, on the new fit
+    assert [t.state.name for t in study.get_trials()] == ["WAITING"]  # afresh, on the new fit: trial 0
     assert study.user_attrs["topics_fit"] == new_fit
 
 
 def test_a_study_of_a_model_without_topics_ignores_the_fit(tiny_root, tmp_path):
     url = tuning.storage_url(tmp_path / "results")
     space = {"x": tuning.parse_knob("test", "x", {"low": 0.0, "high": 1.0})}
-    study = tuning.open_study(url, "BPR", "tiny", "paper", 7)
-    tuning.top_up(study, 1, {"x": 0.5}, 7, space, None)
+    tuning.prepare_study(url, "BPR", "tiny", "paper", 7, space, {"x": 0.5}, None)
 
     def objective(trial):
         trial.set_user_attr("overrides", {"x": trial.suggest_float("x", 0.0, 1.0)})
         return 0.1
 
-    tuning.work(url, "BPR", "tiny", "paper", 7, objective)
+    tuning.work(url, "BPR", "tiny", "paper", 7, objective, 1)
     shutil.rmtree(tiny_root / "tiny")  # no topics at all: BPR's choice does not depend on them
     assert tuning.chosen_trial(tmp_path / "results", "BPR", "tiny", "paper", data_root=str(tiny_root))["valid"] == 0.1
 
@@ -142,6 +142,15 @@ def test_tune_skips_a_study_on_another_fit_and_goes_on_with_the_others(tmp_path,
     argv = ["--datasets", "toy", "--trials", "1", "--results", str(tmp_path)]
     tune.main(argv + ["--models", "SDMTMP", "BPR"])
     assert ran == ["BPR"] and "skipping paper/toy/SDMTMP" in caplog.text
+    with pytest.raises(SystemExit, match=r"would delete paper/toy/SDMTMP \(1 trials\); add --yes"):
+        tune.main(argv + ["--models", "SDMTMP", "--restart"])  # pytest's stdin is no terminal
+    assert ran == ["BPR"] and len(tuning.study_trials(tmp_path, "SDMTMP", "toy", "paper")) == 1
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda question: "n")
+    with pytest.raises(SystemExit, match="nothing deleted"):
+        tune.main(argv + ["--models", "SDMTMP", "--restart"])
+    assert len(tuning.study_trials(tmp_path, "SDMTMP", "toy", "paper")) == 1
+    monkeypatch.setattr("builtins.input", lambda question: "y")
     tune.main(argv + ["--models", "SDMTMP", "--restart"])
     assert ran == ["BPR", "SDMTMP"]
     restarted = tuning.open_study(tuning.storage_url(tmp_path), "SDMTMP", "toy", "paper", 0)

@@ -1,10 +1,9 @@
-"""The tuning study: YAML ranges, trial 0 the defaults, a seeded TPE, a median pruner, exactly
-``--trials`` trials however many processes fill the store, and resumption after a kill."""
+"""The tuning study: YAML ranges, trial 0 the defaults, a seeded TPE, a median pruner, the
+budget, the Optuna version a study records, and the committed studies read as they were chosen
+(several processes and kills: tests/test_tuning_concurrency.py)."""
 
 import functools
-import multiprocessing
-import os
-import time
+import re
 from pathlib import Path
 
 import optuna
@@ -26,10 +25,10 @@ def url_of(tmp_path) -> str:
     return tuning.storage_url(tmp_path / "results")
 
 
-def new_study(url, n_trials, defaults=None, seed=7, space=None, model="M"):
-    study = tuning.open_study(url, model, "toy", "paper", seed)
-    tuning.top_up(study, n_trials, defaults or {"x": 0.5}, seed, space if space is not None else SPACE)
-    return study
+def new_study(url, defaults=None, seed=7, space=None, model="M"):
+    tuning.prepare_study(url, model, "toy", "paper", seed, space if space is not None else SPACE,
+                         defaults or {"x": 0.5, "lr": 1.0e-3})
+    return tuning.open_study(url, model, "toy", "paper", seed)
 
 
 SPACE = {"x": tuning.parse_knob("test", "x", {"low": 0.0, "high": 1.0}),
@@ -41,25 +40,6 @@ def quadratic(trial):
     values = {key: knob.suggest(trial, key) for key, knob in SPACE.items()}
     trial.set_user_attr("overrides", values)
     return 1.0 - (values["x"] - 0.3) ** 2
-
-
-def waiting_for_a_partner(trial, folder: str):
-    """Each worker process marks itself, then waits for the other (both must really run trials)
-    and logs every trial it runs."""
-    folder = Path(folder)
-    (folder / f"pid{os.getpid()}").touch()
-    deadline = time.time() + 120
-    while len(list(folder.glob("pid*"))) < 2 and time.time() < deadline:
-        time.sleep(0.1)
-    with open(folder / "log", "a") as log:
-        log.write(f"{trial.number} {os.getpid()}\n")
-    time.sleep(0.05)
-    return quadratic(trial)
-
-
-def hang(trial, folder: str):
-    (Path(folder) / "claimed").write_text(str(trial.number))
-    time.sleep(600)
 
 
 # -- the YAML ------------------------------------------------------------------------------------
@@ -130,32 +110,46 @@ def test_a_range_without_the_default_is_refused(tmp_path, monkeypatch):
 
 def test_trial_0_is_the_default_and_the_budget_is_exact(tmp_path):
     url = url_of(tmp_path)
-    new_study(url, 4, defaults={"x": 0.5, "lr": 1.0e-3})
-    assert tuning.work(url, "M", "toy", "paper", 7, quadratic) == 4
+    new_study(url)
+    assert tuning.work(url, "M", "toy", "paper", 7, quadratic, 4) == 4
     trials = tuning.study_trials(tmp_path / "results", "M", "toy", "paper")
     assert [t.number for t in trials] == [0, 1, 2, 3] and all(t.state.name == "COMPLETE" for t in trials)
     assert trials[0].params == {"x": 0.5, "lr": 1.0e-3} and trials[0].user_attrs["defaults"]
     assert not any(t.user_attrs.get("defaults") for t in trials[1:])
-    assert tuning.work(url, "M", "toy", "paper", 7, quadratic) == 0  # finished: nothing runs again
-    study = new_study(url, 6)  # a larger budget adds two trials, the default is not queued again
-    assert tuning.work(url, "M", "toy", "paper", 7, quadratic) == 2 and len(study.get_trials()) == 6
+    assert tuning.work(url, "M", "toy", "paper", 7, quadratic, 4) == 0  # finished: nothing runs again
+    study = new_study(url)  # opened again: the default is not queued a second time
+    assert tuning.work(url, "M", "toy", "paper", 7, quadratic, 6) == 2 and len(study.get_trials()) == 6
     assert len({t.params["x"] for t in study.get_trials()}) == 6  # the resumed process drew new points
+    assert sum(bool(t.user_attrs.get("defaults")) for t in study.get_trials()) == 1
 
 
-def test_a_study_refuses_another_seed_or_space(tmp_path):
+def test_a_study_records_what_it_was_begun_with_and_refuses_another(tmp_path):
     url = url_of(tmp_path)
-    new_study(url, 2)
+    study = new_study(url)
+    assert study.user_attrs["optuna_version"] == optuna.__version__ and study.user_attrs["seed"] == 7
+    tuning.work(url, "M", "toy", "paper", 7, quadratic, 1)
     with pytest.raises(SystemExit, match="begun with seed 7"):
-        new_study(url, 2, seed=8)
+        new_study(url, seed=8)
     with pytest.raises(SystemExit, match="begun with seed 7"):
-        new_study(url, 2, space={"x": SPACE["x"]})
+        new_study(url, space={"x": SPACE["x"]})
+    other_major = f"{int(tuning.OPTUNA_MAJOR) - 1}.9.0"
+    study.set_user_attr("optuna_version", other_major)
+    with pytest.raises(SystemExit, match=f"tuned under Optuna {other_major}; this is Optuna "
+                                         f"{re.escape(optuna.__version__)}, another major version"):
+        new_study(url)
+    study.set_user_attr("optuna_version", f"{tuning.OPTUNA_MAJOR}.0.0")  # another minor version: resumed
+    new_study(url)
+    legacy = tuning.open_study(url, "Old", "toy", "paper", 7)  # a study that recorded no version
+    legacy.enqueue_trial({"x": 0.5})
+    with pytest.raises(SystemExit, match="does not record the Optuna version"):
+        new_study(url, model="Old")
 
 
 def test_tpe_is_seeded(tmp_path):
     def suggestions(folder, seed):
         url = tuning.storage_url(folder)
-        new_study(url, 13, seed=seed)
-        tuning.work(url, "M", "toy", "paper", seed, quadratic)
+        new_study(url, seed=seed)
+        tuning.work(url, "M", "toy", "paper", seed, quadratic, 13)
         return [t.params for t in tuning.study_trials(folder, "M", "toy", "paper")]
 
     first, again, other = (suggestions(tmp_path / name, seed) for name, seed in (("a", 7), ("b", 7), ("c", 8)))
@@ -166,6 +160,7 @@ def test_tpe_is_seeded(tmp_path):
 
 def test_the_median_pruner_stops_a_clearly_bad_trial(tmp_path):
     def curves(trial):
+        quadratic(trial)
         quality = 0.01 if trial.number == 6 else 0.5
         for epoch in range(1, 21):
             trial.report(quality + epoch / 1000, epoch)
@@ -174,53 +169,14 @@ def test_the_median_pruner_stops_a_clearly_bad_trial(tmp_path):
         return quality + 0.02
 
     url = url_of(tmp_path)
-    new_study(url, 8)
-    tuning.work(url, "M", "toy", "paper", 7, curves)
+    new_study(url)
+    tuning.work(url, "M", "toy", "paper", 7, curves, 8)
     trials = tuning.study_trials(tmp_path / "results", "M", "toy", "paper")
-    assert [t.state.name for t in trials] == ["COMPLETE"] * 6 + ["PRUNED", "COMPLETE"]
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 6 + ["PRUNED", "COMPLETE"]  # pruned counts
     assert trials[6].last_step == tuning.PRUNER["n_warmup_steps"]  # stopped at the end of the warm-up
     records = tuning.finished_trials(tmp_path / "results", "M", "toy", "paper")
-    assert len(records) == 8 and records[6]["valid"] == pytest.approx(0.02)  # counted, best epoch kept
+    assert len(records) == 8 and records[6]["valid"] == pytest.approx(0.02)  # best epoch kept
     assert tuning.chosen_trial(tmp_path / "results", "M", "toy", "paper")["state"] == "COMPLETE"
-
-
-def test_two_workers_fill_one_sqlite_study_with_exactly_n_trials(tmp_path):
-    url = url_of(tmp_path)
-    new_study(url, 8, defaults={"x": 0.5, "lr": 1.0e-3})
-    objective = functools.partial(waiting_for_a_partner, folder=str(tmp_path))
-    tuning.run_workers(url, "M", "toy", "paper", 7, objective, workers=2)
-    runs = [line.split() for line in (tmp_path / "log").read_text().splitlines()]
-    assert sorted(int(number) for number, _ in runs) == list(range(8))  # each trial run once
-    assert len({pid for _, pid in runs}) == 2 and str(os.getpid()) not in {pid for _, pid in runs}
-    trials = tuning.study_trials(tmp_path / "results", "M", "toy", "paper")
-    assert len(trials) == 8 and all(t.state.name == "COMPLETE" for t in trials)
-    assert len({t.params["x"] for t in trials}) == 8  # the two processes drew different points
-
-
-def test_a_killed_worker_s_trial_is_run_again_and_counted_once(tmp_path):
-    url = url_of(tmp_path)
-    new_study(url, 3, defaults={"x": 0.5, "lr": 1.0e-3})
-    context = multiprocessing.get_context("spawn")
-    worker = context.Process(target=tuning._worker, args=(url, "M", "toy", "paper", 7,
-                                                        functools.partial(hang, folder=str(tmp_path)), None, {}))
-    worker.start()
-    deadline = time.time() + 120
-    while not (tmp_path / "claimed").exists() and time.time() < deadline:
-        time.sleep(0.1)
-    worker.kill()
-    worker.join()
-    assert (tmp_path / "claimed").read_text() == "0"
-    study = optuna.load_study(study_name="paper/toy/M", storage=url)
-    assert [t.state.name for t in study.get_trials()] == ["RUNNING", "WAITING", "WAITING"]
-
-    assert tuning.work(url, "M", "toy", "paper", 7, quadratic, poll=0.2, heartbeat=1, grace=2) == 3
-    all_trials = study.get_trials()
-    assert [t.state.name for t in all_trials] == ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]
-    trials = tuning.study_trials(tmp_path / "results", "M", "toy", "paper")
-    assert [t.number for t in trials] == [1, 2, 3]  # the stale trial 0 is not counted ...
-    assert trials[-1].params == {"x": 0.5, "lr": 1.0e-3} and trials[-1].user_attrs["defaults"]  # ... its re-run is
-    records = tuning.finished_trials(tmp_path / "results", "M", "toy", "paper")
-    assert records[-1]["retry_of"] == 0 and len(records) == 3
 
 
 def test_ctrl_c_queues_the_trial_again(tmp_path):
@@ -229,26 +185,48 @@ def test_ctrl_c_queues_the_trial_again(tmp_path):
         raise KeyboardInterrupt
 
     url = url_of(tmp_path)
-    new_study(url, 2)
+    new_study(url)
     with pytest.raises(KeyboardInterrupt):
-        tuning.work(url, "M", "toy", "paper", 7, interrupted)
-    assert tuning.work(url, "M", "toy", "paper", 7, quadratic) == 2
+        tuning.work(url, "M", "toy", "paper", 7, interrupted, 2)
+    assert tuning.work(url, "M", "toy", "paper", 7, quadratic, 2) == 2
     records = tuning.finished_trials(tmp_path / "results", "M", "toy", "paper")
-    assert [(r["trial"], r["state"], r["retry_of"]) for r in records] == [(1, "COMPLETE", None), (2, "COMPLETE", 0)]
+    assert [(r["trial"], r["state"], r["retry_of"], r["defaults"]) for r in records] == [
+        (1, "COMPLETE", 0, True), (2, "COMPLETE", None, False)]
 
 
-def test_a_failing_trial_counts_and_the_study_goes_on(tmp_path):
+def test_a_failing_trial_is_listed_not_counted_and_a_model_that_always_fails_ends(tmp_path):
     def flaky(trial):
         if trial.number == 1:
             raise RuntimeError("out of memory")
         return quadratic(trial)
 
     url = url_of(tmp_path)
-    new_study(url, 3)
-    assert tuning.work(url, "M", "toy", "paper", 7, flaky) == 3
+    new_study(url)
+    assert tuning.work(url, "M", "toy", "paper", 7, flaky, 3) == 4
     records = tuning.finished_trials(tmp_path / "results", "M", "toy", "paper")
-    assert [r["state"] for r in records] == ["COMPLETE", "FAIL", "COMPLETE"]
+    assert [r["state"] for r in records] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
     assert records[1]["error"] == "RuntimeError: out of memory"
+
+    def broken(trial):
+        raise ValueError("no such knob")
+
+    new_study(url, model="Broken")
+    assert tuning.work(url, "Broken", "toy", "paper", 7, broken, 3) == 3  # not for ever
+    assert [r["error"] for r in tuning.finished_trials(tmp_path / "results", "Broken", "toy", "paper")] == [
+        "ValueError: no such knob"] * 3
+
+
+def test_postgresql_urls_name_the_installed_driver_or_say_what_to_install(monkeypatch):
+    installed = set()
+    monkeypatch.setattr(tuning, "find_spec", lambda name: name if name in installed else None)
+    with pytest.raises(SystemExit, match=r"pip install 'psycopg\[binary\]'"):
+        tuning.driver_url("postgresql://u:secret@db/tune")
+    installed.add("psycopg2")
+    assert tuning.driver_url("postgresql://u@db/tune") == "postgresql+psycopg2://u@db/tune"
+    installed.add("psycopg")
+    assert tuning.driver_url("postgres://u@db/tune") == "postgresql+psycopg://u@db/tune"
+    assert tuning.driver_url("postgresql+psycopg2://u@db/tune") == "postgresql+psycopg2://u@db/tune"
+    assert tuning.shown("postgresql://u:secret@db/tune") == "postgresql://u:***@db/tune"
 
 
 # -- real trials --------------------------------------------------------------------------------
@@ -279,7 +257,10 @@ def test_the_runner_reports_each_validation_and_a_raise_stops_it(tiny_root, tmp_
 
 
 def test_real_trials_read_validation_only_and_compare_takes_the_choice_from_the_store(tiny_root, tmp_path, monkeypatch):
+    import torch
+
     import recbole_sdmtmp.runner as runner
+    from dataset_preprocess.topics.files import topic_fit_id
 
     results = tmp_path / "results"
     url = tuning.storage_url(results)
@@ -294,10 +275,10 @@ def test_real_trials_read_validation_only_and_compare_takes_the_choice_from_the_
     space = tuning.search_space("BPR")
     defaults = tuning.default_params("BPR", "tiny", "paper", space, str(tiny_root))
     seed = tuning.study_seed(1, "BPR", "tiny", "paper")
-    tuning.top_up(tuning.open_study(url, "BPR", "tiny", "paper", seed), 2, defaults, seed, space)
+    tuning.prepare_study(url, "BPR", "tiny", "paper", seed, space, defaults)
     objective = functools.partial(tuning.train_trial, model="BPR", dataset="tiny", protocol="paper", seed=1,
                                   results=str(results), data_path=str(tiny_root), settings={"epochs": 2})
-    tuning.run_workers(url, "BPR", "tiny", "paper", seed, objective)
+    tuning.run_workers(url, "BPR", "tiny", "paper", seed, objective, 2)
     assert len(runs) == 2 and all(r.test_result == {} and r.test_case_metrics == {} for r in runs)  # no test read
     records = tuning.finished_trials(results, "BPR", "tiny", "paper")
     assert [r["state"] for r in records] == ["COMPLETE", "COMPLETE"]
@@ -305,6 +286,9 @@ def test_real_trials_read_validation_only_and_compare_takes_the_choice_from_the_
     assert [r["valid"] for r in records] == [r.best_valid_result["ndcg@10"] for r in runs]
     trials = tuning.study_trials(results, "BPR", "tiny", "paper")
     assert all(sorted(t.intermediate_values) == [1, 2] for t in trials)  # reported per epoch
+    made_by = trials[0].user_attrs["record"]["provenance"]  # what made the trial's numbers
+    assert made_by["libraries"] == {"torch": torch.__version__, "recbole": "1.2.1", "optuna": optuna.__version__}
+    assert made_by["topics_fit"] == topic_fit_id(tiny_root / "tiny", "tiny") is not None  # its topic side-files
     best = tuning.chosen_trial(results, "BPR", "tiny", "paper")
     assert best["valid"] == max(r["valid"] for r in records)
     assert planning.tuned_overrides(results, "BPR", "tiny", "paper") == best["overrides"]
@@ -313,47 +297,37 @@ def test_real_trials_read_validation_only_and_compare_takes_the_choice_from_the_
     report = tuning.write_report(results, "tiny", "paper", ["BPR", "SASRec"], 2, "cmd").read_text()
     assert "| BPR | 2 | 2 | 0 | 0 |" in report and "| SASRec |" not in report
     assert f"`{url}`" in report and "MedianPruner(n_startup_trials=5, n_warmup_steps=10)" in report
+    assert "Space: `learning_rate` log-uniform [0.0001, 0.01]" in report
     assert "| 0 | complete (default) | embedding_size=64, learning_rate=0.001 | 2 |" in report
     with pytest.raises(FileNotFoundError, match="recbole_sdmtmp.tune"):
         tuning.chosen_trial(results, "SASRec", "tiny", "paper")
 
 
-def test_old_random_draw_cells_are_not_read(tmp_path):
-    """The trial folders of the earlier tuning are not a study of the store."""
-    results = tmp_path / "results"
-    folder = results / "tuning" / "paper" / "toy" / "BPR_trial_0"
-    folder.mkdir(parents=True)
-    (folder / "seed2024.json").write_text('{"best_valid_result": {"ndcg@10": 0.9}, "overrides": {}}')
-    assert tuning.finished_trials(results, "BPR", "toy", "paper") == []
-    assert not (results / "tuning" / tuning.STORE).exists()  # reading created no store
-    with pytest.raises(FileNotFoundError):
-        tuning.chosen_trial(results, "BPR", "toy", "paper")
+# -- the committed studies ----------------------------------------------------------------------
+
+def committed_choices(report: Path) -> dict:
+    """{model: (chosen trial, best valid NDCG@10, chosen configuration)} of a committed report."""
+    rows = re.findall(r"^\| (\w+) \| \d+ \| \d+ \| \d+ \| \d+ \| [^|]+ \| ([\d.]+) \| (\d+) \| ([^|]+) \|",
+                      report.read_text(), re.MULTILINE)
+    return {model: (int(trial), valid, configuration.strip()) for model, valid, trial, configuration in rows}
 
 
-def test_two_processes_never_claim_the_same_waiting_trial(tmp_path):
-    """Optuna reads a waiting trial's state, then writes RUNNING; on SQLite nothing locked the row
-    in between, so a second store that claimed meanwhile got the same trial (both ran it). Here
-    the first claim pauses between its read and its write while the second claims."""
-    import threading
+@pytest.mark.parametrize("dataset", ["Gift_Cards", "Magazine_Subscriptions", "Instrument"])
+def test_the_committed_studies_choose_what_their_reports_say(dataset, monkeypatch):
+    """The store the committed reports were written from (migrated to the journal file) still
+    chooses, for every model, the trial and configuration its report names, on the pinned fit."""
+    import json
 
-    url = url_of(tmp_path)
-    new_study(url, 1)  # one waiting trial
-    first = tuning.open_study(url, "M", "toy", "paper", 7)
-    second = tuning.open_study(url, "M", "toy", "paper", 7)
-    backend = first._storage._backend
-    read_state = backend.check_trial_is_updatable
+    from recbole_sdmtmp.experiments import fits
 
-    def read_then_pause(trial_id, state):
-        read_state(trial_id, state)
-        time.sleep(1.0)
-
-    backend.check_trial_is_updatable = read_then_pause
-    claims = {}
-    thread = threading.Thread(target=lambda: claims.update(first=first._pop_waiting_trial_id()))
-    thread.start()
-    time.sleep(0.3)  # the first claim has read WAITING and pauses
-    claims["second"] = second._pop_waiting_trial_id()
-    thread.join()
-    assert sorted(claim is not None for claim in claims.values()) == [False, True]
-    trials = tuning.study_trials(tmp_path / "results", "M", "toy", "paper")
-    assert [t.state.name for t in trials] == ["RUNNING"]
+    results = Path(__file__).resolve().parents[1] / "results"
+    pinned = json.loads((results / "topic_fits" / dataset / "pin.json").read_text())["topic_fit"]
+    monkeypatch.setattr(fits, "topic_fit", lambda model, dataset, data_root: pinned if model == "SDMTMP" else None)
+    expected = committed_choices(results / f"tuning_{dataset}_paper.md")
+    assert set(expected) == set(tuning.MODELS)
+    for model, (trial, valid, configuration) in expected.items():
+        chosen = tuning.chosen_trial(results, model, dataset, "paper")
+        assert (chosen["trial"], f"{chosen['valid']:.4f}", tuning.configuration(chosen["overrides"])) == (
+            trial, valid, configuration), model
+    study = tuning.load_study(tuning.storage_url(results), "SDMTMP", dataset, "paper")
+    assert study.user_attrs["topics_fit"] == pinned and study.user_attrs["optuna_version"].startswith("5.")

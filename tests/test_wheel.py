@@ -1,6 +1,7 @@
 """The package as a user installs it: a wheel built from the checkout (``properties/`` inside it),
 installed into a folder of its own, runs the main job from a folder outside the checkout."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -32,6 +33,9 @@ def test_the_wheel_holds_the_properties_and_every_package(wheel):
             "recbole_sdmtmp/properties/dataset/default.yaml", "recbole_sdmtmp/properties/tuning/SDMTMP.yaml",
             "recbole_sdmtmp/model/sdmtmp/model.py", "recbole_sdmtmp/experiments/tuning.py",
             "dataset_preprocess/pipeline.py", "dataset_preprocess/topics/fit.py"} <= names
+    pins = {f"recbole_sdmtmp/topic_fits/{path.relative_to(REPO_ROOT / 'results' / 'topic_fits')}"
+            for path in (REPO_ROOT / "results" / "topic_fits").glob("*/*")}
+    assert len(pins) >= 15 and pins <= names  # the three shipped datasets' pinned fits
     checkout = {str(path.relative_to(REPO_ROOT)) for package in ("recbole_sdmtmp", "dataset_preprocess")
                 for path in (REPO_ROOT / package).rglob("*.py")}
     assert checkout <= names  # no module left out of setup.cfg's package list
@@ -60,6 +64,10 @@ def test_the_installed_package_runs_the_main_job_outside_the_checkout(wheel, tmp
     run = subprocess.run([sys.executable, "-c", code, "--dataset", "Gift_Cards", "--epochs=1", *extra],
                          cwd=work, env=env, capture_output=True, text=True, timeout=1800)
     assert run.returncode == 0, run.stderr[-3000:]
+    if extra:  # prepared here: the fit shipped in the wheel is installed, nothing is clustered
+        fit_id = json.loads((REPO_ROOT / "results" / "topic_fits" / "Gift_Cards" / "pin.json").read_text())["topic_fit"]
+        assert f"installed the pinned topic fit {fit_id}" in run.stderr
+        assert "BERTopic" not in run.stderr
     assert str(site / "recbole_sdmtmp") in run.stderr and str(REPO_ROOT) not in run.stderr.splitlines()[0]
     assert '"test_result"' in run.stdout and list((work / "saved").glob("SDMTMP-*.pth"))
     entry = site / "bin" / "run_recbole_sdmtmp"

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from dataset_preprocess.atomic_io import atomic_write, atomic_write_text
+from dataset_preprocess.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def resolve_precision(precision: str, device: str = "cpu") -> str:
 
 def rows_per_batch(length: int, batch_size: int, batch_tokens: int) -> int:
     """How many sentences of ``length`` tokens share a batch: ``batch_size`` rows when
-    ``batch_tokens`` is 0 (the fixed shape of every result before issue 22), else about
+    ``batch_tokens`` is 0 (the fixed shape of every result before the fast path), else about
     ``batch_tokens`` tokens' worth (1 to :data:`MAX_BATCH_ROWS` rows). A function of the length
     alone, so a sentence's batch shape never depends on which other sentences are encoded."""
     if not batch_tokens:
@@ -147,7 +147,7 @@ class SentenceEncoder:
       units, mean cosine 0.99998 to fp32, other but equally good topics, docs/PREPROCESSING.md);
       ``auto``: bf16 where the hardware has bf16 units, else fp32.
     - ``batch_tokens``: 0 keeps ``batch_size`` rows per batch (the path of every result before
-      issue 22); N gives about N tokens per batch. Vectors of another precision or batch plan
+      the fast path); N gives about N tokens per batch. Vectors of another precision or batch plan
       are cached under their own identity (``+bf16``, ``+t768``).
     - ``processes`` > 1 on the CPU: that many worker processes of ``cores // processes`` threads
       each share the batches (two one-thread processes encode faster than one process of two
@@ -471,7 +471,7 @@ def embed_sentences(
         before_encoding(len(missing))
     new_blocks: list[np.ndarray] = []
     new_rows: list[int] = []
-    with tqdm(total=len(missing), desc="embedding", unit="sent", disable=not show_progress) as bar:
+    with progress(len(missing), "embedding", "sentences", enabled=show_progress) as bar:
         for rows, vectors in _encoded(encoder, [texts[i] for i in missing], shard_size):
             vectors = np.asarray(vectors, dtype=np.float32)
             if vectors.ndim != 2 or len(vectors) != len(rows):

@@ -41,7 +41,7 @@ DIVERSITY_N_WORDS = 25
 @dataclass
 class TopicConfig:
     """BERTopic settings; the defaults are those measured in docs/DESIGN.md §2 and, for speed,
-    docs/PREPROCESSING.md §4 (issue 22): fp32 vectors bit for bit those of every earlier result,
+    docs/PREPROCESSING.md §4: fp32 vectors bit for bit those of every earlier result,
     in length-planned batches and worker processes; ``encoder_precision="bf16"`` (or ``auto``)
     is faster but gives measurably other topic statistics."""
 

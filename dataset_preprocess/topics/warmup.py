@@ -1,4 +1,4 @@
-"""Compile UMAP's numba code while the sentences are encoded (issue 22).
+"""Compile UMAP's numba code while the sentences are encoded.
 
 A fresh process spends about 50 CPU seconds compiling UMAP and pynndescent (most of it in
 pynndescent's NN-descent, whose functions numba does not cache on disk) before the first fit

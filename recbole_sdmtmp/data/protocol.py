@@ -13,6 +13,15 @@ held-out case is scored:
 - ``next_item``: each user's *cases* are split 70/10/20 exactly as RecBole's ``RS`` split does;
   every held-out case is scored on its own, with its history as input and one positive; the
   items of its history are never recommended.
+- ``global_time``: the paper's protocol on one timeline for all users. Two global cuts
+  (``global_time_cuts``: quantiles of all interaction times, by default the 80th and 90th): the
+  model trains on the interactions before the first cut; a validation case is a user with
+  interactions between the cuts (input: its history before the first cut; ground truth: those
+  interactions); a test case is a user with interactions at or after the second cut (input: its
+  history before the second cut; ground truth: all of them). History items are never
+  recommended. A user with no history before a cut is no case of that phase; items first seen
+  after a cut stay candidates. No case reads, and no training row holds, anything dated at or
+  after its phase's cut: other users' futures included, which the per-user splits let in.
 - ``paper_as_printed`` (a diagnostic, never the verdict): section 3.1 as printed, each user's
   first 80% for training and the rest for testing, no validation split; early stopping (and any
   configuration choice) reads the test split, so every result of it says "selection on the test
@@ -36,6 +45,7 @@ Training negatives are items the user never interacted with in training (paper s
 ``recbole_sdmtmp/data/negatives.py``).
 """
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +57,7 @@ from recbole.data.utils import get_dataloader
 from recbole_sdmtmp.data.negatives import CaseNegativesDataLoader, TrainingItemSampler
 from recbole_sdmtmp.distributed import case_shard
 
-PROTOCOLS = ("paper", "next_item", "paper_as_printed")
+PROTOCOLS = ("paper", "next_item", "global_time", "paper_as_printed")
 PER_USER_PROTOCOLS = ("paper", "paper_as_printed")  # one evaluation case per user
 AS_PRINTED_RATIOS = (0.8, 0.0, 0.2)  # section 3.1: the first 80% for training, the rest for testing
 TRAINING_CASES = ("sequential", "per_user")
@@ -83,6 +93,7 @@ class UserSequences:
     n_cases: np.ndarray  # [U] number of case rows (= interactions - 1)
     items: list  # U arrays: the user's items in time order (first item included)
     users: np.ndarray  # [U] RecBole user id
+    times: list | None = None  # U arrays: the times of ``items`` (None without a time field)
 
 
 def user_sequences(dataset) -> UserSequences:
@@ -96,7 +107,25 @@ def user_sequences(dataset) -> UserSequences:
     starts = np.flatnonzero(np.r_[True, uid[1:] != uid[:-1]]) if len(uid) else np.array([], int)
     counts = np.diff(np.r_[starts, len(uid)])
     items = [np.r_[first_items[s], targets[s:s + c]] for s, c in zip(starts, counts)]
-    return UserSequences(starts, counts, items, uid[starts])
+    times = None
+    time_field = dataset.time_field
+    if time_field and time_field in dataset.inter_feat.columns:
+        stamps = dataset.inter_feat[time_field].numpy()
+        first_stamps = dataset.inter_feat[time_field + dataset.config["LIST_SUFFIX"]][:, 0].numpy()
+        times = [np.r_[first_stamps[s], stamps[s:s + c]] for s, c in zip(starts, counts)]
+    return UserSequences(starts, counts, items, uid[starts], times)
+
+
+def global_cut_times(seqs: UserSequences, quantiles) -> tuple[float, float]:
+    """The two cut times of ``global_time``: ``quantiles`` of every interaction's time."""
+    quantiles = [float(q) for q in quantiles]
+    if len(quantiles) != 2 or not 0 < quantiles[0] < quantiles[1] < 1:
+        raise ValueError(f"global_time_cuts={quantiles!r} is not valid: two increasing quantiles of the "
+                         "interaction times, each between 0 and 1 (e.g. [0.8, 0.9])")
+    if seqs.times is None:
+        raise ValueError("protocol global_time needs the interaction times: add the time field to load_col")
+    first, second = np.quantile(np.concatenate(seqs.times), quantiles)
+    return float(first), float(second)
 
 
 class HeldOutDataLoader(FullSortEvalDataLoader):
@@ -154,19 +183,34 @@ def _rows(dataset, index) -> object:
     return dataset.copy(dataset.inter_feat[torch.as_tensor(np.asarray(index, dtype=np.int64))])
 
 
-def split_cases(dataset, protocol: str, ratios):
+def split_cases(dataset, protocol: str, ratios, cuts=(0.8, 0.9)):
     """Row indices of the training cases and, per phase, the evaluation cases with their
-    positives and exclusions (see the module docstring)."""
+    positives and exclusions (see the module docstring). ``cuts``: ``global_time``'s quantiles."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol={protocol!r} is not valid; choose 'paper' (per-user 80/20 by "
-                         "time, one case per user, the paper's section 3.1), 'next_item', or the "
-                         "diagnostic 'paper_as_printed' (no validation split: selection on the test split)")
+                         "time, one case per user, the paper's section 3.1), 'next_item', 'global_time' "
+                         "(the paper's protocol cut on one timeline for all users), or the diagnostic "
+                         "'paper_as_printed' (no validation split: selection on the test split)")
     ratios = protocol_ratios(protocol, ratios)
     seqs = user_sequences(dataset)
+    if protocol == "global_time":
+        first_cut, second_cut = global_cut_times(seqs, cuts)
     train_rows, train_items = [], {}
     phases = {"valid": ([], [], []), "test": ([], [], [])}  # rows, positives, exclusions
-    for start, n_cases, items, user in zip(seqs.first_case, seqs.n_cases, seqs.items, seqs.users):
-        if protocol in PER_USER_PROTOCOLS:
+    for index, (start, n_cases, items, user) in enumerate(zip(seqs.first_case, seqs.n_cases, seqs.items, seqs.users)):
+        if protocol == "global_time":  # a user's times ascend (RecBole's order TO)
+            before = np.searchsorted(seqs.times[index], [first_cut, second_cut], side="left")
+            n_train, n_history = int(before[0]), int(before[1])
+            train_rows.extend(range(start, start + max(n_train - 1, 0)))  # targets at 1..n_train-1
+            train_items[user] = items[:n_train]
+            cases = {"valid": (n_train, items[n_train:n_history]), "test": (n_history, items[n_history:])}
+            for phase, (rows, positives, excluded) in phases.items():
+                n_input, held_out = cases[phase]
+                if n_input and len(held_out):  # a history before the cut and something after it
+                    rows.append(start + n_input - 1)  # the case whose history is items[:n_input]
+                    positives.append(held_out)
+                    excluded.append(items[:n_input])
+        elif protocol in PER_USER_PROTOCOLS:
             n_train, n_valid, _ = split_counts(n_cases + 1, ratios)
             train_rows.extend(range(start, start + n_train - 1))  # targets at positions 1..n_train-1
             train_items[user] = items[:n_train]
@@ -198,7 +242,7 @@ def longest_input(interactions_per_user, protocol: str, ratios, short_term_sourc
     if protocol in PER_USER_PROTOCOLS:
         ratios = protocol_ratios(protocol, ratios)
         return max((split_counts(int(n), ratios)[0] for n in interactions_per_user), default=1)
-    return max((int(n) - 1 for n in interactions_per_user), default=1)
+    return max((int(n) - 1 for n in interactions_per_user), default=1)  # next_item; global_time at most
 
 
 def fit_history_length(config, dataset, protocol: str, ratios, short_term_source: str = "training_history") -> int:
@@ -215,16 +259,22 @@ def fit_history_length(config, dataset, protocol: str, ratios, short_term_source
     return length
 
 
-def every_interaction(dataset, train_rows) -> object:
+def every_interaction(dataset, train_rows, train_items: dict | None = None) -> object:
     """A general model's training rows: every training interaction once, each user's first one
     included (a sequential case needs a history, so the first interaction is no case's target).
 
     The first interaction is read from the user's first case (whose history is that one item);
     every history is emptied (length 0), since a general model reads none and RecBole's
     ``SequentialDataset.inter_matrix`` would add the first item of a length-1 history again.
-    The ``inter_matrix`` of the result is the training split exactly, as before."""
+    The ``inter_matrix`` of the result is the training split exactly, as before. ``train_items``
+    (user -> training items): a user without any (``global_time``: all after the first cut)
+    has no first interaction in training either."""
     feat = dataset.inter_feat
-    firsts = feat[torch.as_tensor(user_sequences(dataset).first_case, dtype=torch.int64)]
+    seqs = user_sequences(dataset)
+    first_case = seqs.first_case
+    if train_items is not None:
+        first_case = first_case[[len(train_items[user]) > 0 for user in seqs.users]]
+    firsts = feat[torch.as_tensor(first_case, dtype=torch.int64)]
     suffix = dataset.config["LIST_SUFFIX"]
     for name in list(firsts.columns):
         if name + suffix in firsts.columns:  # item_id, rating, timestamp <- the history's first entry
@@ -269,6 +319,24 @@ def with_histories(rows, uid_field: str, users: np.ndarray, histories: dict[str,
     return rows
 
 
+def log_global_time(dataset, cuts, train_items: dict, phases: dict) -> None:
+    """Say where the cuts fall and what they leave out: users with held-out interactions but no
+    history before the cut (no case), test items never seen in training (candidates all the same)."""
+    seqs = user_sequences(dataset)
+    first_cut, second_cut = global_cut_times(seqs, cuts)
+    last = {int(user): times[-1] for user, times in zip(seqs.users, seqs.times)}
+    first = {int(user): times[0] for user, times in zip(seqs.users, seqs.times)}
+    no_history = sum(1 for user in last if last[user] >= second_cut and first[user] >= second_cut)
+    seen = set(np.concatenate([items for items in train_items.values()] or [np.array([], int)]).tolist())
+    positives = np.concatenate(phases["test"][1]) if phases["test"][1] else np.array([], int)
+    unseen = int(sum(1 for item in positives.tolist() if item not in seen))
+    logging.getLogger(__name__).info(
+        f"global_time: cuts at time {first_cut:g} and {second_cut:g} (quantiles {cuts[0]:g}, {cuts[1]:g}); "
+        f"{len(phases['valid'][0])} validation and {len(phases['test'][0])} test cases; {no_history} users "
+        f"active only after the second cut are no case; {unseen} of {len(positives)} test positives are "
+        "items no training interaction holds (they stay candidates)")
+
+
 def reading_settings(config, protocol: str) -> tuple[str, str]:
     """(training_cases, short_term_source), checked: the leaking reading only where named."""
     cases = config["training_cases"] or "sequential"
@@ -298,7 +366,10 @@ def prepare(config, dataset, negatives_per_case: bool = False, every_training_in
     cases, source = reading_settings(config, protocol)
     fit_history_length(config, dataset, protocol, ratios, source)
     dataset._change_feat_format()  # to Interaction, then RecBole's augmentation (what build() does first)
-    train_rows, train_items, phases = split_cases(dataset, protocol, ratios)
+    cuts = config["global_time_cuts"] or (0.8, 0.9)
+    train_rows, train_items, phases = split_cases(dataset, protocol, ratios, cuts)
+    if protocol == "global_time":
+        log_global_time(dataset, cuts, train_items, phases)
     dataset._drop_unused_col()
     seqs = user_sequences(dataset)
     records = user_records(dataset, seqs) if cases == "per_user" or source == "complete_record" else None
@@ -307,7 +378,7 @@ def prepare(config, dataset, negatives_per_case: bool = False, every_training_in
         if every_training_interaction:
             raise ValueError("training_cases=per_user is a reading of SD-MTMP's input; a general model "
                              "already trains on every training interaction")
-        train_dataset = every_interaction(dataset, train_rows)
+        train_dataset = every_interaction(dataset, train_rows, train_items)
         n_train = {int(user): len(train_items[user]) for user in seqs.users}
         histories = records if source == "complete_record" else {
             name: [values[:n_train[int(user)]] for user, values in zip(seqs.users, per_user)]
@@ -315,7 +386,7 @@ def prepare(config, dataset, negatives_per_case: bool = False, every_training_in
         with_histories(train_dataset.inter_feat, dataset.uid_field, seqs.users, histories, length_field, width)
         train_dataset.holds_every_interaction = True  # inter_matrix: the rows, nothing added
     elif every_training_interaction:
-        train_dataset = every_interaction(dataset, train_rows)
+        train_dataset = every_interaction(dataset, train_rows, train_items)
     else:
         train_dataset = _rows(dataset, train_rows)
 

@@ -38,7 +38,7 @@ READINGS = {
     "distillation: teacher not detached": (("sd_detach_teacher", False),),
     "training cases: one per user, each reading its whole training record": (("training_cases", "per_user"),),
 }
-# docs/DESIGN.md §3 / issue 7: departures from the paper, as extra labelled rows that never replace it.
+# docs/DESIGN.md §3: departures from the paper, as extra labelled rows that never replace it.
 VARIANTS = {
     "beyond the paper: cross-entropy over every item": (("loss_type", "CE"), ("train_neg_sample_args", None)),
     "beyond the paper: distillation temperature 0.1": (("sd_temperature", 0.1),),

@@ -16,8 +16,8 @@ from recbole_sdmtmp.experiments.fits import same_fit, topic_fit
 
 logger = logging.getLogger(__name__)
 # The code a cell's numbers come from: a cell written by an older version is run again rather
-# than mixed into a table. 2 (December 2026): RecBole's Pop counts each training interaction
-# once, general models train on every training interaction, SD-MTMP on per-case negatives.
+# than mixed into a table. 2: RecBole's Pop counts each training interaction once, general
+# models train on every training interaction, SD-MTMP on per-case negatives.
 CELL_VERSION = 2
 
 
@@ -94,6 +94,23 @@ def finished_record(cell: Cell, results: Path, data_root: str = "dataset/") -> d
     return record
 
 
+def train(model: str, dataset: str, seed: int, protocol: str, data_root: str, results: Path, overrides: dict,
+          evaluate_test: bool = True, saved: bool = True, on_valid=None, settings: dict | None = None,
+          check=None) -> runner.RunResult:
+    """One run, as a table cell and a tuning trial both make it: the protocol, the seed and the
+    overrides over the model's own configuration, the dataset prepared first. ``check`` sees
+    the configuration before anything is trained."""
+    config_dict = {"seed": seed, "protocol": protocol, "data_path": data_root, "show_progress": False,
+                   "checkpoint_dir": str(Path(results) / "checkpoints"), **(settings or {})}
+    base = build_config(model, dataset, config_dict=config_dict)
+    if check is not None:
+        check(base)
+    ensure_prepared(base)
+    config_dict.update(expand_overrides(overrides, base))
+    return runner.run(build_config(model, dataset, config_dict=config_dict), evaluate_test=evaluate_test,
+                      saved=saved, on_valid=on_valid)
+
+
 def run_cells(cells: list[Cell], results: Path, data_root: str, rerun: bool = False,
               threads: int | None = None) -> dict:
     """Run what is missing (or everything with ``rerun``); return {cell: its JSON record}.
@@ -119,17 +136,8 @@ def run_cells(cells: list[Cell], results: Path, data_root: str, rerun: bool = Fa
             records[cell] = record  # finished meanwhile by another process
             continue
         progress.set_postfix_str(f"{cell.dataset} {cell.label} seed {cell.seed}")
-        settings = {
-            "seed": cell.seed,
-            "protocol": cell.protocol,
-            "data_path": data_root,
-            "show_progress": False,
-            "checkpoint_dir": str(results / "checkpoints"),
-        }
-        base = build_config(cell.model, cell.dataset, config_dict=settings)
-        ensure_prepared(base)
-        settings.update(expand_overrides(dict(cell.overrides), base))
-        result = runner.run(build_config(cell.model, cell.dataset, config_dict=settings), evaluate_test=cell.evaluate_test).to_dict()
+        result = train(cell.model, cell.dataset, cell.seed, cell.protocol, data_root, results, dict(cell.overrides),
+                       evaluate_test=cell.evaluate_test).to_dict()
         record = {"label": cell.label, "overrides": {k: thaw(v) for k, v in cell.overrides},
                   "cell_version": CELL_VERSION, **result}
         if (fit := topic_fit(cell.model, cell.dataset, data_root)) is not None:

@@ -20,6 +20,11 @@ class OtherTopicFit(RuntimeError):
     """A tuning study of a topic model was run on another topic fit than the dataset holds now."""
 
 
+class TopicsNotPrepared(OtherTopicFit):
+    """The dataset holds no topic fit yet: preparing it (which installs the pinned fit of a shipped
+    dataset) comes first, and nothing needs tuning again."""
+
+
 def topic_fit(model: str, dataset: str, data_root: str) -> str | None:
     """The id of the dataset's current topic fit for a model that reads topics; None for a
     model that does not (its results do not depend on the fit) and before topics exist."""
@@ -50,6 +55,11 @@ def check_study_fit(recorded: str | None, model: str, dataset: str, protocol: st
     if same_fit(recorded, model, dataset, data_root):
         return
     current = topic_fit(model, dataset, data_root)
+    if current is None:
+        raise TopicsNotPrepared(
+            f"{Path(data_root) / dataset} holds no topics yet, so the {model} study on {dataset} (tuned on "
+            f"fit {recorded}) cannot be checked against them: prepare the dataset first (python -m "
+            f"dataset_preprocess {dataset}, which installs the pinned fit of a shipped dataset)")
     raise OtherTopicFit(
         f"the {model} study on {dataset} (protocol {protocol}) was tuned on topic fit "
         f"{recorded or '(not recorded: before fits were recorded)'}, but {Path(data_root) / dataset} now "

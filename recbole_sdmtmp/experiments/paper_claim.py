@@ -1,4 +1,4 @@
-"""Why the paper found otherwise: its procedure as printed, added one step at a time (issue 19).
+"""Why the paper found otherwise: its procedure as printed, added one step at a time.
 
 Each step keeps the previous ones and adds one thing the paper's text does (docs/DESIGN.md §4):
 

@@ -5,17 +5,16 @@ from pathlib import Path
 
 from recbole_sdmtmp.experiments.catalogue import ABLATIONS, BASELINES, CHANGE_STUDIES, OURS, sweep_label, sweep_values
 from recbole_sdmtmp.experiments.cells import Cell, frozen_overrides
-from recbole_sdmtmp.experiments.tuning import chosen_trial, legacy_chosen_trial
+from recbole_sdmtmp.experiments.tuning import chosen_trial
 
 
 def plan_cells(study: str, datasets, protocol: str, seeds, results: Path, tuned: bool = False,
                models=("SDMTMP", *BASELINES), param: str | None = None, values=None,
-               storage: str | None = None, legacy: bool = False, data_root: str = "dataset/"):
+               storage: str | None = None, data_root: str = "dataset/"):
     """The cells of one study, and for a sweep the row holding each (dataset, value).
 
     One place decides what a study runs, so that ``status`` counts exactly what ``compare`` would
     run. In a tuned sweep, the tuned value itself is the tuned model's row (same configuration).
-    ``legacy``: the tuned configurations of the earlier random draw, not of the study store.
     A topic model's study tuned on another topic fit than ``data_root`` holds is refused
     (``experiments.fits.OtherTopicFit``).
     """
@@ -31,7 +30,7 @@ def plan_cells(study: str, datasets, protocol: str, seeds, results: Path, tuned:
     cells, sweep_rows = [], {}
     for dataset in datasets:
         for label, model, overrides in rows:
-            settings = dict(tuned_overrides(results, model, dataset, protocol, storage, legacy, data_root)) if tuned else {}
+            settings = dict(tuned_overrides(results, model, dataset, protocol, storage, data_root)) if tuned else {}
             unchanged = all(settings.get(key) == value for key, value in overrides)
             settings.update(overrides)  # the row's own setting wins over the tuned one
             if study == "sensitivity":
@@ -44,9 +43,6 @@ def plan_cells(study: str, datasets, protocol: str, seeds, results: Path, tuned:
 
 
 def tuned_overrides(results: Path, model: str, dataset: str, protocol: str, storage: str | None = None,
-                    legacy: bool = False, data_root: str = "dataset/") -> dict:
-    """The configuration the tuning study in the store (or the earlier random draw) chose on
-    validation for ``model``."""
-    if legacy:
-        return legacy_chosen_trial(results, model, dataset, protocol)["overrides"]
+                    data_root: str = "dataset/") -> dict:
+    """The configuration the tuning study in the store chose on validation for ``model``."""
     return chosen_trial(results, model, dataset, protocol, storage, data_root)["overrides"]

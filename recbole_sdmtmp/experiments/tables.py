@@ -251,7 +251,7 @@ def write_sensitivity(records: dict, datasets: list[str], param: str, values, re
 
 
 def write_paper_claim(steps: list, dataset: str, results: Path, command: str) -> Path:
-    """Issue 19: one row per step of the paper's procedure, SD-MTMP's rank and its paired gap to
+    """One row per step of the paper's procedure, SD-MTMP's rank and its paired gap to
     the best other row after each, then each step's full table (``experiments/paper_claim.py``)."""
     done = [rows for rows in steps if rows.pending is None]
     summaries = {rows.step.number: step_summary(rows.step.number, rows.ours, rows.others) for rows in done}

@@ -1,42 +1,59 @@
-"""The tuning studies: Optuna TPE studies per (protocol, dataset, model) in an SQLAlchemy store,
-trials that read validation only, their resume and their reports (``python -m
-recbole_sdmtmp.tune`` documents the method)."""
+"""The tuning studies: one Optuna TPE study per (protocol, dataset, model) in a study store,
+filled by any number of processes through ``Study.optimize``, trials that read validation only,
+and their reports (``python -m recbole_sdmtmp.tune`` documents the method, docs/TUNING.md the
+store).
 
+Only Optuna's public API is used. What Optuna leaves to its user is done here with a lock that
+every process of one store shares (:class:`StoreLock`): creating a study and queueing its
+untuned default, re-queueing the trial of a killed worker, and each ``ask`` of a new trial, so
+that N processes starting at once run exactly the budget and the default once.
+"""
+
+import fcntl
 import json
 import logging
-import multiprocessing
+import socket
 import sys
-import threading
 import time
 import warnings
 import zlib
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 
 import optuna
+import psutil
 import sqlalchemy
 import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend
+from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from dataset_preprocess.atomic_io import atomic_write_text
-from recbole_sdmtmp import runner
-from recbole_sdmtmp.config import PROPERTIES, build_config, ensure_prepared
+from recbole_sdmtmp.config import PROPERTIES, build_config
+from recbole_sdmtmp.experiments import cells
 from recbole_sdmtmp.experiments.catalogue import BASELINES, protocol_title
-from recbole_sdmtmp.experiments.cells import expand_overrides
 from recbole_sdmtmp.experiments.fits import check_study_fit, topic_fit
 
 TUNING = PROPERTIES / "tuning"
 MODELS = ("SDMTMP", *BASELINES)
 SELECTION_METRIC = "ndcg@10"
-STORE = "studies.db"
+STORE = "studies.journal"
+# A trial of a worker on another machine (an RDB store) that stops beating for GRACE_S seconds
+# is failed and queued again; a killed worker on this machine is found at once (its process is gone).
 HEARTBEAT_S, GRACE_S = 60, 180
+POLL_S = 5.0
 PRUNER = dict(n_startup_trials=5, n_warmup_steps=10)
 RANGE_KEYS = {"low", "high", "log", "int", "step"}
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)  # the budget: a pruned trial has run
+OPTUNA_MAJOR = optuna.__version__.split(".")[0]
+LOCK_KEY = zlib.crc32(b"recbole_sdmtmp.tune")  # PostgreSQL's advisory lock of the store
 
 logger = logging.getLogger(__name__)
-# fail_stale_trials and the retry callback are marked experimental; they are what resumes a study.
+# The heartbeat's retry callback is marked experimental; it is what resumes a killed trial.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
@@ -62,10 +79,15 @@ class Knob:
         return json.dumps(value) if self.encoded else value
 
     def contains(self, value) -> bool:
-        try:
-            return self.distribution._contains(self.distribution.to_internal_repr(self.external(value)))
-        except (ValueError, TypeError):
+        d, value = self.distribution, self.external(value)
+        if isinstance(d, CategoricalDistribution):
+            return any(value == choice and isinstance(value, bool) == isinstance(choice, bool) for choice in d.choices)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not d.low <= value <= d.high:
             return False
+        if isinstance(d, IntDistribution):
+            return float(value).is_integer() and (int(value) - d.low) % d.step == 0
+        steps = None if d.step is None else (value - d.low) / d.step
+        return steps is None or abs(steps - round(steps)) < 1.0e-8
 
     def describe(self) -> str:
         d = self.distribution
@@ -156,39 +178,162 @@ def study_name(model: str, dataset: str, protocol: str) -> str:
     return f"{protocol}/{dataset}/{model}"
 
 
+# -- the store ------------------------------------------------------------------------------------
+
 def storage_url(results: Path, storage: str | None = None) -> str:
-    return storage or f"sqlite:///{Path(results) / 'tuning' / STORE}"
+    """``--storage`` as given, or the default journal file ``<results>/tuning/studies.journal``."""
+    return storage or str(Path(results) / "tuning" / STORE)
+
+
+def is_rdb(url: str) -> bool:
+    return "://" in url
+
+
+def local_file(url: str) -> Path | None:
+    """The file of a one-machine store (a journal file or SQLite); None for a database server."""
+    if not is_rdb(url):
+        return Path(url)
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///"):])
+    return None
 
 
 def store_exists(url: str) -> bool:
-    """Readers must not create an empty SQLite file where no study has run."""
-    return not url.startswith("sqlite:///") or Path(url[len("sqlite:///"):]).is_file()
+    """Readers must not create an empty store where no study has run."""
+    path = local_file(url)
+    return path is None or path.is_file()
+
+
+def driver_url(url: str) -> str:
+    """``postgresql://`` with the PostgreSQL driver that is installed: SQLAlchemy 2.1 reads a URL
+    without a driver as psycopg (version 3), which may be missing where psycopg2 is there."""
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("postgresql", "postgres"):
+        return url
+    for driver in ("psycopg", "psycopg2"):
+        if find_spec(driver) is not None:
+            return f"postgresql+{driver}://{rest}"
+    raise SystemExit(f"the store {shown(url)} needs a PostgreSQL driver and none is installed: "
+                     "pip install 'psycopg[binary]' (or psycopg2-binary and write postgresql+psycopg2://...)")
+
+
+def shown(url: str) -> str:
+    """A URL as it may be printed: without its password."""
+    if not is_rdb(url):
+        return url
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return url
 
 
 def open_storage(url: str, heartbeat: int = HEARTBEAT_S, grace: int = GRACE_S):
-    """The study store. On SQLite every transaction begins with ``BEGIN IMMEDIATE``: Optuna's
-    claim of a waiting trial reads its state and then writes RUNNING, trusting ``SELECT ... FOR
-    UPDATE`` to lock the row in between, which SQLite ignores, so two workers could both claim one
-    trial (seen: a worker failed on "Trial#4 has already finished"). Taking the write lock when
-    the transaction starts makes the read and the write one step, as the row lock does on
-    PostgreSQL or MySQL."""
-    engine = {}
-    sqlite = url.startswith("sqlite:///")
-    if sqlite:
+    """The study store: a journal file (the default: several processes on one machine), SQLite,
+    or any SQLAlchemy URL of a database server (several machines). On a server a running trial
+    records a heartbeat, and a trial whose worker stopped beating is failed and queued again by
+    Optuna (``RetryHeartbeatStaleTrialCallback``); on one machine a dead worker is seen at once
+    (:func:`requeue_dead`)."""
+    if not is_rdb(url):
+        Path(url).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(url))
+    if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        # workers wait for each other's writes; no implicit BEGIN from pysqlite (ours is below)
-        engine = {"connect_args": {"timeout": 300, "isolation_level": None}}
-    storage = optuna.storages.RDBStorage(
-        url, engine_kwargs=engine, heartbeat_interval=heartbeat, grace_period=grace,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback())
-    if sqlite:
-        sqlalchemy.event.listen(storage.engine, "begin",
-                                lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
-    return storage
+        # processes wait for each other's writes rather than fail with "database is locked"
+        return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 300}})
+    return RDBStorage(driver_url(url), heartbeat_interval=heartbeat, grace_period=grace,
+                      heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback())
 
 
-def make_sampler(seed: int):
-    return optuna.samplers.TPESampler(seed=seed % 2**32, constant_liar=True)
+class StoreLock:
+    """One process of a store at a time creates a study, re-queues a killed worker's trial or asks
+    for a new trial: a file lock beside a journal or SQLite file, an advisory lock on PostgreSQL,
+    a named lock on MySQL. Each is released by the system when its process dies."""
+
+    def __init__(self, url: str):
+        self.url, self.held, self._file, self._connection = url, False, None, None
+        path = local_file(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._path = path.with_name(path.name + ".queue-lock")
+            return
+        engine = sqlalchemy.create_engine(driver_url(url), isolation_level="AUTOCOMMIT",
+                                          poolclass=sqlalchemy.pool.NullPool)
+        self._statements = {
+            "postgresql": (f"SELECT pg_advisory_lock({LOCK_KEY})", f"SELECT pg_advisory_unlock({LOCK_KEY})"),
+            "mysql": ("SELECT GET_LOCK('recbole_sdmtmp.tune', -1)", "SELECT RELEASE_LOCK('recbole_sdmtmp.tune')"),
+        }.get(engine.dialect.name)
+        if self._statements is None:
+            raise SystemExit(f"the store {shown(url)} is a {engine.dialect.name} database; tuning over several "
+                             "machines needs PostgreSQL or MySQL (a lock that all processes share), and on one "
+                             "machine a journal file (the default) or sqlite:///<file>")
+        self._engine = engine
+
+    def acquire(self) -> None:
+        if self.held:
+            return
+        if local_file(self.url) is not None:
+            self._file = open(self._path, "a")
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+        else:
+            if self._connection is None:
+                self._connection = self._engine.connect()
+            self._connection.exec_driver_sql(self._statements[0])
+        self.held = True
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+        else:
+            self._connection.exec_driver_sql(self._statements[1])
+        self.held = False
+
+    def close(self) -> None:
+        self.release()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+# -- the sampler and the pruner -------------------------------------------------------------------
+
+class SeededTPE(optuna.samplers.BaseSampler):
+    """Optuna's TPE (default settings, constant liar for parallel workers) seeded per trial with
+    the study seed plus the number of trials before it that did not fail. The same history then
+    gives the same suggestion in any process: a resumed study, whose killed trial was failed and
+    run again under a new number, draws what an uninterrupted one draws."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+        self._tpe = self._make(seed)
+
+    @staticmethod
+    def _make(seed: int):
+        return optuna.samplers.TPESampler(seed=seed % 2**32, constant_liar=True)
+
+    def before_trial(self, study, trial) -> None:
+        earlier = sum(1 for t in study.get_trials(deepcopy=False)
+                      if t.number < trial.number and t.state != TrialState.FAIL)
+        self._tpe = self._make(self.seed + earlier)
+        self._tpe.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._tpe.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._tpe.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._tpe.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self._tpe.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._tpe.reseed_rng()
 
 
 def make_pruner():
@@ -198,12 +343,14 @@ def make_pruner():
 def open_study(url: str, model: str, dataset: str, protocol: str, seed: int, **storage) -> optuna.Study:
     return optuna.create_study(study_name=study_name(model, dataset, protocol),
                                storage=open_storage(url, **storage), direction="maximize",
-                               sampler=make_sampler(seed), pruner=make_pruner(), load_if_exists=True)
+                               sampler=SeededTPE(seed), pruner=make_pruner(), load_if_exists=True)
 
+
+# -- a study's trials -----------------------------------------------------------------------------
 
 def counted(trials) -> list:
     """The study's trials less those left running by a stopped process (re-run under a new number)."""
-    superseded = {number for t in trials for number in t.system_attrs.get("retry_history", [])}
+    superseded = {number for t in trials for number in RetryHeartbeatStaleTrialCallback.retry_history(t)}
     return sorted((t for t in trials if t.number not in superseded), key=lambda t: t.number)
 
 
@@ -213,136 +360,210 @@ def on_other_fit(study: optuna.Study, topics_fit: str | None) -> bool:
             and study.user_attrs.get("topics_fit") != topics_fit)
 
 
-def top_up(study: optuna.Study, n_trials: int, defaults: dict, seed: int, space: dict,
-           topics_fit: str | None = None) -> int:
-    """Queue waiting trials until the study holds ``n_trials`` (trial 0 = ``defaults``).
-
-    The seed, the space and, for a model that reads topics, the topic fit (``experiments.fits``)
-    are stored with the study: a study resumed with another seed, an edited YAML or on other
-    topics would mix two searches, so it is refused.
-    """
-    described = {key: knob.describe() for key, knob in space.items()}
-    attrs = study.user_attrs
-    if "seed" in attrs and (attrs["seed"], attrs["space"]) != (seed, described):
-        raise SystemExit(f"study {study.study_name} was begun with seed {attrs['seed']} and space "
-                         f"{attrs['space']}; it is now asked for seed {seed} and {described}. Restart it "
-                         "(--restart) or use another --storage rather than mix the two.")
-    trials = study.get_trials(deepcopy=False)
+def check_resumable(study: optuna.Study, seed: int, described: dict, topics_fit: str | None) -> None:
+    """A study resumed with another seed, an edited YAML, on other topics or under another major
+    version of Optuna (whose TPE defaults may differ) would mix two searches: refused."""
+    attrs, name = study.user_attrs, study.study_name
+    if not study.get_trials(deepcopy=False) and "seed" not in attrs:
+        return
+    recorded = attrs.get("optuna_version")
+    if recorded is None:
+        raise SystemExit(f"study {name} does not record the Optuna version it was tuned under (it was made "
+                         "before the store recorded it), so whether Optuna "
+                         f"{optuna.__version__} would go on along the same path cannot be checked. Restart it "
+                         "(--restart) or use another --storage.")
+    if recorded.split(".")[0] != OPTUNA_MAJOR:
+        raise SystemExit(f"study {name} was tuned under Optuna {recorded}; this is Optuna {optuna.__version__}, "
+                         "another major version, whose sampler defaults differ, so the resumed search would not "
+                         f"follow the path it began on. Install optuna {recorded.split('.')[0]}.x to resume it, "
+                         "or restart it (--restart).")
+    if (attrs.get("seed"), attrs.get("space")) != (seed, described):
+        raise SystemExit(f"study {name} was begun with seed {attrs.get('seed')} and space {attrs.get('space')}; "
+                         f"it is now asked for seed {seed} and {described}. Restart it (--restart) or use another "
+                         "--storage rather than mix the two.")
     if on_other_fit(study, topics_fit):
-        raise SystemExit(f"study {study.study_name} was tuned on topic fit "
+        raise SystemExit(f"study {name} was tuned on topic fit "
                          f"{attrs.get('topics_fit', '(not recorded: before fits were recorded)')}; the dataset "
                          f"now holds fit {topics_fit}. Restart it on these topics (--restart) rather than mix "
                          "the two.")
-    if not trials:
-        study.set_user_attr("seed", seed)
-        study.set_user_attr("space", described)
-        if topics_fit is not None:
-            study.set_user_attr("topics_fit", topics_fit)
-        study.enqueue_trial(defaults, user_attrs={"defaults": True})
-    for _ in range(n_trials - len(counted(study.get_trials(deepcopy=False)))):
-        study.enqueue_trial({})
-    return len(counted(study.get_trials(deepcopy=False)))
 
 
-def claim(study: optuna.Study, seed: int):
-    """A waiting trial, now running in this process, or None: ``Study.ask`` without its
-    creation of a new trial when the queue is empty (that would overrun the budget)."""
-    study._thread_local.cached_all_trials = None  # as ask(): read the store afresh
-    trial_id = study._pop_waiting_trial_id()
-    if trial_id is None:
-        return None
-    study._storage.record_heartbeat(trial_id)  # at once: a trial that never beats never goes stale
-    study.sampler = make_sampler(seed + study._storage.get_trial_number_from_id(trial_id))
-    return optuna.Trial(study, trial_id)
-
-
-class Heartbeat:
-    """Records the trial's heartbeat in the store while it runs (what marks a killed one stale)."""
-
-    def __init__(self, storage, trial_id: int):
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, args=(storage, trial_id), daemon=True)
-        self._thread.start()
-
-    def _beat(self, storage, trial_id):
-        while not self._stop.wait(storage.get_heartbeat_interval()):
-            storage.record_heartbeat(trial_id)
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join()
-
-
-def run_claimed(study: optuna.Study, trial, objective) -> TrialState:
-    beat = Heartbeat(study._storage, trial._trial_id)
+def prepare_study(url: str, model: str, dataset: str, protocol: str, seed: int, space: dict, defaults: dict,
+                  topics_fit: str | None = None) -> None:
+    """Create the study if it is new (recording its seed, space, topic fit and Optuna version) and
+    queue trial 0, the untuned default, once: every process may call it at the same time."""
+    described = {key: knob.describe() for key, knob in space.items()}
+    lock = StoreLock(url)
+    lock.acquire()
     try:
-        value = objective(trial)
-    except optuna.TrialPruned:
-        beat.stop()
-        return study.tell(trial, state=TrialState.PRUNED).state
-    except KeyboardInterrupt:  # stopped, not failed: run its parameters again
-        beat.stop()
-        frozen = study.tell(trial, state=TrialState.FAIL)
-        optuna.storages.RetryHeartbeatStaleTrialCallback()(study, frozen)
-        raise
-    except Exception as error:  # noqa: BLE001  (the study goes on; the report shows the failure)
-        beat.stop()
-        logger.exception("trial %d of %s failed", trial.number, study.study_name)
-        trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:500])
-        return study.tell(trial, state=TrialState.FAIL).state
-    beat.stop()
-    return study.tell(trial, value).state
+        study = open_study(url, model, dataset, protocol, seed)
+        check_resumable(study, seed, described, topics_fit)
+        if "seed" not in study.user_attrs:
+            for key, value in (("seed", seed), ("space", described), ("optuna_version", optuna.__version__),
+                               ("topics_fit", topics_fit)):
+                if value is not None:
+                    study.set_user_attr(key, value)
+        study.enqueue_trial(defaults, user_attrs={"defaults": True}, skip_if_exists=True)
+    finally:
+        lock.close()
 
 
-def work(url: str, model: str, dataset: str, protocol: str, seed: int, objective, poll: float | None = None,
-         **storage) -> int:
-    """Run waiting trials of the study until none is left or running; the number run here."""
+def this_process() -> dict:
+    process = psutil.Process()
+    return {"host": socket.gethostname(), "pid": process.pid, "started": round(process.create_time(), 2)}
+
+
+def is_gone(worker: dict | None) -> bool:
+    """Whether the process that ran a trial has ended (only known for a process of this machine)."""
+    if worker is None:
+        return True  # asked, then killed before it said who it is: only the lock holder can be there
+    if worker.get("host") != socket.gethostname():
+        return False
+    try:
+        process = psutil.Process(worker["pid"])
+        return (round(process.create_time(), 2) != worker["started"]
+                or process.status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+
+
+def requeue_dead(study: optuna.Study) -> list[int]:
+    """Fail each running trial whose process on this machine is gone and queue its parameters
+    again (Optuna's retry callback: the re-run records which trial it replaces). The caller holds
+    the store's lock. The numbers of the trials failed."""
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if is_gone(trial.user_attrs.get("worker")):
+            study.tell(trial.number, state=TrialState.FAIL)
+            requeue(study, trial.number)
+            failed.append(trial.number)
+    if failed:
+        logger.warning("%s: trial(s) %s of a stopped process queued again", study.study_name, failed)
+    return failed
+
+
+def requeue(study: optuna.Study, number: int) -> None:
+    frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+    RetryHeartbeatStaleTrialCallback()(study, frozen)
+
+
+def budget_left(study: optuna.Study, n_trials: int) -> tuple[bool, bool]:
+    """(done, may_ask): the budget counts complete and pruned trials; a new trial may be asked
+    for while a trial waits or fewer than ``n_trials`` are complete, pruned or running. A study
+    whose trials raised ``n_trials`` errors is done too (a model that cannot train would
+    otherwise draw for ever; the report lists the errors)."""
+    trials = study.get_trials(deepcopy=False)
+    states = [t.state for t in trials]
+    errors = sum(t.state == TrialState.FAIL and "error" in t.user_attrs for t in trials)
+    done = sum(state in COUNTED for state in states) >= n_trials or errors >= n_trials
+    running = sum(state in (*COUNTED, TrialState.RUNNING) for state in states)
+    return done, not done and (TrialState.WAITING in states or running < n_trials)
+
+
+class Gate:
+    """After each trial: take the store's lock, re-queue a dead worker's trial, and stop this
+    process unless a trial is left to ask for; the lock is held into the next ``ask`` and let go
+    when that trial starts (so no two processes ask at once and the total is the budget)."""
+
+    def __init__(self, lock: StoreLock, n_trials: int, heartbeat: bool):
+        self.lock, self.n_trials, self.heartbeat = lock, n_trials, heartbeat
+
+    def check(self, study: optuna.Study) -> bool:
+        """Whether the study is done; holding the lock on return means a trial is left to ask for."""
+        self.lock.acquire()
+        requeue_dead(study)
+        if self.heartbeat:
+            optuna.storages.fail_stale_trials(study)
+        done, may_ask = budget_left(study, self.n_trials)
+        if not may_ask:
+            self.lock.release()
+        return done
+
+    def __call__(self, study: optuna.Study, trial) -> None:
+        self.check(study)
+        if not self.lock.held:
+            study.stop()
+
+
+def work(url: str, model: str, dataset: str, protocol: str, seed: int, objective, n_trials: int,
+         poll: float = POLL_S, **storage) -> int:
+    """Run trials of the study until it holds ``n_trials`` complete or pruned ones; the number run
+    here. While the rest of the budget runs in other processes this one waits for them, so that it
+    returns a complete study (a trial of a killed process is run again)."""
     study = open_study(url, model, dataset, protocol, seed, **storage)
-    poll = poll if poll is not None else min(storage.get("heartbeat", HEARTBEAT_S), 30)
-    ran = 0
-    while True:
-        optuna.storages.fail_stale_trials(study)
-        trial = claim(study, seed)
-        if trial is not None:
-            run_claimed(study, trial, objective)
-            ran += 1
-        elif study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            time.sleep(poll)  # another process's trial: it finishes, or goes stale and is queued again
-        else:
-            return ran
+    heartbeat = local_file(url) is None  # a database server: Optuna's heartbeat finds a dead worker
+    lock = StoreLock(url)
+    gate = Gate(lock, n_trials, heartbeat)
+    ran = []
+
+    def run(trial):
+        trial.set_user_attr("worker", this_process())
+        lock.release()  # asked: the next process may ask
+        ran.append(trial.number)
+        try:
+            return objective(trial)
+        except optuna.TrialPruned:
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)
+            raise
+        except Exception as error:  # the study goes on; the report shows the failure
+            logger.exception("trial %d of %s failed", trial.number, study.study_name)
+            trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:500])
+            raise
+
+    try:
+        while not gate.check(study):
+            if lock.held:  # a trial to ask for: optimize asks while the lock is held
+                study.optimize(run, callbacks=[MaxTrialsCallback(n_trials, states=COUNTED), gate],
+                               catch=(Exception,))
+            else:  # the rest of the budget is running elsewhere: wait for it to end (or die)
+                time.sleep(poll)
+    except KeyboardInterrupt:  # stopped, not failed: its trial runs again
+        lock.acquire()
+        last = next((t for t in study.get_trials(deepcopy=False) if ran and t.number == ran[-1]), None)
+        if last is not None and last.state == TrialState.FAIL:
+            requeue(study, last.number)
+        raise
+    finally:
+        lock.close()
+    return len(ran)
 
 
-def _worker(url, model, dataset, protocol, seed, objective, threads, storage):
+def _worker(url, model, dataset, protocol, seed, objective, n_trials, threads, storage):
     sys.argv = sys.argv[:1]  # RecBole's Config must not read the parent's flags
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    work(url, model, dataset, protocol, seed, objective, **storage)
+    work(url, model, dataset, protocol, seed, objective, n_trials, **storage)
 
 
-def run_workers(url: str, model: str, dataset: str, protocol: str, seed: int, objective, workers: int = 1,
-                threads: int | None = None, **storage) -> None:
-    """``workers`` processes fill one study (one: this process). ``objective`` must pickle."""
-    if workers == 1:
-        if threads:
-            import torch
+def run_workers(url: str, model: str, dataset: str, protocol: str, seed: int, objective, n_trials: int,
+                workers: int = 1, threads: int | None = None, **storage) -> None:
+    """``workers`` processes fill one study (``objective`` must pickle); then this process runs
+    whatever a worker that died left (its running trial, queued again), so that the study it
+    returns is complete whether or not every worker ended well."""
+    if workers > 1:
+        import multiprocessing
 
-            torch.set_num_threads(threads)
-        work(url, model, dataset, protocol, seed, objective, **storage)
-        return
-    context = multiprocessing.get_context("spawn")  # no forked torch or SQLite state
-    processes = [context.Process(target=_worker, args=(url, model, dataset, protocol, seed, objective,
-                                                       threads, storage)) for _ in range(workers)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join()
-    failed = [process.exitcode for process in processes if process.exitcode]
-    if failed:
-        raise SystemExit(f"{len(failed)} of {workers} workers of {study_name(model, dataset, protocol)} "
-                         f"exited with {failed}; run the same command again to resume")
+        context = multiprocessing.get_context("spawn")  # no forked torch or database state
+        processes = [context.Process(target=_worker, args=(url, model, dataset, protocol, seed, objective,
+                                                           n_trials, threads, storage)) for _ in range(workers)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        failed = [process.exitcode for process in processes if process.exitcode]
+        if failed:
+            logger.warning("%d of %d workers of %s exited with %s; this process finishes the study",
+                           len(failed), workers, study_name(model, dataset, protocol), failed)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    work(url, model, dataset, protocol, seed, objective, n_trials, **storage)
 
 
 def train_trial(trial, model: str, dataset: str, protocol: str, seed: int, results: str, data_path: str,
@@ -351,41 +572,40 @@ def train_trial(trial, model: str, dataset: str, protocol: str, seed: int, resul
     pruner may stop it), never read the test split; the run's record is kept with the trial."""
     overrides = {key: knob.suggest(trial, key) for key, knob in search_space(model).items()}
     trial.set_user_attr("overrides", overrides)
-    config_dict = {"seed": seed, "protocol": protocol, "data_path": data_path, "show_progress": False,
-                   "checkpoint_dir": str(Path(results) / "checkpoints"), **(settings or {})}
-    base = build_config(model, dataset, config_dict=config_dict)
-    if str(base["valid_metric"]).lower() != SELECTION_METRIC:
-        raise ValueError(f"tuning selects on {SELECTION_METRIC}; valid_metric is {base['valid_metric']}")
-    ensure_prepared(base)
-    config_dict.update(expand_overrides(overrides, base))
 
     def on_valid(epoch: int, score: float) -> None:
         trial.report(float(score), epoch)
         if trial.should_prune():
             raise optuna.TrialPruned(f"validation NDCG@10 {score:.4f} at epoch {epoch} is below the median")
 
-    result = runner.run(build_config(model, dataset, config_dict=config_dict), evaluate_test=False, saved=False,
-                        on_valid=on_valid).to_dict()
+    def check(config) -> None:
+        if str(config["valid_metric"]).lower() != SELECTION_METRIC:
+            raise ValueError(f"tuning selects on {SELECTION_METRIC}; valid_metric is {config['valid_metric']}")
+
+    result = cells.train(model, dataset, seed, protocol, data_path, Path(results), overrides, evaluate_test=False,
+                         saved=False, on_valid=on_valid, settings=settings, check=check).to_dict()
     record = {key: result[key] for key in ("best_valid_result", "epochs", "train_seconds_per_epoch",
-                                            "eval_seconds", "device", "machine", "valid_cases")}
+                                            "eval_seconds", "device", "machine", "valid_cases", "provenance")}
     if (fit := topic_fit(model, dataset, data_path)) is not None:
         record["topics_fit"] = fit
     trial.set_user_attr("record", record)
     return float(record["best_valid_result"][SELECTION_METRIC])
 
 
+def load_study(url: str, model: str, dataset: str, protocol: str):
+    """The study in the store for reading, or None if it has not begun."""
+    if not store_exists(url):
+        return None
+    try:
+        return optuna.load_study(study_name=study_name(model, dataset, protocol), storage=open_storage(url))
+    except KeyError:
+        return None
+
+
 def study_trials(results: Path, model: str, dataset: str, protocol: str, storage: str | None = None) -> list:
     """The counted trials of a study in the store (none if it has not begun)."""
-    url = storage_url(results, storage)
-    if not store_exists(url):
-        return []
-    try:
-        study = optuna.load_study(study_name=study_name(model, dataset, protocol), storage=open_storage(url))
-    except KeyError:
-        return []
-    return counted(study.get_trials(deepcopy=False))
-
-
+    study = load_study(storage_url(results, storage), model, dataset, protocol)
+    return [] if study is None else counted(study.get_trials(deepcopy=False))
 def trial_record(trial) -> dict:
     """A finished trial as the report and ``compare --tuned`` read it."""
     record = trial.user_attrs.get("record", {})
@@ -398,7 +618,8 @@ def trial_record(trial) -> dict:
             "overrides": trial.user_attrs.get("overrides", {}), "defaults": trial.user_attrs.get("defaults", False),
             "best_valid_result": record.get("best_valid_result"),
             "epochs": record.get("epochs", trial.last_step or 0), "seconds": seconds,
-            "error": trial.user_attrs.get("error"), "retry_of": trial.system_attrs.get("failed_trial"),
+            "error": trial.user_attrs.get("error"),
+            "retry_of": RetryHeartbeatStaleTrialCallback.retried_trial_number(trial),
             "topics_fit": record.get("topics_fit")}
 
 
@@ -426,35 +647,13 @@ def chosen_trial(results: Path, model: str, dataset: str, protocol: str, storage
 def delete_study(url: str, model: str, dataset: str, protocol: str) -> int:
     """Remove a study from the store (``tune --restart``); the number of trials it held."""
     name = study_name(model, dataset, protocol)
-    try:
-        study = optuna.load_study(study_name=name, storage=open_storage(url))
-    except KeyError:
+    study = load_study(url, model, dataset, protocol)
+    if study is None:
         return 0
     n_trials = len(study.get_trials(deepcopy=False))
     optuna.delete_study(study_name=name, storage=open_storage(url))
     logger.info("deleted study %s (%d trials) to restart it", name, n_trials)
     return n_trials
-
-
-LEGACY_NOTE = ("the earlier seeded random draw (6 trials per model, `results/tuning/<protocol>/`, whose "
-               "validation scores came from the code before December 2026), each configuration re-run "
-               "with the current code")
-
-
-def legacy_chosen_trial(results: Path, model: str, dataset: str, protocol: str) -> dict:
-    """The configuration that the earlier random-draw tuner chose on validation NDCG@10 (the
-    earlier trial on a tie), read from its trial files: for the tables of a protocol whose
-    Optuna studies have not run yet, labelled as such (``LEGACY_NOTE``)."""
-    folder = results / "tuning" / protocol / dataset
-    records = []
-    for path in sorted(folder.glob(f"{model}_trial_*/seed*.json")):
-        record = json.loads(path.read_text())
-        trial = int(path.parent.name.rsplit("_", 1)[1])
-        records.append({"trial": trial, "valid": record["best_valid_score"], "overrides": record["overrides"]})
-    if not records:
-        raise FileNotFoundError(f"{model} has no trial of the earlier random-draw tuning for {dataset} under "
-                                f"protocol {protocol!r} in {folder}")
-    return max(records, key=lambda record: (record["valid"], -record["trial"]))
 
 
 def configuration(overrides: dict) -> str:
@@ -471,17 +670,19 @@ def write_report(results: Path, dataset: str, protocol: str, models, n_trials: i
              "read from the study store; trial 0 is the untuned default. Each trial trains with one "
              "seed and is scored by validation NDCG@10; the test split is never read here. The chosen "
              "configuration is the complete trial with the best validation NDCG@10.", "",
-             "- Sampler: Optuna TPE, seeded (trial n with the study seed + n), constant liar.",
+             "- Sampler: Optuna TPE, seeded per trial (the study seed + the number of earlier trials that "
+             "did not fail), constant liar.",
              f"- Pruner: Optuna MedianPruner({pruner}) on validation NDCG@10 after each epoch; a pruned "
              "trial counts as run and is never chosen.",
-             f"- Storage: `{url}`, one study per model named `{protocol}/{dataset}/<Model>`.",
+             f"- Storage: `{shown(url)}`, one study per model named `{protocol}/{dataset}/<Model>`.",
              "- Spaces: `properties/tuning/<Model>.yaml`.", "",
              "| model | trials run | complete | pruned | failed | default valid NDCG@10 | best valid NDCG@10 "
              "| chosen trial | chosen configuration | minutes |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     details = []
     for model in models:
-        trials = study_trials(results, model, dataset, protocol, storage)
+        study = load_study(url, model, dataset, protocol)
+        trials = [] if study is None else counted(study.get_trials(deepcopy=False))
         records = [trial_record(t) for t in trials if t.state in FINISHED]
         if not records:
             continue
@@ -495,8 +696,8 @@ def write_report(results: Path, dataset: str, protocol: str, models, n_trials: i
         minutes = sum(r["seconds"] for r in records) / 60
         lines.append(f"| {model} | {len(records)} | {states.count('COMPLETE')} | {states.count('PRUNED')} | "
                      f"{states.count('FAIL')} | {default_score} | {best_cells} | {minutes:.1f} |")
-        space = search_space(model)
-        details += [f"### {model}", "", "Space: " + ("; ".join(f"`{k}` {knob.describe()}" for k, knob in space.items())
+        space = study.user_attrs.get("space", {})  # as the study was run
+        details += [f"### {model}", "", "Space: " + ("; ".join(f"`{k}` {described}" for k, described in space.items())
                                                      or "none"), ""]
         if len(trials) > len(records):
             details += [f"{len(trials) - len(records)} trial(s) waiting or running.", ""]
@@ -512,6 +713,7 @@ def write_report(results: Path, dataset: str, protocol: str, models, n_trials: i
         details.append("")
     lines += ["", "Minutes: wall time of the trials. A pruned trial's validation score is its best epoch "
               "before it was stopped.", "", "## Every trial", "", *details]
-    path = results / f"tuning_{dataset}_{protocol}.md"
+    path = Path(results) / f"tuning_{dataset}_{protocol}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, "\n".join(lines))
     return path
