@@ -4,7 +4,8 @@ configurations, each part of a training step timed, against the code of another 
     python benchmarks/baseline_speed.py --dataset Instrument --before e1f0fd6
 
 Each (model, code) pair trains in its own process through RecBole's trainer at the configuration
-the study store chose (``results/tuning/studies.db``, protocol ``paper``): one warm-up epoch,
+the study store chose (``results/tuning/``, protocol ``paper``, read by this checkout's code):
+one warm-up epoch,
 then ``--epochs`` timed epochs and as many timed evaluations of the validation split. The parts
 of a step are the model's own methods, wrapped with timers (a method called twice in a step,
 such as RGCL's two views, counts twice), medians over the timed steps; backward and the
@@ -38,23 +39,28 @@ PARTS = {
 }
 
 
-def build(model: str, dataset: str, data_path: str, seed: int, threads: int):
-    """(model, trainer, train loader, valid loader) at the tuned configuration, through the
-    project's own steps (``experiments.planning.tuned_overrides``, ``runner.load_data``)."""
+def chosen(model: str, dataset: str, data_path: str) -> dict:
+    """The configuration the study store chose (read by this checkout's code, for both sides)."""
+    from recbole_sdmtmp.experiments.planning import tuned_overrides
+
+    return tuned_overrides(REPO / "results", model, dataset, "paper", data_root=data_path)
+
+
+def build(model: str, dataset: str, data_path: str, seed: int, threads: int, overrides: dict):
+    """(model, trainer, train loader, valid loader) at ``overrides``, through the project's own
+    steps (``runner.load_data``)."""
     import torch
     from recbole.utils import get_trainer, init_seed
 
     from recbole_sdmtmp.config import build_config
     from recbole_sdmtmp.experiments.cells import expand_overrides
-    from recbole_sdmtmp.experiments.planning import tuned_overrides
     from recbole_sdmtmp.registry import resolve_model
     from recbole_sdmtmp.runner import load_data
 
     torch.set_num_threads(threads)
     settings = {"seed": seed, "protocol": "paper", "data_path": data_path, "show_progress": False}
     base = build_config(model, dataset, config_dict=settings)
-    settings.update(expand_overrides(tuned_overrides(REPO / "results", model, dataset, "paper", data_root=data_path),
-                                     base))
+    settings.update(expand_overrides(overrides, base))
     config = build_config(model, dataset, config_dict=settings)
     init_seed(seed, True)
     model_class, dataset_class = resolve_model(model)
@@ -71,7 +77,7 @@ def build(model: str, dataset: str, data_path: str, seed: int, threads: int):
 def measure(spec: dict) -> dict:
     """Epoch, evaluation and per-part seconds of one model (in this process)."""
     recommender, trainer, train, valid = build(spec["model"], spec["dataset"], spec["data_path"], 2024,
-                                               spec["threads"])
+                                               spec["threads"], spec["overrides"])
     parts: dict[str, float] = {}
     steps: list[dict] = []
 
@@ -153,16 +159,19 @@ def main(argv=None) -> int:
     if args.measure:
         print(json.dumps(measure(json.loads(args.measure))))
         return 0
+    sys.path.insert(0, str(REPO))  # the chosen configurations: this checkout's package reads the store
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
         codes = {"after": None}
         if args.before:
             codes = {"before": export(args.before, Path(scratch) / "before"), "after": None}
+        data_path = str(Path(args.data_path).resolve())
         for index, model in enumerate(args.models):
+            overrides = chosen(model, args.dataset, data_path)
             order = list(codes.items()) if index % 2 == 0 else list(codes.items())[::-1]  # no code always first
             for label, code in order:
-                spec = dict(model=model, dataset=args.dataset, data_path=str(Path(args.data_path).resolve()),
-                            epochs=args.epochs, threads=args.threads)
+                spec = dict(model=model, dataset=args.dataset, data_path=data_path, epochs=args.epochs,
+                            threads=args.threads, overrides=overrides)
                 results[model, label] = result = run_measure(spec, code)
                 print(f"  {model} ({label}): {statistics.median(result['epochs']):.2f} s/epoch, "
                       f"evaluation {statistics.median(result['evaluations']):.2f} s", flush=True)

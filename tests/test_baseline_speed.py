@@ -112,8 +112,9 @@ def per_level_matmul(x, level, weights):
 
 
 def rgcl_conv_direct(self, sources, source_ids, target_ids, level, review, source_norm, target_norm, n_targets,
-                     groups=None):
-    """One message per edge, each transformed by its level's matrices, then summed per target."""
+                     groups=None, targets=None):
+    """One message per edge, each transformed by its level's matrices, then summed per target
+    (every target, then the rows asked for)."""
     if self.one_hot_input:
         rows = self.source[level, source_ids]
     else:
@@ -124,15 +125,34 @@ def rgcl_conv_direct(self, sources, source_ids, target_ids, level, review, sourc
     review_message = per_level_matmul(review, level, self.review_transform)
     messages = (node_gate * rows + review_gate * review_message) * source_norm.unsqueeze(-1)
     aggregated = rows.new_zeros(n_targets, rows.shape[1]).index_add_(0, target_ids, messages)
-    return aggregated * target_norm.unsqueeze(-1)
+    aggregated = aggregated * target_norm.unsqueeze(-1)
+    return aggregated if targets is None else aggregated[targets]
+
+
+def rgcl_loss_direct(model, interaction):
+    """Both views over every node, each case's rows read from them."""
+    user, pos_item, neg_item = interaction[model.USER_ID], interaction[model.ITEM_ID], interaction[model.NEG_ITEM_ID]
+    views = [model.forward(), model.forward()]
+    bpr = 0.0
+    for users_e, items_e in views:
+        u = users_e[user]
+        bpr = bpr + model.bpr_loss((u * items_e[pos_item]).sum(dim=1), (u * items_e[neg_item]).sum(dim=1)) / 2
+    (users1, items1), (users2, items2) = views
+    nd = (model.node_discrimination_loss(users1, users2, torch.unique(user))
+          + model.node_discrimination_loss(items1, items2, torch.unique(pos_item))) / 2
+    ed = sum(model.edge_discrimination_loss(u_e, i_e, user, pos_item) for u_e, i_e in views) / 2
+    return bpr + model.nd_weight * nd + model.ed_weight * ed
 
 
 @pytest.mark.parametrize("n_layers", [1, 2])
 def test_rgcl_grouped_messages_give_the_same_loss_gradients_and_scores(tiny_root, monkeypatch, n_layers):
-    """Edge dropout and feature dropout on (the same seed draws the same views for both forms)."""
+    """Grouped messages, sums over edges as sparse products and a last layer that computes the
+    batch's nodes only, against one message per edge over every node. Edge dropout and feature
+    dropout on (the same seed draws the same views for both forms)."""
     model, train, test = rgcl_model(tiny_root, n_layers=n_layers, dropout_rate=0.5)
     batch, cases = first_batch(train), first_batch(test)
     assert (model.groups[0].target.bincount() > 1).any()  # some (user, level) groups hold several edges
+    assert len(torch.unique(batch[model.USER_ID])) < model.n_users  # the last layer leaves some nodes out
     results = []
     for form in ("grouped", "direct"):
         if form == "direct":
@@ -140,7 +160,7 @@ def test_rgcl_grouped_messages_give_the_same_loss_gradients_and_scores(tiny_root
         model.train()
         model.zero_grad()
         torch.manual_seed(3)
-        loss = model.calculate_loss(batch)
+        loss = model.calculate_loss(batch) if form == "grouped" else rgcl_loss_direct(model, batch)
         loss.backward()
         gradients = {name: p.grad.clone() for name, p in model.named_parameters()}
         model.eval()

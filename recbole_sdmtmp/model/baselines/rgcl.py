@@ -85,20 +85,21 @@ class EdgeGroups(NamedTuple):
 
     group: torch.Tensor  # [E] the group of each edge
     target: torch.Tensor  # [P] the target node of each group
+    level: torch.Tensor  # [P] the rating level of each group
     counts: list  # groups per level, [R]
     to_targets: EdgeSum  # edge (target, level * n_sources + source)
     to_groups: EdgeSum  # edge (group, source)
 
     def to(self, device) -> "EdgeGroups":
-        return EdgeGroups(self.group.to(device), self.target.to(device), self.counts, self.to_targets.to(device),
-                          self.to_groups.to(device))
+        return EdgeGroups(self.group.to(device), self.target.to(device), self.level.to(device), self.counts,
+                          self.to_targets.to(device), self.to_groups.to(device))
 
 
 def edge_groups(target_ids: torch.Tensor, source_ids: torch.Tensor, level: torch.Tensor, n_targets: int,
                 n_sources: int, n_levels: int) -> EdgeGroups:
     keys, group = torch.unique(level * n_targets + target_ids, return_inverse=True)  # sorted: level first
     counts = torch.bincount(keys // n_targets, minlength=n_levels).tolist()
-    return EdgeGroups(group, keys % n_targets, counts,
+    return EdgeGroups(group, keys % n_targets, keys // n_targets, counts,
                       edge_sum_structure(target_ids, level * n_sources + source_ids, n_targets, n_levels * n_sources),
                       edge_sum_structure(group, source_ids, len(keys), n_sources))
 
@@ -133,7 +134,9 @@ class ReviewAwareConv(nn.Module):
         nn.init.xavier_uniform_(self.review_gate)
 
     def forward(self, sources, source_ids, target_ids, level, review, source_norm, target_norm, n_targets: int,
-                groups: EdgeGroups | None = None):
+                groups: EdgeGroups | None = None, targets: torch.Tensor | None = None):
+        """h of every target, or of ``targets`` only (sorted ids, in that order): a later layer
+        then transforms only the groups of those targets."""
         # sources: [n_sources, d_in] or None; ids, level: [E]; review: [E, k]; norms: [n_*]
         n_levels = len(self.node_gate)
         if groups is None:
@@ -151,14 +154,22 @@ class ReviewAwareConv(nn.Module):
             aggregated = edge_sum((node_gate * scale).squeeze(-1), self.source.flatten(0, 1), groups.to_targets)
             by_group = torch.cat([chunk @ weight for chunk, weight in zip(torch.split(reviews, groups.counts),
                                                                           self.review_transform)])  # [P, d]
-        else:  # sum_e a_e c_j x_j V_r over a group = (sum_e a_e c_j x_j) V_r
-            nodes = edge_sum((node_gate * scale).squeeze(-1), sources, groups.to_groups)  # [P, d_in]
-            weights = torch.cat([self.source, self.review_transform], dim=1)  # [V_r; W_r]: [R, d_in + k, d]
-            chunks = torch.split(torch.cat([nodes, reviews], dim=1), groups.counts)
-            by_group = torch.cat([chunk @ weight for chunk, weight in zip(chunks, weights)])  # [P, d]
-            aggregated = by_group.new_zeros(n_targets, by_group.shape[1])
-        aggregated = aggregated.index_add(0, groups.target, by_group)
-        return aggregated * target_norm.unsqueeze(-1)  # h_i: [n_targets, d]
+            aggregated = aggregated.index_add(0, groups.target, by_group) * target_norm.unsqueeze(-1)
+            return aggregated if targets is None else aggregated[targets]  # h_i: [n_targets or T, d]
+        # sum_e a_e c_j x_j V_r over a group = (sum_e a_e c_j x_j) V_r
+        nodes = edge_sum((node_gate * scale).squeeze(-1), sources, groups.to_groups)  # [P, d_in]
+        stacked, group_target, counts = torch.cat([nodes, reviews], dim=1), groups.target, groups.counts
+        if targets is not None:  # the groups of ``targets``, still sorted by level; targets renumbered 0..T-1
+            row = torch.full((n_targets,), -1, dtype=torch.long, device=targets.device)
+            row[targets] = torch.arange(len(targets), device=targets.device)
+            kept = row[group_target] >= 0  # [P]
+            stacked, group_target = stacked[kept], row[group_target[kept]]
+            counts = torch.bincount(groups.level[kept], minlength=n_levels).tolist()
+            target_norm = target_norm[targets]
+        weights = torch.cat([self.source, self.review_transform], dim=1)  # [V_r; W_r]: [R, d_in + k, d]
+        by_group = torch.cat([chunk @ weight for chunk, weight in zip(torch.split(stacked, counts), weights)])
+        aggregated = by_group.new_zeros(len(target_norm), by_group.shape[1]).index_add(0, group_target, by_group)
+        return aggregated * target_norm.unsqueeze(-1)  # h_i: [n_targets or T, d]
 
 
 class RGCLayer(nn.Module):
@@ -176,17 +187,31 @@ class RGCLayer(nn.Module):
             nn.init.xavier_uniform_(fc.weight)
             nn.init.zeros_(fc.bias)
 
-    def forward(self, graph: ReviewGraph, users, items, edge_scale: torch.Tensor, groups=(None, None)):
+    def forward(self, graph: ReviewGraph, users, items, edge_scale: torch.Tensor, groups=(None, None),
+                rows=(None, None)):
         # users: [m, d] or None; items: [n, d] or None; edge_scale: [E] (0 for a dropped edge);
-        # groups: the EdgeGroups of (items -> users, users -> items), built here when None
+        # groups: the EdgeGroups of (items -> users, users -> items), built here when None;
+        # rows: the sorted user and item ids whose outputs are wanted (None: all)
         n_users, n_items = len(graph.user_norm), len(graph.item_norm)
         h_users = self.to_users(items, graph.item, graph.user, graph.level, graph.review,
-                                graph.item_norm[graph.item] * edge_scale, graph.user_norm, n_users, groups[0])
+                                graph.item_norm[graph.item] * edge_scale, graph.user_norm, n_users, groups[0], rows[0])
         h_items = self.to_items(users, graph.user, graph.item, graph.level, graph.review,
-                                graph.user_norm[graph.user] * edge_scale, graph.item_norm, n_items, groups[1])
-        users = self.user_fc(self.dropout(self.activation(h_users)))  # [m, d]
-        items = self.item_fc(self.dropout(self.activation(h_items)))  # [n, d]
+                                graph.user_norm[graph.user] * edge_scale, graph.item_norm, n_items, groups[1], rows[1])
+        users = self.user_fc(self.dropout_rows(self.activation(h_users), n_users, rows[0]))  # [m or U, d]
+        items = self.item_fc(self.dropout_rows(self.activation(h_items), n_items, rows[1]))  # [n or I, d]
         return users, items
+
+    def dropout_rows(self, x: torch.Tensor, n: int, rows: torch.Tensor | None) -> torch.Tensor:
+        """``self.dropout`` of the full [n, d] input at ``rows``: the mask is drawn for all n rows,
+        as nn.Dropout draws it on CPU (bernoulli(1 - p) / (1 - p)), so the random stream and the
+        kept rows' values are those of the full layer."""
+        p = self.dropout.p
+        if rows is None:
+            return self.dropout(x)
+        if not self.training or p == 0.0:
+            return x
+        noise = x.new_empty(n, x.shape[1]).bernoulli_(1 - p).div_(1 - p)  # [n, d]
+        return x * noise[rows]
 
 
 class RGCL(GeneralRecommender):
@@ -299,16 +324,19 @@ class RGCL(GeneralRecommender):
             return ones
         return torch.bernoulli(ones * (1.0 - self.dropout_rate)) / (1.0 - self.dropout_rate)
 
-    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """One view: (users [m, d], items [n, d]) after the RG layers (dropout in training only)."""
+    def forward(self, users=None, items=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One view: (users [m, d], items [n, d]) after the RG layers (dropout in training only);
+        with ``users`` and ``items`` (sorted ids), their rows only ([U, d], [I, d]): the last
+        layer transforms no other node."""
         graph, scale = self.graph, self.edge_scale()
         device = graph.user.device
         if self.groups[0].group.device != device:
             self.groups = tuple(groups.to(device) for groups in self.groups)
-        users = items = None
-        for layer in self.layers:
-            users, items = layer(graph, users, items, scale, self.groups)
-        return users, items
+        users_e = items_e = None
+        for index, layer in enumerate(self.layers):
+            rows = (users, items) if index == len(self.layers) - 1 else (None, None)
+            users_e, items_e = layer(graph, users_e, items_e, scale, self.groups, rows)
+        return users_e, items_e
 
     def node_discrimination_loss(self, view1, view2, nodes, permutation=None) -> torch.Tensor:
         """ND for ``nodes``: view 1 against view 2 of the same node (positive) and of the node
@@ -318,16 +346,18 @@ class RGCL(GeneralRecommender):
             permutation = torch.randperm(len(nodes), device=nodes.device)
         return bilinear_bce(x, y, y[permutation], self.nd_weight_matrix).mean()
 
-    def edge_discrimination_loss(self, users_e, items_e, users, items, permutation=None) -> torch.Tensor:
+    def edge_discrimination_loss(self, users_e, items_e, users, items, permutation=None, rows=None) -> torch.Tensor:
         """ED for the (user, item) edges that have a review: MLP([x_u; x_i]) against the edge's
-        own review feature and the feature of the edge at ``permutation`` (random when None)."""
+        own review feature and the feature of the edge at ``permutation`` (random when None).
+        ``rows``: the edges' rows in ``users_e`` and ``items_e`` (default: their ids)."""
+        user_rows, item_rows = rows if rows is not None else (users, items)
         positions = torch.searchsorted(self.edge_keys, users * self.n_items + items)  # [B]
         positions = positions.clamp(max=len(self.edge_keys) - 1)
         found = (self.edge_keys[positions] == users * self.n_items + items) & self.graph_has_text[positions]
         if not found.any():
             return users_e.new_zeros(())
-        users, items, positions = users[found], items[found], positions[found]
-        pair = self.edge_mlp(torch.cat([users_e[users], items_e[items]], dim=-1))  # [N, d]
+        positions = positions[found]
+        pair = self.edge_mlp(torch.cat([users_e[user_rows[found]], items_e[item_rows[found]]], dim=-1))  # [N, d]
         review = self.graph_review[positions]  # [N, k]
         if permutation is None:
             permutation = torch.randperm(len(positions), device=positions.device)
@@ -341,18 +371,23 @@ class RGCL(GeneralRecommender):
         pos_item = interaction[self.ITEM_ID]  # [B]
         neg_item = interaction[self.NEG_ITEM_ID]  # [B]
 
-        views = [self.forward(), self.forward()]  # two edge-dropped views: ([m, d], [n, d]) each
+        # the nodes the losses read, sorted; each case's rows among them
+        users, user_rows = torch.unique(user, return_inverse=True)  # [U], [B]
+        items, item_rows = torch.unique(torch.cat([pos_item, neg_item]), return_inverse=True)  # [I], [2B]
+        pos_rows, neg_rows = item_rows[:len(user)], item_rows[len(user):]
+        views = [self.forward(users, items), self.forward(users, items)]  # two edge-dropped views: [U, d], [I, d]
         bpr = 0.0
         for users_e, items_e in views:
-            u = users_e[user]  # [B, d]
-            pos_scores = (u * items_e[pos_item]).sum(dim=1)  # [B]
-            neg_scores = (u * items_e[neg_item]).sum(dim=1)  # [B]
+            u = users_e[user_rows]  # [B, d]
+            pos_scores = (u * items_e[pos_rows]).sum(dim=1)  # [B]
+            neg_scores = (u * items_e[neg_rows]).sum(dim=1)  # [B]
             bpr = bpr + self.bpr_loss(pos_scores, neg_scores) / 2
         (users1, items1), (users2, items2) = views
-        unique_users, unique_items = torch.unique(user), torch.unique(pos_item)
-        nd = (self.node_discrimination_loss(users1, users2, unique_users)
+        unique_items = torch.searchsorted(items, torch.unique(pos_item))  # the positives' rows: [I+]
+        nd = (self.node_discrimination_loss(users1, users2, torch.arange(len(users), device=user.device))
               + self.node_discrimination_loss(items1, items2, unique_items)) / 2
-        ed = sum(self.edge_discrimination_loss(u_e, i_e, user, pos_item) for u_e, i_e in views) / 2
+        ed = sum(self.edge_discrimination_loss(u_e, i_e, user, pos_item, rows=(user_rows, pos_rows))
+                 for u_e, i_e in views) / 2
         return bpr + self.nd_weight * nd + self.ed_weight * ed
 
     def train(self, mode: bool = True):
