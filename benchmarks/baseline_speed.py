@@ -5,13 +5,13 @@ configurations, each part of a training step timed, against the code of another 
 
 Each (model, code) pair trains in its own process through RecBole's trainer at the configuration
 the study store chose (``results/tuning/``, protocol ``paper``, read by this checkout's code):
-one warm-up epoch,
-then ``--epochs`` timed epochs and as many timed evaluations of the validation split. The parts
-of a step are the model's own methods, wrapped with timers (a method called twice in a step,
-such as RGCL's two views, counts twice), medians over the timed steps; backward and the
-optimiser step are timed around RecBole's calls. ``--before <commit>``: the same models from
-that commit (``git archive`` into a temporary folder, imported from there), each run beside
-its pair. Read the ratios: both sides were measured in the same run.
+one warm-up epoch, then ``--epochs`` timed epochs and as many timed evaluations of the
+validation split. The parts of a step are the model's own methods, wrapped with timers (a method
+called twice in a step, such as RGCL's two views, counts twice), medians over the timed steps;
+backward and the optimiser step are timed around RecBole's calls. Seconds are the process's CPU
+time (``--clock cpu``, the default: one thread, so what the work costs whatever else runs on the
+machine) or wall time (``--clock wall``). ``--before <commit>``: the same models from that
+commit (``git archive`` into a temporary folder, imported from there), each run beside its pair.
 """
 
 from __future__ import annotations
@@ -78,16 +78,17 @@ def measure(spec: dict) -> dict:
     """Epoch, evaluation and per-part seconds of one model (in this process)."""
     recommender, trainer, train, valid = build(spec["model"], spec["dataset"], spec["data_path"], 2024,
                                                spec["threads"], spec["overrides"])
+    clock = time.process_time if spec["clock"] == "cpu" else time.perf_counter
     parts: dict[str, float] = {}
     steps: list[dict] = []
 
     def timed(name, method):
         def wrapper(*args, **kwargs):
-            start = time.perf_counter()
+            start = clock()
             try:
                 return method(*args, **kwargs)
             finally:
-                parts[name] = parts.get(name, 0.0) + time.perf_counter() - start
+                parts[name] = parts.get(name, 0.0) + clock() - start
         return wrapper
 
     for name in (*PARTS[spec["model"]], "calculate_loss"):
@@ -113,12 +114,12 @@ def measure(spec: dict) -> dict:
     parts.clear()
     epochs, evaluations = [], []
     for epoch in range(1, spec["epochs"] + 1):
-        start = time.perf_counter()
+        start = clock()
         trainer._train_epoch(train, epoch)
-        epochs.append(time.perf_counter() - start)
-        start = time.perf_counter()
+        epochs.append(clock() - start)
+        start = clock()
         trainer._valid_epoch(valid)
-        evaluations.append(time.perf_counter() - start)
+        evaluations.append(clock() - start)
     if parts:
         steps.append(dict(parts))
     torch.Tensor.backward = original_backward
@@ -152,6 +153,9 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs (and evaluations) per model and code")
     parser.add_argument("--before", default=None, help="a commit: the models' code before, in the same run")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each measured process")
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                        help="the process's CPU time (default: other jobs on the machine do not lengthen it) "
+                             "or wall time")
     parser.add_argument("--data-path", default=str(REPO / "dataset"))
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -171,13 +175,13 @@ def main(argv=None) -> int:
             order = list(codes.items()) if index % 2 == 0 else list(codes.items())[::-1]  # no code always first
             for label, code in order:
                 spec = dict(model=model, dataset=args.dataset, data_path=data_path, epochs=args.epochs,
-                            threads=args.threads, overrides=overrides)
+                            threads=args.threads, overrides=overrides, clock=args.clock)
                 results[model, label] = result = run_measure(spec, code)
                 print(f"  {model} ({label}): {statistics.median(result['epochs']):.2f} s/epoch, "
                       f"evaluation {statistics.median(result['evaluations']):.2f} s", flush=True)
     labels = list(codes)
-    print(f"\n{args.dataset}, protocol paper, tuned configurations, {args.threads} torch thread(s); medians of "
-          f"{args.epochs} epochs after a warm-up\n")
+    print(f"\n{args.dataset}, protocol paper, tuned configurations, {args.threads} torch thread(s), {args.clock} "
+          f"seconds; medians of {args.epochs} epochs after a warm-up\n")
     header = " | ".join(f"{what} {label}" for what in ("s/epoch", "eval s") for label in labels)
     print(f"| model | steps / epoch | {header} |" + (" epoch before/after | eval before/after |" if args.before else ""))
     print("|---|---|" + "---|" * (2 * len(labels) + (2 if args.before else 0)))

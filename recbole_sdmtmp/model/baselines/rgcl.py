@@ -349,15 +349,21 @@ class RGCL(GeneralRecommender):
     def edge_discrimination_loss(self, users_e, items_e, users, items, permutation=None, rows=None) -> torch.Tensor:
         """ED for the (user, item) edges that have a review: MLP([x_u; x_i]) against the edge's
         own review feature and the feature of the edge at ``permutation`` (random when None).
-        ``rows``: the edges' rows in ``users_e`` and ``items_e`` (default: their ids)."""
+        ``rows``: the edges' rows in ``users_e`` and ``items_e`` (default: their ids), which then
+        hold the batch's nodes only: the MLP's first product runs once per node."""
         user_rows, item_rows = rows if rows is not None else (users, items)
         positions = torch.searchsorted(self.edge_keys, users * self.n_items + items)  # [B]
         positions = positions.clamp(max=len(self.edge_keys) - 1)
         found = (self.edge_keys[positions] == users * self.n_items + items) & self.graph_has_text[positions]
         if not found.any():
             return users_e.new_zeros(())
-        positions = positions[found]
-        pair = self.edge_mlp(torch.cat([users_e[user_rows[found]], items_e[item_rows[found]]], dim=-1))  # [N, d]
+        positions, user_rows, item_rows = positions[found], user_rows[found], item_rows[found]
+        if rows is None:
+            pair = self.edge_mlp(torch.cat([users_e[user_rows], items_e[item_rows]], dim=-1))  # [N, d]
+        else:  # [x_u; x_i] W^T = x_u W_u^T + x_i W_i^T: each of the given rows once, not once per edge
+            weight, d = self.edge_mlp[0].weight, users_e.shape[1]  # [d, 2d]
+            hidden = (users_e @ weight[:, :d].T)[user_rows] + (items_e @ weight[:, d:].T)[item_rows]  # [N, d]
+            pair = self.edge_mlp[1:](hidden)
         review = self.graph_review[positions]  # [N, k]
         if permutation is None:
             permutation = torch.randperm(len(positions), device=positions.device)
