@@ -4,8 +4,8 @@ with another commit's: a faster code path must leave the quality where it was.
     python benchmarks/speed_quality.py --dataset Instrument --models RGCL RRPU --seeds 2024 2025 --before e1f0fd6
     python benchmarks/speed_quality.py --dataset Instrument --models RGCL RRPU MISSRec --seeds 2024
 
-Each (model, seed, code) is one full run as a table cell makes it (``experiments.cells.train``:
-training with early stopping on validation, then the test split with the best checkpoint), in
+Each (model, seed, code) is one full run as a table cell makes it (``runner.run``: training
+with early stopping on validation, then the test split with the best checkpoint), in
 its own process, one torch thread, its checkpoints in a temporary folder (``results/`` is not
 written). The chosen configurations are read from the study store by this checkout's code.
 Prints one row per (model, seed): NDCG@10 and epochs of both codes, and the seconds per epoch.
@@ -27,14 +27,20 @@ from baseline_speed import MODELS, REPO, chosen, export
 
 
 def measure(spec: dict) -> dict:
-    """One run of ``spec`` (in this process)."""
+    """One run of ``spec`` (in this process), the steps of a table cell: the model's own
+    configuration, the protocol, the seed and the overrides, then training and the test."""
     import torch
 
-    from recbole_sdmtmp.experiments.cells import train
+    from recbole_sdmtmp import runner
+    from recbole_sdmtmp.config import build_config
+    from recbole_sdmtmp.experiments.cells import expand_overrides
 
     torch.set_num_threads(1)
-    result = train(spec["model"], spec["dataset"], spec["seed"], "paper", spec["data_path"], Path(spec["scratch"]),
-                   spec["overrides"])
+    model, dataset = spec["model"], spec["dataset"]
+    settings = {"seed": spec["seed"], "protocol": "paper", "data_path": spec["data_path"], "show_progress": False,
+                "checkpoint_dir": str(Path(spec["scratch"]) / "checkpoints")}
+    settings.update(expand_overrides(spec["overrides"], build_config(model, dataset, config_dict=settings)))
+    result = runner.run(build_config(model, dataset, config_dict=settings))
     return {"ndcg@10": result.test_result["ndcg@10"], "epochs": result.epochs,
             "seconds": result.train_seconds_per_epoch}
 
