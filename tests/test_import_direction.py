@@ -23,7 +23,7 @@ LAYERS = (
     ("recbole_sdmtmp.registry",),
     ("recbole_sdmtmp.config", "recbole_sdmtmp.plugin"),
     ("recbole_sdmtmp.runner",),
-    ("recbole_sdmtmp.explain", "recbole_sdmtmp.recommend", "recbole_sdmtmp.quick_start",
+    ("recbole_sdmtmp.explain", "recbole_sdmtmp.recommend", "recbole_sdmtmp.quick_start", "recbole_sdmtmp.leak_audit",
      "recbole_sdmtmp.experiments"),
     ("recbole_sdmtmp.cli", "recbole_sdmtmp.compare", "recbole_sdmtmp.tune", "recbole_sdmtmp.status",
      "recbole_sdmtmp.__main__"),
