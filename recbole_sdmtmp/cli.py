@@ -66,6 +66,14 @@ def own_options(args) -> dict:
 
 
 def main(argv=None) -> int:
+    argv_before = sys.argv  # given back: a caller in the same process (a test, a script) keeps its own
+    try:
+        return run_command(argv)
+    finally:
+        sys.argv = argv_before
+
+
+def run_command(argv=None) -> int:
     args, overrides = parse_args(argv)
     # RecBole's Config reads every --key=value from sys.argv: leave it only the overrides.
     sys.argv = sys.argv[:1] + overrides

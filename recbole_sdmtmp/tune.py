@@ -9,7 +9,7 @@ Each model declares its search space in ``properties/tuning/<Model>.yaml``: a li
 categorical; ``{low: 1.0e-4, high: 1.0e-2, log: true}`` a log-uniform float range,
 ``{low: 0.0, high: 0.5}`` a uniform one, ``int: true`` an integer range (``step`` optional);
 ``a.b`` keys set key b of dict a. A knob that several models share (learning_rate, reg_weight,
-embedding_size) has the same range in each (``tests/test_tune.py`` checks it).
+embedding_size) has the same range in each (``tests/tuning/test_tune.py`` checks it).
 
 A study is one Optuna study per (protocol, dataset, model), named ``<protocol>/<Dataset>/<Model>``,
 in the study store: the journal file ``<results>/tuning/studies.journal`` (Optuna's

@@ -8,7 +8,7 @@ from recbole_sdmtmp.data import SDMTMPDataset
 from recbole_sdmtmp.model.sdmtmp import SDMTMP
 from recbole_sdmtmp.config import build_config
 from recbole_sdmtmp.runner import load_data, run
-from tests.test_model import first_batch
+from tests.model.test_model import first_batch
 from tests.tiny_data import tiny_config, write_tiny_dataset
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

@@ -6,7 +6,7 @@ import pytest
 
 from recbole_sdmtmp.experiments import catalogue, cells as store, paper_claim, statistics, tables
 from tests.study_data import FIT, on_fit
-from tests.test_compare import fake_record
+from tests.studies.test_compare import fake_record
 from tests.tiny_data import write_tiny_dataset
 
 DEFAULTS = {"embedding_size": 256, "n_layers": 2, "beta": 0.4, "gamma2": 0.4}

@@ -15,7 +15,7 @@ from recbole_sdmtmp.model.baselines.rrpu import RRPU, gaussian_kl, masked_softma
 from recbole_sdmtmp.config import build_config
 from recbole_sdmtmp.runner import load_data
 from tests.review_data import assert_trains_and_beats_pop
-from tests.test_review_vectors import prepared_root
+from tests.preprocess.test_review_vectors import prepared_root
 from tests.tiny_data import write_tiny_dataset
 
 TEXT_DIM = 5

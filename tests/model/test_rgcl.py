@@ -17,7 +17,7 @@ from recbole_sdmtmp.config import build_config
 from recbole_sdmtmp.runner import load_data, run
 from tests.chance import random_hit_rate
 from tests.conftest import REPO_ROOT
-from tests.test_review_vectors import prepared_root
+from tests.preprocess.test_review_vectors import prepared_root
 
 
 def softplus(x: float) -> float:

@@ -28,7 +28,7 @@ SPACE = {"x": tuning.parse_knob("test", "x", {"low": 0.0, "high": 1.0}),
          "lr": tuning.parse_knob("test", "lr", {"low": 1.0e-4, "high": 1.0e-2, "log": True})}
 DEFAULTS = {"x": 0.5, "lr": 1.0e-3}
 SEED = 11
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- a PostgreSQL server of the test's own --------------------------------------------------------
@@ -208,7 +208,7 @@ PARENT = """
 import functools, sys
 from pathlib import Path
 from recbole_sdmtmp.experiments import tuning
-from tests.test_tuning_concurrency import DEFAULTS, SEED, SPACE, hang_once
+from tests.tuning.test_tuning_concurrency import DEFAULTS, SEED, SPACE, hang_once
 url, folder = sys.argv[1], sys.argv[2]
 tuning.prepare_study(url, "M", "toy", "paper", SEED, SPACE, DEFAULTS)
 objective = functools.partial(hang_once, folder=folder, number=2)

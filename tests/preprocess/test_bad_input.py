@@ -22,7 +22,7 @@ import pytest
 
 from dataset_preprocess import cli
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def review(**fields) -> dict:

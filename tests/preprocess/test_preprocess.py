@@ -29,7 +29,7 @@ from dataset_preprocess.pipeline import prepare_dataset
 from tests.conftest import SHARED_DIR
 from dataset_preprocess.registry import RawDataMissing, find_raw_file, resolve
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 INSTRUMENT_SHA256 = "03f9cc27ae13a454cb4ea6cb620fb10546cc1194ef921441d1c5f34addff2748"
 # The .inter of the real Instrument file, byte for byte as every version since the first wrote it
 # (whole-day times are exact in float32, so storing float32 days changed none of its bytes).

@@ -15,7 +15,7 @@ from dataset_preprocess.pipeline import prepare_dataset
 from recbole_sdmtmp import explain as explain_module
 from recbole_sdmtmp.data.protocol import split_counts
 from recbole_sdmtmp.explain import explain, format_explanation, load_model, topic_sentence_counts
-from tests.test_own_file import MAPPING, shop_rows, write_csv
+from tests.preprocess.test_own_file import MAPPING, shop_rows, write_csv
 
 
 @pytest.fixture(scope="module")

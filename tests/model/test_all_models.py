@@ -134,7 +134,7 @@ def test_one_epoch(zoo_root, model, protocol):
 @pytest.mark.parametrize("model", ["Pop", "ItemKNN", "BPR", "LightGCN", "NGCF", "XSimGCL", "SelfCF",
                                    "GRU4Rec", "SASRec"])
 def test_one_epoch_under_global_time(zoo_root, model):
-    """The compared models without side information (SD-MTMP: tests/test_protocol.py) under the
+    """The compared models without side information (SD-MTMP: tests/data/test_protocol.py) under the
     global-time protocol: its cases, each model's scores in [0, 1]."""
     result = run(build_config(model, "zoo", config_dict=settings(zoo_root, "global_time")))
     assert result.epochs == 1 and result.test_cases == TEST_CASES["global_time"]

@@ -12,7 +12,7 @@ from dataset_preprocess import registry
 from dataset_preprocess.pipeline import prepare_dataset
 from dataset_preprocess.registry import RawDataMissing, find_raw_file, resolve
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "amazon"
 
 
 def test_release_catalogues_are_complete() -> None:

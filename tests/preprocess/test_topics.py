@@ -190,7 +190,7 @@ def test_embedding_cache_ignores_partial_and_corrupt_shards(tmp_path):
 def small_config(cache_dir: Path, **overrides) -> TopicConfig:
     settings = dict(
         min_cluster_size=10, min_samples=5, cache_dir=str(cache_dir), show_progress=False,
-        topic_cache_dir="",  # no topic-fit cache: these tests fit (tests/test_reproducibility.py)
+        topic_cache_dir="",  # no topic-fit cache: these tests fit (tests/preprocess/test_reproducibility.py)
     )
     return TopicConfig(**{**settings, **overrides})
 

@@ -19,7 +19,7 @@ from dataset_preprocess.topics.embedding_cache import (
 from dataset_preprocess.topics.fit import TopicConfig, _cluster, cluster_settings, sentence_encoder
 from dataset_preprocess.topics.sentences import split_reviews
 from dataset_preprocess.topics.warmup import UmapWarmup
-from tests.test_reproducibility import CharTokenizer
+from tests.preprocess.test_reproducibility import CharTokenizer
 
 
 def test_rows_per_batch_by_hand():

@@ -24,7 +24,7 @@ from dataset_preprocess.topics.topic_cache import (
 from dataset_preprocess.topics.fit import TopicConfig, build_topics, cluster_settings
 from dataset_preprocess.topics.files import topic_file_paths
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SLICE_REVIEWS = 40
 SETTINGS = dict(min_cluster_size=10, min_samples=5, show_progress=False)
 
@@ -192,7 +192,7 @@ def test_two_cold_runs_give_identical_topics_and_metrics(tmp_path):
     env.pop("PYTHONHASHSEED", None)  # each process its own string hashing
     runs = []
     for name in ("a", "b"):
-        code = f"from tests.test_reproducibility import cold_run; cold_run({str(tmp_path / name)!r})"
+        code = f"from tests.preprocess.test_reproducibility import cold_run; cold_run({str(tmp_path / name)!r})"
         runs.append(subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     results = []

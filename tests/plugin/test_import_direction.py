@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("dataset_preprocess", "recbole_sdmtmp")
 
 # Lowest first; a module may import its own layer and the layers below it, never one above.

@@ -38,7 +38,7 @@ def test_each_block_runs_as_a_script(index, tmp_path):
     folder = tmp_path / "dataset" / "Gift_Cards"
     assert (folder / "Gift_Cards.inter").is_file()
     # the pinned fit is installed (nothing clustered), and no model here reads review vectors:
-    # none are encoded (RGCL's preparation builds them: tests/test_review_vectors.py)
+    # none are encoded (RGCL's preparation builds them: tests/preprocess/test_review_vectors.py)
     assert "BERTopic" not in done.stderr and "installed the pinned topic fit" in done.stderr
     assert not any(path.exists() for path in review_vector_paths(folder, "Gift_Cards").values())
     if index == 0:

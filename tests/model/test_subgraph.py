@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from recbole_sdmtmp.model.sdmtmp.subgraph import CSR, gather_rows, hashed_keep, hypergraph_rows, propagate_rows, rows_product
-from tests.test_model import build, first_batch
+from tests.model.test_model import build, first_batch
 from tests.tiny_data import write_tiny_dataset
 
 

@@ -16,7 +16,7 @@ from recbole_sdmtmp import cli, provenance
 from recbole_sdmtmp.experiments.cells import Cell, run_cells
 from tests.tiny_data import write_tiny_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The tuning study: YAML ranges, trial 0 the defaults, a seeded TPE, a median pruner, the
 budget, the Optuna version a study records, and the committed studies read as they were chosen
-(several processes and kills: tests/test_tuning_concurrency.py)."""
+(several processes and kills: tests/tuning/test_tuning_concurrency.py)."""
 
 import functools
 import re
@@ -320,7 +320,7 @@ def test_the_committed_studies_choose_what_their_reports_say(dataset, monkeypatc
 
     from recbole_sdmtmp.experiments import fits
 
-    results = Path(__file__).resolve().parents[1] / "results"
+    results = Path(__file__).resolve().parents[2] / "results"
     pinned = json.loads((results / "topic_fits" / dataset / "pin.json").read_text())["topic_fit"]
     monkeypatch.setattr(fits, "topic_fit", lambda model, dataset, data_root: pinned if model == "SDMTMP" else None)
     expected = committed_choices(results / f"tuning_{dataset}_paper.md")
