@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,21 +204,33 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def refuse_other_settings(path: Path, command: str) -> None:
+    """An audit table is replaced only by the command that made it (other datasets or protocols
+    go to another ``--results`` folder)."""
+    if not path.is_file():
+        return
+    made_by = re.search(r"Produced by `([^`]*)`", path.read_text(encoding="utf-8"))
+    if made_by and made_by.group(1) != command:
+        raise SystemExit(f"{path} was produced by `{made_by.group(1)}`; this command would replace it with "
+                         f"other settings. Run that command, or write elsewhere with --results.")
+
+
 def main(argv=None) -> int:
     argv = list(argv) if argv is not None else sys.argv[1:]
     args = parse_args(argv)
     sys.argv = sys.argv[:1]  # RecBole's Config must not read this command's flags
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    command = ("python -m recbole_sdmtmp.leak_audit --datasets " + " ".join(args.datasets)
+               + " --protocols " + " ".join(args.protocols))
+    results = Path(args.results)
+    refuse_other_settings(results / "leak_audit.md", command)
     rows = []
     for dataset in args.datasets:
         ensure_prepared(build_config("SDMTMP", dataset, config_dict={"data_path": args.data_path}))
         for protocol in args.protocols:
             print(f"auditing {dataset} under {protocol}", file=sys.stderr, flush=True)
             rows += audit(dataset, protocol, args.data_path)
-    command = ("python -m recbole_sdmtmp.leak_audit --datasets " + " ".join(args.datasets)
-               + " --protocols " + " ".join(args.protocols))
     markdown, csv = render(rows, command)
-    results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     atomic_write_text(results / "leak_audit.csv", csv)
     atomic_write_text(results / "leak_audit.md", markdown)

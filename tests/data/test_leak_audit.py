@@ -69,3 +69,15 @@ def test_the_audit_writes_its_tables(late_root, tmp_path, monkeypatch):
     assert len(csv) == 1 + 2 * len(leak_audit.INPUTS)
     assert "Produced by `python -m recbole_sdmtmp.leak_audit --datasets tiny --protocols paper global_time`" in (
         tmp_path / "leak_audit.md").read_text()
+
+
+def test_a_table_is_replaced_only_by_the_command_that_made_it(late_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(leak_audit, "ensure_prepared", lambda config: None)
+    argv = ["--datasets", "tiny", "--data-path", str(late_root), "--results", str(tmp_path)]
+    assert leak_audit.main(argv + ["--protocols", "paper"]) == 0
+    before = (tmp_path / "leak_audit.csv").read_text()
+    with pytest.raises(SystemExit, match="was produced by `python -m recbole_sdmtmp.leak_audit --datasets tiny "
+                                         "--protocols paper`"):
+        leak_audit.main(argv + ["--protocols", "global_time"])
+    assert (tmp_path / "leak_audit.csv").read_text() == before
+    assert leak_audit.main(argv + ["--protocols", "paper"]) == 0  # the same command renders it again

@@ -24,7 +24,7 @@ def results_copy(tmp_path_factory):
 
 
 def test_the_readme_lists_compare_commands():
-    assert any(" table " in command for command in README_COMMANDS)
+    assert any(" table " in command for command in README_COMMANDS) and len(AUDIT_COMMANDS) == 1
 
 
 @pytest.mark.parametrize("command", README_COMMANDS)
@@ -42,6 +42,21 @@ def test_each_readme_compare_command_renders_its_committed_tables_unchanged(comm
             assert filecmp.cmp(table.with_suffix(suffix), committed.with_suffix(suffix), shallow=False), \
                 f"{command} changed {committed.with_suffix(suffix).name}"
     assert args.results == "results"  # as listed, the README's command writes the committed folder
+
+
+AUDIT_COMMANDS = re.findall(r"^(python -m recbole_sdmtmp\.leak_audit [^#\n`]*?)\s*(?:#.*)?$",
+                            (REPO_ROOT / "README.md").read_text(encoding="utf-8"), flags=re.M)
+
+
+@pytest.mark.parametrize("command", AUDIT_COMMANDS)
+def test_the_readme_leak_audit_command_renders_its_committed_tables_unchanged(command, results_copy, tmp_path):
+    from recbole_sdmtmp import leak_audit
+
+    argv = shlex.split(command)[3:] + ["--results", str(results_copy), "--data-path", str(tmp_path / "dataset")]
+    assert leak_audit.main(argv) == 0  # the datasets are prepared first (the pinned fits, no clustering)
+    for suffix in (".md", ".csv"):
+        assert filecmp.cmp(results_copy / f"leak_audit{suffix}", REPO_ROOT / "results" / f"leak_audit{suffix}",
+                           shallow=False), f"{command} changed leak_audit{suffix}"
 
 
 def write_table(results, dataset, command):
