@@ -128,6 +128,7 @@ def run(
     group_offset: int = 0,
     distributed: dict | None = None,
     on_valid=None,
+    train: bool = True,
 ) -> RunResult:
     """Train (or, with ``checkpoint``, only evaluate) ``config``'s model on its dataset; test metrics.
 
@@ -142,6 +143,7 @@ def run(
     rank 0's. ``distributed`` is what each spawned process receives.
     ``on_valid(epoch, score)`` is called after each validation (epochs trained so far, the
     ``valid_metric`` score); an exception it raises (a pruned tuning trial) ends the run.
+    ``train=False`` tests the initial weights, no epoch run (what a model knows before learning).
     """
     if on_valid is not None and (nproc > 1 or world_size > 0 or distributed is not None):
         raise ValueError("on_valid is for single-process runs (tuning trials)")
@@ -152,7 +154,7 @@ def run(
                 raise ValueError("a run over several machines needs the same --port on each")
             port = ddp.free_port()
         group = dict(nproc=nproc, world_size=world_size, ip=ip, port=port, offset=group_offset)
-        arguments = dict(config=config, checkpoint=checkpoint, saved=saved, evaluate_test=evaluate_test)
+        arguments = dict(config=config, checkpoint=checkpoint, saved=saved, evaluate_test=evaluate_test, train=train)
         # made here, once: RecBole's trainer checks then creates it, which races between ranks
         os.makedirs(config["checkpoint_dir"], exist_ok=True)
         return ddp.spawn(_run_rank, nproc, (arguments, group))
@@ -200,7 +202,7 @@ def run(
     result = RunResult(model=model, dataset=dataset, seed=config["seed"], test_result={},
                        protocol=config["protocol"], valid_cases=len(valid_data.positives),
                        test_cases=len(test_data.positives), provenance=provenance(config["data_path"], dataset))
-    if checkpoint is None:
+    if checkpoint is None and train:
         result.best_valid_score, result.best_valid_result = trainer.fit(
             train_data, valid_data, saved=saved, show_progress=config["show_progress"]
         )

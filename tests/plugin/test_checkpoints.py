@@ -28,3 +28,19 @@ def test_cells_built_in_the_same_second_keep_their_own_checkpoints(tmp_path, mon
     records = store.run_cells(cells, tmp_path / "results", str(root))
     paths = [records[cell]["checkpoint"] for cell in cells]
     assert len(set(paths)) == 2 and len(list((tmp_path / "results" / "checkpoints").glob("BPR-tiny-*.pth"))) == 2
+
+
+def test_an_untrained_cell_tests_the_initial_weights_and_writes_no_checkpoint(tmp_path):
+    """``trained=False`` (the paper-claim's untrained row): no epoch, no checkpoint; the scores
+    are the initial weights', so they repeat for one seed and move with another."""
+    root = write_tiny_dataset(tmp_path / "data")
+    cells = [store.Cell(f"BPR {seed}", "BPR", "tiny", seed, (("epochs", 3),), trained=False) for seed in (1, 1, 2)]
+    trained = store.Cell("BPR trained", "BPR", "tiny", 1, (("epochs", 3),))
+    records = {cell: store.run_cells([cell], tmp_path / f"results{i}", str(root))[cell]
+               for i, cell in enumerate([*cells, trained])}
+    first, again, other = (records[cell] for cell in cells)
+    assert first["epochs"] == 0 and first["checkpoint"] is None and first["train_losses"] == []
+    assert first["test_result"] == again["test_result"]
+    assert first["test_case_metrics"] != other["test_case_metrics"]  # another seed: other initial weights
+    assert records[trained]["epochs"] == 3 and records[trained]["test_case_metrics"] != first["test_case_metrics"]
+    assert not list((tmp_path / "results0" / "checkpoints").glob("*.pth"))

@@ -91,7 +91,11 @@ def test_the_steps_add_one_thing_each_and_the_report_says_which_read_the_test(tm
     baselines = {c.model for c in calls if c.model != "SDMTMP"}
     assert baselines == set(catalogue.CLAIM_BASELINES) and all(not c.overrides for c in calls if c.model != "SDMTMP")
     sdmtmp_labels = {c.label for c in calls if c.model == "SDMTMP"}
-    assert len(sdmtmp_labels) == 15 + 2  # 15 distinct sweep points, then steps 4 and 5
+    assert len(sdmtmp_labels) == 15 + 3  # 15 distinct sweep points, steps 4 and 5, step 5 untrained
+    untrained = [c for c in calls if c.label == paper_claim.UNTRAINED]
+    assert untrained and all(not c.trained and dict(c.overrides) == step5.chosen for c in untrained)
+    assert all(c.trained for c in calls if c.label != paper_claim.UNTRAINED)
+    assert step5.untrained.label == paper_claim.UNTRAINED
     summaries = [statistics.step_summary(s.step.number, s.ours, s.others) for s in steps[2:]]
     assert [s["rank"] for s in summaries] == [2, 1, 1] and summaries[0]["best"] == "SASRec"
 
@@ -106,7 +110,9 @@ def test_the_steps_add_one_thing_each_and_the_report_says_which_read_the_test(tm
     assert (tmp_path / "figures" / "paper_claim_toy.png").stat().st_size > 0
     csv_lines = (tmp_path / "paper_claim_toy.csv").read_text().splitlines()
     assert csv_lines[0].startswith("dataset,step,model,seeds,rank,HR@10_mean")
-    assert len(csv_lines) == 1 + 3 * 10
+    assert len(csv_lines) == 1 + 3 * 10 + 1  # step 5's untrained row, not ranked
+    assert csv_lines[-1].startswith(f'toy,5,"{paper_claim.UNTRAINED}",2,,')
+    assert f"| {paper_claim.UNTRAINED} | 2 |" in text
 
 
 @pytest.fixture(scope="module")
