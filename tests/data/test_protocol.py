@@ -306,3 +306,14 @@ def test_sd_mtmp_under_global_time_reads_no_review_after_the_first_cut(late_root
     assert incidence[u0].indices.tolist() == [0, 1]
     result = run(config)
     assert result.test_cases == 5 and all(0.0 <= value <= 1.0 for value in result.test_result.values())
+
+
+@pytest.mark.parametrize("protocol", ["paper", "next_item", "global_time"])
+def test_topic_links_from_every_review_are_refused_unless_named_a_leak(late_root, protocol):
+    from recbole_sdmtmp.data import SDMTMPDataset
+
+    with pytest.raises(ValueError, match="topic_reviews=leaky_all .* allow_test_leak=True"):
+        load_data(tiny(late_root, model="SDMTMP", protocol=protocol, topic_reviews="leaky_all"), SDMTMPDataset)
+    load_data(tiny(late_root, model="SDMTMP", protocol=protocol, topic_reviews="leaky_all", allow_test_leak=True),
+              SDMTMPDataset)
+    load_data(tiny(late_root, model="SDMTMP", protocol="paper_as_printed", topic_reviews="leaky_all"), SDMTMPDataset)
