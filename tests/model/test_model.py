@@ -41,7 +41,7 @@ def test_hypergraphs_use_training_reviews_only(tiny_root):
     u0 = dataset.field2token_id["user_id"]["u0"]
     # u0 reviewed topics 0 and 1 in training, topic 2 only in its test interaction.
     assert train.topic_incidence("user")[u0].toarray().tolist() == [[1.0, 1.0, 0.0]]
-    leaky = data_preparation(tiny_config(tiny_root, topic_reviews="leaky_all"))[0]._dataset
+    leaky = data_preparation(tiny_config(tiny_root, topic_reviews="leaky_all", allow_test_leak=True))[0]._dataset
     assert leaky.topic_incidence("user")[u0].toarray().tolist() == [[1.0, 1.0, 1.0]]
     # u4's sentences were all outliers: no topic, a zero row.
     u4 = dataset.field2token_id["user_id"]["u4"]

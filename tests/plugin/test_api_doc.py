@@ -41,6 +41,8 @@ def test_each_block_runs_as_a_script(index, tmp_path):
     # none are encoded (RGCL's preparation builds them: tests/preprocess/test_review_vectors.py)
     assert "BERTopic" not in done.stderr and "installed the pinned topic fit" in done.stderr
     assert not any(path.exists() for path in review_vector_paths(folder, "Gift_Cards").values())
+    if index == 1:  # RecBole's quick start after prepare(): RecBole's own log file is written
+        assert list((tmp_path / "log").rglob("*.log")), "run_recbole wrote no log file"
     if index == 0:
         metrics = dict(re.findall(r"'(\w+@\d+)', ([0-9.]+)", done.stdout))
         assert set(metrics) == {"hit@10", "hit@20", "ndcg@10", "ndcg@20"}
