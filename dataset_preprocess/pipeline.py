@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # The options of prepare_dataset that say how a raw file is read (a file of the user's own).
-READING_OPTIONS = ("columns", "file_format", "time_format")
+READING_OPTIONS = ("columns", "file_format", "time_format", "quotes")
 
 
 class NotEnoughText(ValueError):
@@ -75,7 +75,8 @@ class Source:
 def resolve_source(name: str, raw_file: str | os.PathLike[str] | None = None,
                    raw_dirs: Sequence[str | os.PathLike[str]] = (), download: bool = True,
                    columns: str | dict[str, str | None] | None = None,
-                   file_format: str | None = None, time_format: str | None = None) -> Source:
+                   file_format: str | None = None, time_format: str | None = None,
+                   quotes: bool | None = None) -> Source:
     """Decide how ``name`` is read.
 
     An Amazon category (any alias) with no column mapping or format, and a raw file (if any) in
@@ -89,7 +90,8 @@ def resolve_source(name: str, raw_file: str | os.PathLike[str] | None = None,
     if raw_file is not None:
         check_raw_path(Path(raw_file))
     amazon = lookup(name)
-    own_requested = bool(mapping) or file_format is not None or time_format is not None
+    own_requested = (bool(mapping) or file_format is not None or time_format is not None
+                     or quotes is not None)
     if raw_file is not None and not own_requested:
         own_requested = not _amazon_suffix(Path(raw_file))
     if amazon is not None and not own_requested:
@@ -105,7 +107,7 @@ def resolve_source(name: str, raw_file: str | os.PathLike[str] | None = None,
     raw = Path(raw_file)
     if not raw.is_file():
         raise RawDataMissing(f"The raw file given for {name}, {raw}, does not exist.")
-    spec = OwnFileSpec(detect_format(raw, file_format), mapping, time_format)
+    spec = OwnFileSpec(detect_format(raw, file_format), mapping, time_format, quotes)
     return Source(name, raw, own=spec)
 
 
@@ -144,7 +146,7 @@ def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
                     topic_config: TopicConfig | None = None, force: bool = False, *,
                     columns: str | dict[str, str | None] | None = None,
                     file_format: str | None = None, time_format: str | None = None,
-                    kcore: int | None = None,
+                    quotes: bool | None = None, kcore: int | None = None,
                     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
                     written: dict[str, Any] | None = None, source: Source | None = None,
                     source_sha256: str | None = None,
@@ -168,7 +170,7 @@ def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
         raise ValueError(f"--kcore must be at least 1, not {kcore}")
     if source is None:
         source = resolve_source(name, raw_file, raw_dirs, download, columns, file_format,
-                                time_format)
+                                time_format, quotes)
     name = source.name
     dataset_dir = Path(out_dir) / name
     check_output(dataset_dir, [inter_path(dataset_dir, name).name,
@@ -219,7 +221,8 @@ def ensure_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
     if source is None and given:
         source = resolve_source(name, raw_file, options.get("raw_dirs", ()),
                                 options.get("download", True), options.get("columns"),
-                                options.get("file_format"), options.get("time_format"))
+                                options.get("file_format"), options.get("time_format"),
+                                options.get("quotes"))
     amazon = lookup(name)
     dataset_name = source.name if source is not None else amazon.name if amazon is not None else name
     dataset_dir = Path(out_dir) / dataset_name
@@ -321,7 +324,7 @@ def build_review_vectors_for_prepared(name: str, out_dir: str | Path = "dataset"
     options = dict(summary.get("options") or {})
     source = resolve_source(name, raw_file=summary["source_file"], download=False,
                             columns=options.get("columns"), file_format=options.get("format"),
-                            time_format=options.get("time_format"))
+                            time_format=options.get("time_format"), quotes=options.get("quotes"))
     reviews, _, _ = read_source(source, summary.get("on_bad_line", "error"), options.get("kcore"))
     inter = pd.read_csv(dataset_dir / summary["inter_file"], sep="\t", dtype=str,
                         usecols=["user_id:token", "item_id:token"], keep_default_na=False,
