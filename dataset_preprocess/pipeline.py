@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from dataset_preprocess import verify
 from dataset_preprocess.loadcheck import LoadMismatch
 from dataset_preprocess.outputs import OutputError, check_output
 from dataset_preprocess.readers.amazon import (
@@ -56,7 +57,7 @@ class NotEnoughText(ValueError):
 
 # Every error that means "this input cannot be converted": one paragraph, exit status 2.
 INPUT_ERRORS = (RawDataMissing, BadRawFile, BadReviewLine, BadColumns, EmptyReviewFile,
-                NotEnoughText, LoadMismatch, OutputError)
+                NotEnoughText, LoadMismatch, OutputError, verify.DamagedData)
 
 # CLI option -> TopicConfig field; options left out keep TopicConfig's defaults.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
@@ -238,6 +239,25 @@ def ensure_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
     need_topics = topics and not (converted and side_files_current(
         [p for key, p in topic_file_paths(dataset_dir, dataset_name).items() if key != "summary"],
         dataset_dir, dataset_name))
+    # Checked before trusted: a file changed or cut short since it was written is rebuilt from
+    # the raw file when that is at hand, else refused (dataset_preprocess.verify).
+    inter_bad, topics_bad = verify.dataset_problem(dataset_dir, dataset_name,
+                                                   topics and converted and not need_topics)
+    if converted and inter_bad:
+        converted = False
+    if topics_bad:
+        need_topics = True
+    if source is None and (inter_bad or topics_bad or (need_topics and amazon is None)):
+        recorded = verify.raw_source_at_hand(dataset_dir, dataset_name)
+        if recorded is None and amazon is None and (inter_bad or topics_bad or converted):
+            problems = [p for p in (inter_bad, topics_bad) if p] or [
+                f"{dataset_dir} holds {dataset_name}'s atomic files but no topic files"]
+            raise verify.refusal(dataset_name, problems)
+        if recorded is not None:
+            source, source_sha256, options = _recorded_source(dataset_name, recorded, options)
+    for problem in (inter_bad, topics_bad):
+        if problem:
+            logger.warning("%s; rebuilding it from the raw file", problem)
     if not converted or need_topics:
         logger.info("preparing %s in %s", dataset_name, out_dir)
         prepare_dataset(name, out_dir=out_dir, raw_file=raw_file, topics=need_topics,
@@ -248,6 +268,20 @@ def ensure_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
         logger.info("writing the review vectors of %s (missing or stale)", dataset_name)
         build_review_vectors_for_prepared(dataset_name, out_dir=out_dir)
     return dataset_dir
+
+
+def _recorded_source(name: str, summary: dict[str, Any], options: dict[str, Any]
+                     ) -> tuple[Source, str, dict[str, Any]]:
+    """The source, its sha256 and the options of the conversion ``summary`` records, to redo it
+    exactly (the raw file is there, unchanged: :func:`dataset_preprocess.verify.raw_source_at_hand`)."""
+    recorded = dict(summary.get("options") or {})
+    source = resolve_source(name, raw_file=summary["source_file"], download=False,
+                            columns=recorded.get("columns"), file_format=recorded.get("format"),
+                            time_format=recorded.get("time_format"), quotes=recorded.get("quotes"))
+    redo = {**options, "on_bad_line": summary.get("on_bad_line", "error"),
+            "kcore": recorded.get("kcore"),
+            "max_line_bytes": recorded.get("max_line_bytes", DEFAULT_MAX_LINE_BYTES)}
+    return source, summary["source_sha256"], redo
 
 
 def _output_options(kcore: int | None, max_line_bytes: int) -> dict[str, Any]:

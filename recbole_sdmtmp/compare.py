@@ -23,6 +23,7 @@ from recbole_sdmtmp.experiments.figures import plot_sensitivity
 from recbole_sdmtmp.experiments.paper_claim import run_paper_claim
 from recbole_sdmtmp.experiments.planning import plan_cells
 from recbole_sdmtmp.experiments.tuning import LEGACY_NOTE
+from recbole_sdmtmp.user_errors import reported
 from recbole_sdmtmp.experiments.tables import (
     write_ablation, write_comparison, write_paper_claim, write_readings, write_sensitivity,
 )
@@ -63,6 +64,10 @@ def main(argv=None) -> int:
     results = Path(args.results)
     if args.study == "sensitivity" and args.param is None:
         raise SystemExit("sensitivity needs --param: one of " + ", ".join(SWEEPS))
+    return reported(lambda: compare(args, results, command))
+
+
+def compare(args, results: Path, command: str) -> int:
     if args.study == "paper_claim":  # its own protocols, rows and tuned configurations
         for dataset in args.datasets:
             steps = run_paper_claim(dataset, args.seeds, results, args.data_path, args.steps, args.storage,
