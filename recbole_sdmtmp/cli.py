@@ -30,6 +30,7 @@ from dataset_preprocess.readers.own_file import FORMATS
 from dataset_preprocess.registry import lookup
 from recbole_sdmtmp.config import build_config, ensure_prepared
 from recbole_sdmtmp.runner import run
+from recbole_sdmtmp.settings import check_command_line, check_files, check_settings
 
 
 def parse_args(argv=None):
@@ -69,6 +70,12 @@ def main(argv=None) -> int:
     # RecBole's Config reads every --key=value from sys.argv: leave it only the overrides.
     sys.argv = sys.argv[:1] + overrides
     options = own_options(args)
+    try:  # settings as --key=value, YAML files that read (their keys are checked with the model's)
+        check_command_line(overrides)
+        check_files(args.config_files.split())
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     source = None
     if args.raw_file is not None or options:
         try:  # resolved once: the name the preparation will write, and the file it reads
@@ -87,6 +94,7 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
+        check_settings(config, args.config_files.split())  # every key known, numbers in range
         ensure_prepared(config, raw_file=args.raw_file, source=source, **options)
     except INPUT_ERRORS + (ValueError,) as error:
         print(f"error: {error}", file=sys.stderr)
