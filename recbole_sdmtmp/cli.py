@@ -28,6 +28,7 @@ from dataset_preprocess.atomic_io import atomic_write_json
 from dataset_preprocess.pipeline import INPUT_ERRORS, resolve_source
 from dataset_preprocess.readers.own_file import FORMATS
 from dataset_preprocess.registry import lookup
+from recbole_sdmtmp.checkpoints import CheckpointMismatch, check_checkpoint
 from recbole_sdmtmp.config import build_config, ensure_prepared
 from recbole_sdmtmp.runner import run
 from recbole_sdmtmp.settings import check_command_line, check_files, check_settings
@@ -99,8 +100,14 @@ def main(argv=None) -> int:
     except INPUT_ERRORS + (ValueError,) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    result = run(config, checkpoint=args.checkpoint, nproc=args.nproc, world_size=args.world_size, ip=args.ip,
-                 port=args.port, group_offset=args.group_offset)
+    try:  # a checkpoint is evaluated only as what it was trained as (recbole_sdmtmp.checkpoints)
+        if args.checkpoint is not None:
+            check_checkpoint(args.checkpoint, config)
+        result = run(config, checkpoint=args.checkpoint, nproc=args.nproc, world_size=args.world_size, ip=args.ip,
+                     port=args.port, group_offset=args.group_offset)
+    except CheckpointMismatch as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if result is None:  # a machine without rank 0 of a several-machine run
         return 0
     if result.checkpoint and args.checkpoint is None:  # a training run: its summary beside the checkpoint

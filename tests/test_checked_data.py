@@ -117,15 +117,15 @@ def test_recommend_and_compare_refuse_a_damaged_inter(shop, tmp_path: Path,
     assert not out.exists() and not list(results.rglob("*.json"))
 
 
-def _tiny_fit(root: Path) -> Path:
+def _tiny_fit(root: Path, seed: int = 0) -> Path:
     """The tiny dataset with its topic side-files written by the fit's own writer (which records
-    the sha256 of each)."""
+    the sha256 of each); ``seed`` draws the topic vectors."""
     from dataset_preprocess.topics.fit import _write_side_files
     from tests.tiny_data import N_TOPICS, TOPIC_DIM, review_topics, write_tiny_dataset
 
     write_tiny_dataset(root)
     frame = pd.DataFrame(review_topics(), columns=["user_id", "item_id", "topic_id", "sentences"])
-    vectors = np.random.default_rng(0).normal(size=(N_TOPICS, TOPIC_DIM)).astype(np.float32)
+    vectors = np.random.default_rng(seed).normal(size=(N_TOPICS, TOPIC_DIM)).astype(np.float32)
     topics = [{"topic_id": t, "size": int(frame.loc[frame.topic_id == t, "sentences"].sum()),
                "n_users": int(frame.loc[frame.topic_id == t, "user_id"].nunique()),
                "n_items": int(frame.loc[frame.topic_id == t, "item_id"].nunique()), "words": []}

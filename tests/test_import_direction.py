@@ -21,7 +21,7 @@ LAYERS = (
     ("recbole_sdmtmp.model",),
     ("recbole_sdmtmp.registry",),
     ("recbole_sdmtmp.config", "recbole_sdmtmp.settings"),
-    ("recbole_sdmtmp.runner",),
+    ("recbole_sdmtmp.runner", "recbole_sdmtmp.checkpoints"),
     ("recbole_sdmtmp.explain", "recbole_sdmtmp.recommend", "recbole_sdmtmp.experiments"),
     ("recbole_sdmtmp.cli", "recbole_sdmtmp.compare", "recbole_sdmtmp.tune", "recbole_sdmtmp.status",
      "recbole_sdmtmp.__main__"),
