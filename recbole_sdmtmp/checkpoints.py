@@ -21,8 +21,10 @@ import torch
 import yaml
 from recbole.utils.argument_list import evaluation_arguments, general_arguments, training_arguments
 
+from dataset_preprocess import verify
+from dataset_preprocess.pipeline import RawDataMissing
 from dataset_preprocess.topics.files import topic_fit_id
-from recbole_sdmtmp.config import PROPERTIES
+from recbole_sdmtmp.config import PROPERTIES, ensure_prepared
 from recbole_sdmtmp.registry import needs_topics
 
 IDENTITY_KEY = "trained_on"
@@ -134,6 +136,19 @@ def check_checkpoint(path: str | Path, config) -> dict:
     if found:
         raise mismatch(path, found)
     return state
+
+
+def checked_data(config) -> None:
+    """The dataset a checkpoint is used on, checked before it is trusted: a ``.inter`` or topic
+    side-file changed since it was written is rebuilt from the raw file when that is at hand,
+    else refused (``dataset_preprocess.verify``)."""
+    problems = [p for p in verify.dataset_problem(Path(config["data_path"]), config["dataset"],
+                                                  needs_topics(config)) if p]
+    if problems:
+        try:
+            ensure_prepared(config)
+        except RawDataMissing:
+            raise verify.refusal(config["dataset"], problems) from None
 
 
 def check_data(path: str | Path, config) -> None:

@@ -28,9 +28,9 @@ from dataset_preprocess.atomic_io import atomic_write_json
 from dataset_preprocess.pipeline import INPUT_ERRORS, resolve_source
 from dataset_preprocess.readers.own_file import FORMATS
 from dataset_preprocess.registry import lookup
-from recbole_sdmtmp.checkpoints import CheckpointMismatch, check_checkpoint
 from recbole_sdmtmp.config import build_config, ensure_prepared
 from recbole_sdmtmp.runner import run
+from recbole_sdmtmp.checkpoints import CheckpointMismatch, check_checkpoint
 from recbole_sdmtmp.settings import check_command_line, check_files, check_settings
 
 

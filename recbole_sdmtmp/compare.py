@@ -23,7 +23,6 @@ from recbole_sdmtmp.experiments.figures import plot_sensitivity
 from recbole_sdmtmp.experiments.paper_claim import run_paper_claim
 from recbole_sdmtmp.experiments.planning import plan_cells
 from recbole_sdmtmp.experiments.tuning import LEGACY_NOTE
-from recbole_sdmtmp.user_errors import reported
 from recbole_sdmtmp.experiments.tables import (
     write_ablation, write_comparison, write_paper_claim, write_readings, write_sensitivity,
 )
@@ -56,6 +55,14 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
+    """The study's exit status; a user's error (data, settings, the study store) is one
+    paragraph, exit status 2."""
+    from recbole_sdmtmp.user_errors import reported
+
+    return reported(lambda: run_study(argv))
+
+
+def run_study(argv=None) -> int:
     argv = list(argv) if argv is not None else sys.argv[1:]
     args = parse_args(argv)
     command = "python -m recbole_sdmtmp.compare " + " ".join(argv)
@@ -64,10 +71,6 @@ def main(argv=None) -> int:
     results = Path(args.results)
     if args.study == "sensitivity" and args.param is None:
         raise SystemExit("sensitivity needs --param: one of " + ", ".join(SWEEPS))
-    return reported(lambda: compare(args, results, command))
-
-
-def compare(args, results: Path, command: str) -> int:
     if args.study == "paper_claim":  # its own protocols, rows and tuned configurations
         for dataset in args.datasets:
             steps = run_paper_claim(dataset, args.seeds, results, args.data_path, args.steps, args.storage,

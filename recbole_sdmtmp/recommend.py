@@ -25,7 +25,6 @@ import torch
 
 import recbole_sdmtmp  # noqa: F401  (RecBole compatibility fixes first)
 from recbole_sdmtmp.runner import load_trained
-from recbole_sdmtmp.user_errors import USER_ERRORS
 
 COLUMNS = ("user_id", "rank", "item_id", "score")
 
@@ -109,7 +108,7 @@ def main(argv=None) -> int:
         return 2
     try:
         table = recommendations(args.checkpoint, args.top_k, args.users, args.device, args.data_path)
-    except USER_ERRORS as exc:  # users unknown, the dataset damaged...
+    except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     write(table, Path(args.out))

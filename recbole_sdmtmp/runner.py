@@ -19,13 +19,12 @@ from recbole.config import Config
 from recbole.data.dataset import SequentialDataset
 from recbole.utils import ModelType, get_trainer, init_logger, init_seed, set_color
 
-from dataset_preprocess import verify
 from dataset_preprocess.machine import cpu_description
 from recbole_sdmtmp import distributed as ddp
-from recbole_sdmtmp.checkpoints import check_data, check_shapes, read_checkpoint, stamp
+from recbole_sdmtmp.checkpoints import check_data, check_shapes, checked_data, read_checkpoint, stamp
 from recbole_sdmtmp.data.protocol import prepare
 from recbole_sdmtmp.evaluation import case_metrics_of
-from recbole_sdmtmp.registry import check_model_fits, needs_topics, resolve_model
+from recbole_sdmtmp.registry import check_model_fits, resolve_model
 
 
 @dataclass
@@ -93,18 +92,6 @@ def load_trained(checkpoint: str, device: str = "cpu", data_path: str | None = N
     model.load_other_parameter(state.get("other_parameter"))
     model.eval()
     return config, dataset, loaders, model
-
-
-def checked_data(config: Config) -> None:
-    """The dataset a checkpoint is used on, checked before it is trusted: a ``.inter`` or topic
-    side-file changed since it was written is rebuilt from the raw file when that is at hand,
-    else refused (``dataset_preprocess.verify``)."""
-    inter_bad, topics_bad = verify.dataset_problem(Path(config["data_path"]), config["dataset"],
-                                                   needs_topics(config))
-    if inter_bad or topics_bad:
-        from recbole_sdmtmp.config import ensure_prepared
-
-        ensure_prepared(config)
 
 
 def _timed(method, seconds: list, after=None):

@@ -87,6 +87,22 @@ def test_a_damaged_inter_without_its_raw_file_is_refused_before_training(
     assert not saved.exists()  # nothing trained
 
 
+def test_sd_mtmp_on_an_own_dataset_without_topics_says_so(shop, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """The dataset exists but has no topic files and its raw file is gone: it used to be an
+    "unknown dataset"."""
+    from recbole_sdmtmp.cli import main
+
+    raw, folder = shop
+    raw.unlink()
+    code = main(["--dataset", "Shop", "--model", "SDMTMP", f"--data_path={folder.parent}",
+                 f"--checkpoint_dir={tmp_path / 'saved'}"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert f"{folder} holds Shop's atomic files but no topic files" in err, err
+    assert "raw file of Shop is not at hand" in err and "unknown dataset" not in err
+
+
 def test_recommend_and_compare_refuse_a_damaged_inter(shop, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """A checkpoint used on a .inter cut after training, and a comparison on it: refused before
