@@ -12,7 +12,7 @@ import pytest
 from dataset_preprocess.pipeline import prepare_dataset
 from recbole_sdmtmp.cli import main
 from recbole_sdmtmp.recommend import main as recommend_main
-from tests.test_checked_data import shop_csv
+from tests.preprocess.test_checked_data import shop_csv
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_a_topic_model_s_checkpoint_on_another_fit_is_refused(tmp_path, capsys) 
     """SD-MTMP trained on the tiny dataset's topics, then the topics replaced by another fit of
     the same shape: recommend refuses, naming both fits."""
     from recbole_sdmtmp.recommend import recommendations
-    from tests.test_checked_data import _tiny_fit
+    from tests.preprocess.test_checked_data import _tiny_fit
 
     _tiny_fit(tmp_path)
     code = main(["--dataset", "tiny", "--model", "SDMTMP", f"--data_path={tmp_path}",
