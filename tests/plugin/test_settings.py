@@ -97,3 +97,15 @@ def test_tune_refuses_a_model_without_a_search_space(tmp_path: Path, capsys: pyt
     err = capsys.readouterr().err
     assert code == 2 and "no search space for NARM" in err and "Traceback" not in err, err
     assert err.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_recommend_refuses_settings_it_would_ignore(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """recommend scores with the checkpoint's own Config: --embedding_size=3 used to be dropped
+    without a word."""
+    from recbole_sdmtmp.recommend import main as recommend_main
+
+    out = tmp_path / "recs.csv"
+    code = recommend_main(["--checkpoint", str(tmp_path / "any.pth"), "--out", str(out), "--embedding_size=3"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: --embedding_size=3: not an option of recommend"), err
+    assert err.count("\n") == 1 and not out.exists()
