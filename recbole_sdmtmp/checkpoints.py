@@ -6,7 +6,8 @@ RecBole loads any state dict whose parameter names fit: a BPR checkpoint evaluat
 protocol and settings; :func:`stamp` adds what the data was (the ``.inter``'s sha256 from its
 summary, and the topic fit's id for a model that reads topics), and :func:`check_checkpoint`,
 :func:`check_data` and :func:`check_shapes` refuse a checkpoint used with anything else, naming
-what differs, in one ``CheckpointMismatch`` paragraph.
+what differs, in one ``CheckpointMismatch`` paragraph. :func:`checked_data` checks the data
+itself (``dataset_preprocess.verify``) before a checkpoint is used on it.
 """
 
 from __future__ import annotations

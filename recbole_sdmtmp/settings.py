@@ -19,8 +19,11 @@ from pathlib import Path
 import recbole
 import yaml
 from recbole.config import Config
+from recbole.utils import argument_list
 
 import recbole_sdmtmp
+from recbole_sdmtmp.config import PROPERTIES
+from recbole_sdmtmp.registry import resolve_model
 
 # Keys read as config["key"] (or config.get("key")) in source code.
 READ_KEY = re.compile(r"""config(?:\[|\.get\()\s*["']([A-Za-z_][A-Za-z0-9_]*)["']""")
@@ -65,9 +68,6 @@ def _yaml_keys(paths) -> set[str]:
 def _common_keys() -> frozenset[str]:
     """Every model's keys: RecBole's argument lists and YAML defaults, the keys its non-model
     code reads, the project's property files and the keys its non-model code reads."""
-    from recbole.utils import argument_list
-    from recbole_sdmtmp.config import PROPERTIES
-
     recbole_dir = Path(recbole.__file__).parent
     keys = set()
     for name in ("general_arguments", "training_arguments", "evaluation_arguments", "dataset_arguments"):
@@ -86,8 +86,6 @@ def _common_keys() -> frozenset[str]:
 def _model_keys(model_class: type) -> frozenset[str]:
     """The keys of one model: its YAML files (RecBole's and the project's) and what its source
     reads (its class and base classes; for the project's models, their whole package)."""
-    from recbole_sdmtmp.config import PROPERTIES
-
     name = model_class.__name__
     files = [Path(recbole.__file__).parent / "properties" / "model" / f"{name}.yaml",
              PROPERTIES / "model" / f"{name}.yaml"]
@@ -170,8 +168,6 @@ def check_settings(config: Config, files: list[str] = ()) -> None:
     """Every key the user gave is known to RecBole, the protocol or ``config``'s model, and the
     project's settings (and RecBole's sizes, rates and probabilities) have their type and range;
     else one ValueError paragraph."""
-    from recbole_sdmtmp.registry import resolve_model
-
     known = known_keys(resolve_model(config["model"])[0]) | {"model", "dataset"}
     given = given_settings(config, list(files))
     problems = []
@@ -196,8 +192,6 @@ def check_settings(config: Config, files: list[str] = ()) -> None:
 @lru_cache(maxsize=None)
 def _project_defaults(model: str) -> dict:
     """The values of the project's property files for ``model`` (protocol, model, datasets)."""
-    from recbole_sdmtmp.config import PROPERTIES
-
     defaults = {}
     for path in [PROPERTIES / "protocol.yaml", PROPERTIES / "dataset" / "default.yaml",
                  PROPERTIES / "model" / f"{model}.yaml"]:
