@@ -103,13 +103,14 @@ def test_sd_mtmp_on_an_own_dataset_without_topics_says_so(shop, tmp_path: Path,
     assert "raw file of Shop is not at hand" in err and "unknown dataset" not in err
 
 
-def test_recommend_and_compare_refuse_a_damaged_inter(shop, tmp_path: Path,
+def test_recommend_compare_and_tune_refuse_a_damaged_inter(shop, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    """A checkpoint used on a .inter cut after training, and a comparison on it: refused before
-    anything is scored or trained (both used to go on without a word)."""
+    """A checkpoint used on a .inter cut after training, a comparison and a study on it: refused
+    before anything is scored or trained (each used to go on without a word)."""
     from recbole_sdmtmp.cli import main as run_main
     from recbole_sdmtmp.compare import main as compare_main
     from recbole_sdmtmp.recommend import main as recommend_main
+    from recbole_sdmtmp.tune import main as tune_main
 
     raw, folder = shop
     saved = tmp_path / "saved"
@@ -125,12 +126,14 @@ def test_recommend_and_compare_refuse_a_damaged_inter(shop, tmp_path: Path,
         lambda: recommend_main(["--checkpoint", str(checkpoint), "--out", str(out)]),
         lambda: compare_main(["table", "--models", "Pop", "--datasets", "Shop", "--seeds", "1",
                               "--data-path", str(folder.parent), "--results", str(results)]),
+        lambda: tune_main(["--models", "Pop", "--datasets", "Shop", "--trials", "1",
+                           "--data-path", str(folder.parent), "--results", str(results)]),
     ):
         code = command()
         err = capsys.readouterr().err
         assert code == 2 and "its summary recorded 240" in err, err
         assert err.strip().splitlines()[-1].startswith("error: ") and "Traceback" not in err
-    assert not out.exists() and not list(results.rglob("*.json"))
+    assert not out.exists() and not list(results.rglob("*.json")) and not list(results.rglob("*.db"))
 
 
 def _tiny_fit(root: Path, seed: int = 0) -> Path:
