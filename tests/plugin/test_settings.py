@@ -109,3 +109,19 @@ def test_recommend_refuses_settings_it_would_ignore(tmp_path: Path, capsys: pyte
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: --embedding_size=3: not an option of recommend"), err
     assert err.count("\n") == 1 and not out.exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--embeding_size=3"], "embeding_size on the command line is not a setting of RecBole, the protocol "
+                            "or SDMTMP (did you mean embedding_size?)"),
+    (["--n_layers", "2"], "--n_layers 2: not an option of this command"),
+])
+def test_explain_checks_the_settings_it_trains_with(argv, words, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from recbole_sdmtmp.explain import main as explain_main
+
+    code = explain_main(["--dataset", "Shop", "--user", "u1", f"--data_path={tmp_path / 'data'}", *argv])
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # after the note that a model is trained first
+    assert code == 2 and last.startswith("error: ") and words in last, err
+    assert "Traceback" not in err and not (tmp_path / "data").exists()
