@@ -5,6 +5,7 @@ a missing or cut checkpoint is one paragraph."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,13 +16,24 @@ from recbole_sdmtmp.recommend import main as recommend_main
 from tests.preprocess.test_checked_data import shop_csv
 
 
+@pytest.fixture(autouse=True)
+def own_argv(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands leave their --key=value settings in sys.argv for RecBole's Config: each test
+    gives sys.argv back, so that no later Config reads them."""
+    monkeypatch.setattr(sys, "argv", sys.argv[:1])
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[Path, Path]:
     """(data root with Shop, a BPR checkpoint of 8-dimensional embeddings trained on it)."""
     root = tmp_path_factory.mktemp("identity")
     prepare_dataset("Shop", out_dir=root / "data", raw_file=shop_csv(root / "shop.csv"), topics=False)
-    code = main(["--dataset", "Shop", "--model", "BPR", f"--data_path={root / 'data'}",
-                 f"--checkpoint_dir={root / 'saved'}", "--epochs=1", "--embedding_size=8"])
+    argv = sys.argv
+    try:
+        code = main(["--dataset", "Shop", "--model", "BPR", f"--data_path={root / 'data'}",
+                     f"--checkpoint_dir={root / 'saved'}", "--epochs=1", "--embedding_size=8"])
+    finally:
+        sys.argv = argv
     assert code == 0
     return root / "data", next((root / "saved").glob("BPR-*.pth"))
 

@@ -34,6 +34,14 @@ REFUSED = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def own_argv(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands leave their --key=value settings in sys.argv for RecBole's Config: each test
+    gives sys.argv back, so that no later Config reads them."""
+    monkeypatch.setattr(sys, "argv", sys.argv[:1])
+
+
+
 @pytest.mark.parametrize("argv, words", REFUSED, ids=[" ".join(argv[1:]) for argv, _ in REFUSED])
 def test_a_bad_setting_is_refused_before_anything_runs(argv: list[str], words: str, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:

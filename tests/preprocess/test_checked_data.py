@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,14 @@ from dataset_preprocess.verify import DamagedData
 from tests.conftest import REPO_ROOT, SHARED_DIR
 
 GIFT_CARDS_RAW = SHARED_DIR / "data" / "amazon" / "Gift_Cards_5.json.gz"
+
+
+@pytest.fixture(autouse=True)
+def own_argv(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands leave their --key=value settings in sys.argv for RecBole's Config: each test
+    gives sys.argv back, so that no later Config reads them."""
+    monkeypatch.setattr(sys, "argv", sys.argv[:1])
+
 
 
 def shop_csv(path: Path) -> Path:
