@@ -80,7 +80,13 @@ def finished_record(cell: Cell, results: Path, data_root: str = "dataset/") -> d
     path = cell.path(results)
     if not path.is_file():
         return None
-    record = json.loads(path.read_text())
+    try:
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict):
+            raise ValueError(f"a JSON {type(record).__name__}, not a record")
+    except (OSError, ValueError) as exc:  # cut short or overwritten: the cell is run again
+        logger.warning("%s is damaged (%s): running the cell again", path, exc)
+        return None
     if "overrides" in record and record["overrides"] != {k: thaw(v) for k, v in cell.overrides}:
         logger.info("%s was run with other settings: running it again", path)
         return None

@@ -3,6 +3,7 @@ CLI, and a CSV made here trained end to end through run_recbole_sdmtmp.py."""
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 from pathlib import Path
@@ -27,9 +28,9 @@ ROWS = [  # customer, sku, stars, when, body
 
 
 def write_csv(path: Path, rows=ROWS, sep: str = ",",
-              header=("customer", "sku", "stars", "when", "body")) -> Path:
+              header=("customer", "sku", "stars", "when", "body"), **kwargs) -> Path:
     frame = pd.DataFrame(rows, columns=list(header))
-    frame.to_csv(path, sep=sep, index=False)
+    frame.to_csv(path, sep=sep, index=False, **kwargs)
     return path
 
 
@@ -38,7 +39,7 @@ MAPPING = "user=customer,item=sku,rating=stars,time=when,text=body"
 
 def read(path: Path, mapping: str = MAPPING, fmt: str | None = None, **kwargs):
     spec = OwnFileSpec(detect_format(path, fmt), parse_columns(mapping),
-                       kwargs.pop("time_format", None))
+                       kwargs.pop("time_format", None), kwargs.pop("quotes", None))
     return read_own_file(path, spec, progress=False, **kwargs)
 
 
@@ -81,7 +82,9 @@ def test_csv_values_hand_computed(tmp_path: Path) -> None:
 def test_every_format_gives_the_same_reviews(tmp_path: Path) -> None:
     expected = read(write_csv(tmp_path / "r.csv"))[0]
     frame = pd.DataFrame(ROWS, columns=["customer", "sku", "stars", "when", "body"])
-    write_csv(tmp_path / "r.tsv", sep="\t")
+    write_csv(tmp_path / "r.tsv", sep="\t", quoting=csv.QUOTE_NONE)  # a quote is a character
+    write_csv(tmp_path / "quoted.tsv", sep="\t")  # pandas quotes the text holding '"'
+    pd.testing.assert_frame_equal(read(tmp_path / "quoted.tsv", quotes=True)[0], expected)
     with gzip.open(tmp_path / "r.csv.gz", "wt", encoding="utf-8") as fh:
         frame.to_csv(fh, index=False)
     frame.to_json(tmp_path / "r.jsonl", orient="records", lines=True)
