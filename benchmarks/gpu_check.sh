@@ -4,8 +4,8 @@
 #   bash benchmarks/gpu_check.sh          # on a machine with CUDA: tests, then results/gpu.md
 #   bash benchmarks/gpu_check.sh --cpu    # no GPU: the CPU fallback (GPU tests skip, timing printed only)
 #
-# 1. the test suite with CUDA visible (tests/test_gpu.py compares CUDA with CPU; every other test
-#    runs as everywhere). GPU_CHECK_TESTS="tests/test_gpu.py ..." narrows it.
+# 1. the test suite with CUDA visible (tests/model/test_gpu.py compares CUDA with CPU; every other test
+#    runs as everywhere). GPU_CHECK_TESTS="tests/model/test_gpu.py ..." narrows it.
 # 2. benchmarks/gpu_timing.py: SD-MTMP, SASRec and LightGCN on Instrument, a few epochs each:
 #    seconds per epoch, evaluation seconds, peak CUDA memory -> results/gpu.md (only on CUDA).
 # Without CUDA it stops with exit status 2 and says why, unless --cpu is given.
@@ -40,7 +40,7 @@ if [ "$mode" = gpu ]; then
     out=results/gpu.md
     device=cuda
 else
-    tests=${GPU_CHECK_TESTS:-tests/test_gpu.py tests/test_distributed.py}
+    tests=${GPU_CHECK_TESTS:-tests/model/test_gpu.py tests/plugin/test_distributed.py}
     epochs=2
     out=-
     device=cpu

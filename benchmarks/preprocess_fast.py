@@ -47,7 +47,7 @@ OUT = REPO / "cache" / "preprocess_fast"
 REFERENCE = "fp32 (dataset/, seed 2024)"
 # Option label -> (folder and run name, TopicConfig overrides); None: the committed dataset/.
 # The default (fp32 in length-planned batches) gives the reference's vectors bit for bit
-# (tests/test_fast_topics.py), so its topics are the reference procedure's: it is not a row.
+# (tests/preprocess/test_fast_topics.py), so its topics are the reference procedure's: it is not a row.
 OPTIONS = {
     REFERENCE: ("fp32_dataset_seed_2024", None),
     "fp32, topic seed 2025": ("fp32__topic_seed_2025", {"encoder_precision": "fp32", "seed": 2025}),

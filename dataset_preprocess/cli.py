@@ -88,9 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     own.add_argument("--format", dest="file_format", choices=FORMATS,
                      help="file format (default: from the suffix)")
     own.add_argument("--time-format", help="strptime format of a date column, e.g. %%d/%%m/%%Y "
-                                           "or %%Y%%m%%d, or 'unix' for Unix seconds (default: "
-                                           "Unix seconds or ISO 8601; a number that is also a "
-                                           "date such as 20150304 needs this)")
+                                           "or %%Y%%m%%d, or a unit for numbers: unix (seconds), "
+                                           "unix_ms, unix_days, excel (Excel serial days) "
+                                           "(default: ISO 8601, or numbers that are plausible "
+                                           "as Unix seconds or milliseconds of a review; any "
+                                           "other number, such as 20150304, needs this)")
+    own.add_argument("--quotes", choices=("on", "off"),
+                     help="whether \" quotes a field (default: on for CSV, off for TSV, where a "
+                          "quote is an ordinary character)")
     topic = parser.add_argument_group("topics")
     topic.add_argument("--no-topics", action="store_true", help="skip the topic step")
     topic.add_argument("--encoder", help="sentence-transformers model name or path")
@@ -163,6 +168,8 @@ def format_summary(summary: dict[str, Any], dataset_dir: Path) -> str:
         kcore = (f"; {summary['kcore']}-core removed {removed['reviews']} reviews, "
                  f"{removed['users']} users, {removed['items']} items")
     warnings = [f"warning: {w}" for w in summary.get("warnings", [])]
+    if (summary.get("time_unit") or "").startswith("Unix milliseconds"):
+        warnings.insert(0, f"warning: times read as {summary['time_unit']}")
     return "\n".join([
         f"{name}: {summary['reviews']:,} reviews, {summary['users']:,} users, "
         f"{summary['items']:,} items ({match})",
@@ -200,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             on_bad_line=args.on_bad_line, download=not args.no_download,
             topics=not args.no_topics, topic_config=_topic_config(args), force=args.force,
             columns=args.columns, file_format=args.file_format, time_format=args.time_format,
+            quotes=None if args.quotes is None else args.quotes == "on",
             kcore=args.kcore, max_line_bytes=args.max_line_bytes, written=summary,
             pinned_fits=None if args.refit_topics or args.no_topics else args.pinned_fits)
         if args.pin_topics and not args.no_topics:
@@ -212,8 +220,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # a name or option that does not fit (see resolve_source)
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # any path the OS refuses (a name too long, ...): one paragraph
+        print(f"error: {_os_error(exc)}", file=sys.stderr)
+        return 2
     print(format_summary(summary, dataset_dir))
     return 0
+
+
+def _os_error(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc} (the operating system refused this path)"
 
 
 def review_vectors_main(args: argparse.Namespace) -> int:

@@ -12,11 +12,14 @@ the values meant (as float32, the precision RecBole keeps); a difference is
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from dataset_preprocess.readers.fields import RECBOLE_FIELD_LIMIT
 
 
 class LoadMismatch(ValueError):
@@ -31,7 +34,14 @@ def recbole_read(text: str) -> pd.DataFrame:
     for field_type in head.split("\t"):
         _, ftype = field_type.split(":")
         dtype[field_type] = np.float64 if ftype == "float" else str
-    frame = pd.read_csv(io.StringIO(text), delimiter="\t", dtype=dtype, engine="python")
+    limit = csv.field_size_limit(RECBOLE_FIELD_LIMIT)  # a fresh process's limit, RecBole's
+    try:
+        frame = pd.read_csv(io.StringIO(text), delimiter="\t", dtype=dtype, engine="python")
+    except (csv.Error, pd.errors.ParserError) as exc:
+        raise LoadMismatch(f"RecBole's loader cannot read the .inter text ({exc}); nothing was "
+                           "written") from None
+    finally:
+        csv.field_size_limit(limit)
     frame.columns = [c.split(":")[0] for c in frame.columns]
     return frame.dropna(subset=["user_id", "item_id"])
 

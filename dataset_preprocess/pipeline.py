@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from dataset_preprocess import verify
 from dataset_preprocess.loadcheck import LoadMismatch
 from dataset_preprocess.outputs import OutputError, check_output
 from dataset_preprocess.readers.amazon import (
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # The options of prepare_dataset that say how a raw file is read (a file of the user's own).
-READING_OPTIONS = ("columns", "file_format", "time_format")
+READING_OPTIONS = ("columns", "file_format", "time_format", "quotes")
 
 
 class NotEnoughText(ValueError):
@@ -56,7 +57,7 @@ class NotEnoughText(ValueError):
 
 # Every error that means "this input cannot be converted": one paragraph, exit status 2.
 INPUT_ERRORS = (RawDataMissing, BadRawFile, BadReviewLine, BadColumns, EmptyReviewFile,
-                NotEnoughText, LoadMismatch, OutputError)
+                NotEnoughText, LoadMismatch, OutputError, verify.DamagedData)
 
 # CLI option -> TopicConfig field; options left out keep TopicConfig's defaults.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
@@ -75,7 +76,8 @@ class Source:
 def resolve_source(name: str, raw_file: str | os.PathLike[str] | None = None,
                    raw_dirs: Sequence[str | os.PathLike[str]] = (), download: bool = True,
                    columns: str | dict[str, str | None] | None = None,
-                   file_format: str | None = None, time_format: str | None = None) -> Source:
+                   file_format: str | None = None, time_format: str | None = None,
+                   quotes: bool | None = None) -> Source:
     """Decide how ``name`` is read.
 
     An Amazon category (any alias) with no column mapping or format, and a raw file (if any) in
@@ -89,7 +91,8 @@ def resolve_source(name: str, raw_file: str | os.PathLike[str] | None = None,
     if raw_file is not None:
         check_raw_path(Path(raw_file))
     amazon = lookup(name)
-    own_requested = bool(mapping) or file_format is not None or time_format is not None
+    own_requested = (bool(mapping) or file_format is not None or time_format is not None
+                     or quotes is not None)
     if raw_file is not None and not own_requested:
         own_requested = not _amazon_suffix(Path(raw_file))
     if amazon is not None and not own_requested:
@@ -105,7 +108,7 @@ def resolve_source(name: str, raw_file: str | os.PathLike[str] | None = None,
     raw = Path(raw_file)
     if not raw.is_file():
         raise RawDataMissing(f"The raw file given for {name}, {raw}, does not exist.")
-    spec = OwnFileSpec(detect_format(raw, file_format), mapping, time_format)
+    spec = OwnFileSpec(detect_format(raw, file_format), mapping, time_format, quotes)
     return Source(name, raw, own=spec)
 
 
@@ -144,7 +147,7 @@ def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
                     topic_config: TopicConfig | None = None, force: bool = False, *,
                     columns: str | dict[str, str | None] | None = None,
                     file_format: str | None = None, time_format: str | None = None,
-                    kcore: int | None = None,
+                    quotes: bool | None = None, kcore: int | None = None,
                     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
                     written: dict[str, Any] | None = None, source: Source | None = None,
                     source_sha256: str | None = None,
@@ -171,7 +174,7 @@ def prepare_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
         raise ValueError(f"--kcore must be at least 1, not {kcore}")
     if source is None:
         source = resolve_source(name, raw_file, raw_dirs, download, columns, file_format,
-                                time_format)
+                                time_format, quotes)
     name = source.name
     dataset_dir = Path(out_dir) / name
     check_output(dataset_dir, [inter_path(dataset_dir, name).name,
@@ -222,7 +225,8 @@ def ensure_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
     if source is None and given:
         source = resolve_source(name, raw_file, options.get("raw_dirs", ()),
                                 options.get("download", True), options.get("columns"),
-                                options.get("file_format"), options.get("time_format"))
+                                options.get("file_format"), options.get("time_format"),
+                                options.get("quotes"))
     amazon = lookup(name)
     dataset_name = source.name if source is not None else amazon.name if amazon is not None else name
     dataset_dir = Path(out_dir) / dataset_name
@@ -238,6 +242,25 @@ def ensure_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
     need_topics = topics and not (converted and side_files_current(
         [p for key, p in topic_file_paths(dataset_dir, dataset_name).items() if key != "summary"],
         dataset_dir, dataset_name))
+    # Checked before trusted: a file changed or cut short since it was written is rebuilt from
+    # the raw file when that is at hand, else refused (dataset_preprocess.verify).
+    inter_bad, topics_bad = verify.dataset_problem(dataset_dir, dataset_name,
+                                                   topics and converted and not need_topics)
+    if converted and inter_bad:
+        converted = False
+    if topics_bad:
+        need_topics = True
+    if source is None and (inter_bad or topics_bad or (need_topics and amazon is None)):
+        recorded = verify.raw_source_at_hand(dataset_dir, dataset_name)
+        if recorded is None and amazon is None and (inter_bad or topics_bad or converted):
+            problems = [p for p in (inter_bad, topics_bad) if p] or [
+                f"{dataset_dir} holds {dataset_name}'s atomic files but no topic files"]
+            raise verify.refusal(dataset_name, problems)
+        if recorded is not None:
+            source, source_sha256, options = _recorded_source(dataset_name, recorded, options)
+    for problem in (inter_bad, topics_bad):
+        if problem:
+            logger.warning("%s; rebuilding it from the raw file", problem)
     if not converted or need_topics:
         logger.info("preparing %s in %s", dataset_name, out_dir)
         prepare_dataset(name, out_dir=out_dir, raw_file=raw_file, topics=need_topics,
@@ -248,6 +271,20 @@ def ensure_dataset(name: str, out_dir: str | os.PathLike[str] = "dataset",
         logger.info("writing the review vectors of %s (missing or stale)", dataset_name)
         build_review_vectors_for_prepared(dataset_name, out_dir=out_dir)
     return dataset_dir
+
+
+def _recorded_source(name: str, summary: dict[str, Any], options: dict[str, Any]
+                     ) -> tuple[Source, str, dict[str, Any]]:
+    """The source, its sha256 and the options of the conversion ``summary`` records, to redo it
+    exactly (the raw file is there, unchanged: :func:`dataset_preprocess.verify.raw_source_at_hand`)."""
+    recorded = dict(summary.get("options") or {})
+    source = resolve_source(name, raw_file=summary["source_file"], download=False,
+                            columns=recorded.get("columns"), file_format=recorded.get("format"),
+                            time_format=recorded.get("time_format"), quotes=recorded.get("quotes"))
+    redo = {**options, "on_bad_line": summary.get("on_bad_line", "error"),
+            "kcore": recorded.get("kcore"),
+            "max_line_bytes": recorded.get("max_line_bytes", DEFAULT_MAX_LINE_BYTES)}
+    return source, summary["source_sha256"], redo
 
 
 def _output_options(kcore: int | None, max_line_bytes: int) -> dict[str, Any]:
@@ -327,7 +364,7 @@ def build_review_vectors_for_prepared(name: str, out_dir: str | Path = "dataset"
     options = dict(summary.get("options") or {})
     source = resolve_source(name, raw_file=summary["source_file"], download=False,
                             columns=options.get("columns"), file_format=options.get("format"),
-                            time_format=options.get("time_format"))
+                            time_format=options.get("time_format"), quotes=options.get("quotes"))
     reviews, _, _ = read_source(source, summary.get("on_bad_line", "error"), options.get("kcore"))
     inter = pd.read_csv(dataset_dir / summary["inter_file"], sep="\t", dtype=str,
                         usecols=["user_id:token", "item_id:token"], keep_default_na=False,

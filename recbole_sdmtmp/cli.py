@@ -31,6 +31,8 @@ from dataset_preprocess.registry import lookup
 from recbole_sdmtmp import console
 from recbole_sdmtmp.config import build_config, ensure_prepared
 from recbole_sdmtmp.runner import run
+from recbole_sdmtmp.checkpoints import CheckpointMismatch, check_checkpoint
+from recbole_sdmtmp.settings import check_command_line, check_files, check_settings
 
 
 def parse_args(argv=None):
@@ -66,11 +68,25 @@ def own_options(args) -> dict:
 
 
 def main(argv=None) -> int:
+    argv_before = sys.argv  # given back: a caller in the same process (a test, a script) keeps its own
+    try:
+        return run_command(argv)
+    finally:
+        sys.argv = argv_before
+
+
+def run_command(argv=None) -> int:
     args, overrides = parse_args(argv)
     # RecBole's Config reads every --key=value from sys.argv: leave it only the overrides.
     sys.argv = sys.argv[:1] + overrides
     console.show_stages()  # the preparation's stage lines, before RecBole's logger exists
     options = own_options(args)
+    try:  # settings as --key=value, YAML files that read (their keys are checked with the model's)
+        check_command_line(overrides)
+        check_files(args.config_files.split())
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     source = None
     if args.raw_file is not None or options:
         try:  # resolved once: the name the preparation will write, and the file it reads
@@ -91,12 +107,19 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
+        check_settings(config, args.config_files.split())  # every key known, numbers in range
         ensure_prepared(config, raw_file=args.raw_file, source=source, **options)
     except INPUT_ERRORS + (ValueError,) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    result = run(config, checkpoint=args.checkpoint, nproc=args.nproc, world_size=args.world_size, ip=args.ip,
-                 port=args.port, group_offset=args.group_offset)
+    try:  # a checkpoint is evaluated only as what it was trained as (recbole_sdmtmp.checkpoints)
+        if args.checkpoint is not None:
+            check_checkpoint(args.checkpoint, config)
+        result = run(config, checkpoint=args.checkpoint, nproc=args.nproc, world_size=args.world_size, ip=args.ip,
+                     port=args.port, group_offset=args.group_offset)
+    except CheckpointMismatch as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if result is None:  # a machine without rank 0 of a several-machine run
         return 0
     if result.checkpoint and args.checkpoint is None:  # a training run: its summary beside the checkpoint

@@ -105,6 +105,14 @@ def settle_options(args, argv: list[str]) -> str:
 
 
 def main(argv=None) -> int:
+    """The study's exit status; a user's error (data, settings, the study store) is one
+    paragraph, exit status 2."""
+    from recbole_sdmtmp.user_errors import reported
+
+    return reported(lambda: run_study(argv))
+
+
+def run_study(argv=None) -> int:
     argv = list(argv) if argv is not None else sys.argv[1:]
     args = parse_args(argv)
     command = settle_options(args, argv)

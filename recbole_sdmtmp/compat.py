@@ -2,7 +2,7 @@
 
 Import this module before anything from ``recbole``; ``recbole_sdmtmp/__init__.py`` does.
 Each fix is idempotent, touches only what RecBole itself calls, and is proven by a test in
-``tests/test_compat.py`` that fails without it. ``recbole.quick_start`` is never imported: it
+``tests/plugin/test_compat.py`` that fails without it. ``recbole.quick_start`` is never imported: it
 imports ray 2.6.3, which breaks on new setuptools; ``recbole_sdmtmp.runner`` replaces it.
 """
 

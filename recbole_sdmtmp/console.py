@@ -4,7 +4,8 @@ file only.
 
 RecBole configures logging in ``init_logger``, after the data is prepared, and with
 ``logging.basicConfig``, which does nothing once the root logger has a handler: the stage lines
-of the preparation get a handler of their own, removed again before RecBole installs its own.
+of the preparation get handlers of their own on the project's loggers, silent once the root has
+handlers and removed by the runner before RecBole installs its own.
 """
 
 import logging
@@ -13,24 +14,43 @@ import sys
 _STAGE_HANDLER = "_recbole_sdmtmp_stage"
 
 
+STAGE_LOGGERS = ("dataset_preprocess", "recbole_sdmtmp")
+
+
+class _UntilRootHasHandlers(logging.Filter):
+    """Pass records only while the root logger has no handler of its own: once RecBole's
+    ``init_logger`` (or the user's logging) installs one, the records reach it instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not logging.getLogger().handlers
+
+
 def show_stages(stream=None) -> None:
-    """Log INFO lines (the preparation's stages and progress) to ``stream`` (stderr) until
-    RecBole's logger takes over; nothing if logging is already configured."""
-    root = logging.getLogger()
-    if root.handlers:
+    """Log the project's INFO lines (the preparation's stages and progress) to ``stream``
+    (stderr) until logging is configured; nothing if it already is. The handler sits on the
+    project's own loggers, not the root, so RecBole's ``logging.basicConfig`` still installs
+    its handlers (and its log file) on whatever route it is called."""
+    if logging.getLogger().handlers:
         return
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s  %(message)s", "%d %b %H:%M:%S"))
-    setattr(handler, _STAGE_HANDLER, True)
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    for name in STAGE_LOGGERS:
+        logger = logging.getLogger(name)
+        if any(getattr(h, _STAGE_HANDLER, False) for h in logger.handlers):
+            continue
+        handler = logging.StreamHandler(stream or sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s  %(message)s", "%d %b %H:%M:%S"))
+        handler.addFilter(_UntilRootHasHandlers())
+        setattr(handler, _STAGE_HANDLER, True)
+        logger.addHandler(handler)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
 
 
 def before_recbole_logger() -> None:
-    """Remove the stage handler, so that RecBole's ``init_logger`` installs its own."""
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, _STAGE_HANDLER, False)]:
-        root.removeHandler(handler)
+    """Remove the stage handlers, so that only RecBole's ``init_logger`` handlers remain."""
+    for name in STAGE_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if getattr(h, _STAGE_HANDLER, False)]:
+            logger.removeHandler(handler)
 
 
 def after_recbole_logger() -> None:

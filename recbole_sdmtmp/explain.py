@@ -37,6 +37,7 @@ from dataset_preprocess.registry import lookup
 from recbole_sdmtmp.config import build_config, ensure_prepared
 from recbole_sdmtmp.data import SDMTMPDataset
 from recbole_sdmtmp.runner import load_trained, run
+from recbole_sdmtmp.settings import check_command_line, check_settings
 
 TOP_K = 10
 SHOWN_TOPICS = 3
@@ -189,6 +190,7 @@ def train_default(dataset: str) -> str:
     """Train SD-MTMP with the defaults (as ``run_recbole_sdmtmp.py --dataset NAME``); returns
     the checkpoint path."""
     config = build_config("SDMTMP", dataset)
+    check_settings(config)  # the command line's --key=value: known keys, numbers in range
     ensure_prepared(config)
     result = run(config, evaluate_test=False)
     if not result.checkpoint:
@@ -212,6 +214,11 @@ def main(argv=None) -> int:
     # RecBole 1.2.1's chained fillna: harmless on pandas < 3 (docs/DESIGN.md §6), noise in a report
     warnings.filterwarnings("ignore", "A value is trying to be set on a copy", FutureWarning)
     sys.argv = sys.argv[:1] + overrides  # RecBole's Config reads --key=value from sys.argv
+    try:
+        check_command_line(overrides)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     amazon = lookup(args.dataset)
     dataset = amazon.name if amazon is not None else args.dataset
     trained_now = args.checkpoint is None
@@ -220,7 +227,11 @@ def main(argv=None) -> int:
         print(f"No --checkpoint: training SD-MTMP on {dataset} with the defaults first "
               "(as run_recbole_sdmtmp.py does; the checkpoint is saved under saved/).",
               file=sys.stderr)
-        checkpoint = train_default(dataset)
+        try:
+            checkpoint = train_default(dataset)
+        except ValueError as exc:  # a bad setting, a dataset that cannot be prepared
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     elif not Path(checkpoint).is_file():
         print(f"error: checkpoint {checkpoint} does not exist", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ split (``eval_args``) instead (``docs/API.md``).
 import os
 from pathlib import Path
 
+from recbole_sdmtmp import console
 from recbole_sdmtmp.config import build_config, config_files_for, ensure_prepared
 from recbole_sdmtmp.runner import RunResult
 from recbole_sdmtmp.runner import run as run_config
@@ -29,6 +30,7 @@ def prepare(dataset: str, model: str = "SDMTMP", data_path: str | os.PathLike[st
     """Convert ``dataset`` into ``<data_path>/<dataset>/`` and write the side-files ``model``
     reads (topics for SD-MTMP, review vectors for RGCL, RRPU and MISSRec) where they are missing
     or stale; return the dataset folder. ``options``: the converter's (``columns``, ``kcore``...)."""
+    console.show_stages()  # the preparation's stage lines on stderr, unless logging is set up already
     config = build_config(model, dataset, config_dict={"data_path": str(data_path)})
     return ensure_prepared(config, raw_file=raw_file, **options)
 
@@ -38,6 +40,7 @@ def run(model: str = "SDMTMP", dataset: str = "Instrument", config_dict: dict | 
     """Train ``model`` on ``dataset`` (prepared first where needed) and test it under the
     project's protocol; with ``checkpoint``, only test that saved model. ``config_dict`` and
     ``config_file_list`` override the plugin's YAML, as in RecBole."""
+    console.show_stages()
     config = build_config(model, dataset, config_file_list, config_dict)
     ensure_prepared(config)
     return run_config(config, checkpoint=checkpoint, saved=saved)

@@ -131,6 +131,10 @@ def main(argv=None) -> int:
     sys.argv = sys.argv[:1] + overrides  # RecBole's Config must not read this command's flags
     if args.top_k < 1:
         parser.error("--top-k must be at least 1")
+    if overrides:  # the checkpoint's own settings are used: a --key=value would be ignored
+        print(f"error: {' '.join(overrides)}: not an option of recommend, which scores with the "
+              "settings the checkpoint was trained with", file=sys.stderr)
+        return 2
     if not Path(args.checkpoint).is_file():
         print(f"error: checkpoint {args.checkpoint} does not exist", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ from recbole.utils import ModelType, get_trainer, init_logger, init_seed, set_co
 from dataset_preprocess.machine import cpu_description
 from recbole_sdmtmp import console
 from recbole_sdmtmp import distributed as ddp
+from recbole_sdmtmp.checkpoints import check_data, check_shapes, checked_data, read_checkpoint, stamp
 from recbole_sdmtmp.data.protocol import prepare
 from recbole_sdmtmp.evaluation import case_metrics_of
 from recbole_sdmtmp.provenance import provenance
@@ -76,7 +77,7 @@ def load_trained(checkpoint: str, device: str = "cpu", data_path: str | None = N
     """(config, dataset, (train, valid, test) loaders, model in eval mode) of a checkpoint of any
     model the runner trains, rebuilt with the checkpoint's own Config. ``data_path``: the
     dataset root when it has moved since training (the Config records the training's)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = read_checkpoint(checkpoint)
     config = state["config"]
     config.compatibility_settings()  # unpickled, not built here: RecBole's numpy aliases
     config["device"] = torch.device(device)
@@ -84,9 +85,12 @@ def load_trained(checkpoint: str, device: str = "cpu", data_path: str | None = N
     config["single_spec"] = True  # one process, whatever the training ran on
     if data_path is not None:
         config["data_path"] = str(Path(data_path) / config["dataset"])
+    checked_data(config)
+    check_data(checkpoint, config)  # the data it was trained on
     model_class, dataset_class = resolve_model(config["model"])
     dataset, loaders = load_data(config, dataset_class)
     model = model_class(config, loaders[0]._dataset).to(config["device"])
+    check_shapes(checkpoint, state["state_dict"], model)
     model.load_state_dict(state["state_dict"])
     model.load_other_parameter(state.get("other_parameter"))
     model.eval()
@@ -128,6 +132,7 @@ def run(
     group_offset: int = 0,
     distributed: dict | None = None,
     on_valid=None,
+    train: bool = True,
 ) -> RunResult:
     """Train (or, with ``checkpoint``, only evaluate) ``config``'s model on its dataset; test metrics.
 
@@ -142,6 +147,7 @@ def run(
     rank 0's. ``distributed`` is what each spawned process receives.
     ``on_valid(epoch, score)`` is called after each validation (epochs trained so far, the
     ``valid_metric`` score); an exception it raises (a pruned tuning trial) ends the run.
+    ``train=False`` tests the initial weights, no epoch run (what a model knows before learning).
     """
     if on_valid is not None and (nproc > 1 or world_size > 0 or distributed is not None):
         raise ValueError("on_valid is for single-process runs (tuning trials)")
@@ -152,7 +158,7 @@ def run(
                 raise ValueError("a run over several machines needs the same --port on each")
             port = ddp.free_port()
         group = dict(nproc=nproc, world_size=world_size, ip=ip, port=port, offset=group_offset)
-        arguments = dict(config=config, checkpoint=checkpoint, saved=saved, evaluate_test=evaluate_test)
+        arguments = dict(config=config, checkpoint=checkpoint, saved=saved, evaluate_test=evaluate_test, train=train)
         # made here, once: RecBole's trainer checks then creates it, which races between ranks
         os.makedirs(config["checkpoint_dir"], exist_ok=True)
         return ddp.spawn(_run_rank, nproc, (arguments, group))
@@ -188,6 +194,10 @@ def run(
         config["single_spec"] = False
         own_checkpoint(trainer, config)  # rank 0's name is then given to every rank
         ddp.distribute_trainer(trainer, config)
+    if checkpoint is None:
+        stamp(config)  # the data it is trained on, saved with the Config in the checkpoint
+    else:  # evaluated: a checkpoint of this model and data (recbole_sdmtmp.checkpoints)
+        check_shapes(checkpoint, read_checkpoint(checkpoint)["state_dict"], recommender)
     own_optimizer = getattr(recommender, "build_optimizer", lambda: None)()
     if own_optimizer is not None:  # a model whose parameters need another optimizer (SDMTMP sparse_embeddings)
         trainer.optimizer = own_optimizer
@@ -200,7 +210,7 @@ def run(
     result = RunResult(model=model, dataset=dataset, seed=config["seed"], test_result={},
                        protocol=config["protocol"], valid_cases=len(valid_data.positives),
                        test_cases=len(test_data.positives), provenance=provenance(config["data_path"], dataset))
-    if checkpoint is None:
+    if checkpoint is None and train:
         result.best_valid_score, result.best_valid_result = trainer.fit(
             train_data, valid_data, saved=saved, show_progress=config["show_progress"]
         )

@@ -9,7 +9,7 @@ Each model declares its search space in ``properties/tuning/<Model>.yaml``: a li
 categorical; ``{low: 1.0e-4, high: 1.0e-2, log: true}`` a log-uniform float range,
 ``{low: 0.0, high: 0.5}`` a uniform one, ``int: true`` an integer range (``step`` optional);
 ``a.b`` keys set key b of dict a. A knob that several models share (learning_rate, reg_weight,
-embedding_size) has the same range in each (``tests/test_tune.py`` checks it).
+embedding_size) has the same range in each (``tests/tuning/test_tune.py`` checks it).
 
 A study is one Optuna study per (protocol, dataset, model), named ``<protocol>/<Dataset>/<Model>``,
 in the study store: the journal file ``<results>/tuning/studies.journal`` (Optuna's
@@ -71,7 +71,8 @@ from recbole_sdmtmp.experiments.tuning import (
 )
 from recbole_sdmtmp.config import build_config, ensure_prepared
 from recbole_sdmtmp.experiments.fits import topic_fit
-from recbole_sdmtmp.registry import reads_topics
+from recbole_sdmtmp.registry import resolve_model
+from recbole_sdmtmp.user_errors import reported
 
 
 def parse_args(argv=None):
@@ -123,6 +124,18 @@ def main(argv=None) -> int:
     if args.restart and not args.models:
         raise SystemExit("--restart deletes studies: name them with --models (e.g. --models SDMTMP)")
     args.models = args.models or list(MODELS)
+    return reported(lambda: tune(args))
+
+
+def tune(args) -> int:
+    """Every model and dataset is checked first (a model with a search space, a dataset that
+    exists and is intact: ``ensure_prepared``), then the studies are filled."""
+    for model in args.models:
+        resolve_model(model)
+        search_space(model)
+    for dataset in args.datasets:
+        for model in args.models if not args.report_only else ():
+            ensure_prepared(build_config(model, dataset, config_dict={"data_path": args.data_path}))
     results = Path(args.results)
     url = storage_url(results, args.storage)
     if args.restart and not args.yes:
@@ -136,8 +149,6 @@ def main(argv=None) -> int:
                 space = search_space(model)
                 seed = study_seed(args.seed, model, dataset, args.protocol)
                 defaults = default_params(model, dataset, args.protocol, space, args.data_path)
-                if reads_topics(model):  # the fit the study is tied to: prepare it first
-                    ensure_prepared(build_config(model, dataset, config_dict={"data_path": args.data_path}))
                 if args.restart:
                     delete_study(url, model, dataset, args.protocol)
                 fit = topic_fit(model, dataset, args.data_path)

@@ -121,12 +121,17 @@ class ReadReport:
     kcore: int | None = None
     kcore_removed: dict[str, int] = field(default_factory=dict)
     columns: dict[str, str | None] | None = None  # own files: the column mapping used
+    header_lines: int = 0  # CSV/TSV: the header's physical lines
+    continuation_lines: int = 0  # CSV/TSV: the 2nd, 3rd... lines of rows with multi-line texts
+    time_unit: str | None = None  # own files: what a number in the time column was read as
+    first_skip: str | None = None  # the first skipped line's problem, for the empty-file error
 
     def bad_line(self, line_no: int, bad: _Bad) -> None:
         """Apply the policy to one bad line: raise, or count it (and log the first few)."""
         if self.on_bad_line == "error":
             raise BadReviewLine(self.path, line_no, bad.reason, bad.detail)
         self.skipped[bad.reason] += 1
+        self.first_skip = self.first_skip or f"line {line_no}: {bad.detail}"
         if self.skipped.total() <= MAX_SKIPS_LOGGED:
             logger.warning("skipping %s, line %d: %s", self.path, line_no, bad.detail)
 
@@ -218,8 +223,10 @@ def finish_reviews(rows: list[tuple[str, str, float, float, str, int]],
         logger.warning("skipped %d bad line(s) of %s: %s", report.skipped.total(), path,
                        ", ".join(f"{k}={v}" for k, v in sorted(report.skipped.items())))
     if not rows:
+        first = f"; the first skipped, {report.first_skip}" if report.first_skip else ""
         raise EmptyReviewFile(f"no valid review in {path} ({report.lines} line(s), "
-                              f"{report.blank_lines} blank, {report.skipped.total()} skipped)")
+                              f"{report.blank_lines} blank, {report.skipped.total()} skipped"
+                              f"{first})")
     df = pd.DataFrame(rows, columns=[*COLUMNS, "line"])
     df = df.sort_values(["user_id", "item_id", "timestamp", "line"], kind="stable")
     deduped = df.drop_duplicates(["user_id", "item_id"], keep="last")
@@ -366,6 +373,8 @@ def build_summary(dataset: AmazonDataset | None, df: pd.DataFrame, report: ReadR
         "empty_text": report.empty_text,
         "texts_normalised": report.texts_normalised,
         "lines": report.lines,
+        "line_accounting": line_accounting(df, report),
+        "time_unit": report.time_unit,
         "blank_lines": report.blank_lines,
         "skipped": dict(sorted(report.skipped.items())),
         "duplicates_dropped": report.duplicates_dropped,
@@ -378,6 +387,20 @@ def build_summary(dataset: AmazonDataset | None, df: pd.DataFrame, report: ReadR
         "inter_file": f"{name}.inter",
         "inter_sha256": inter_sha256,
     }
+
+
+def line_accounting(df: pd.DataFrame, report: ReadReport) -> dict[str, int]:
+    """Where every physical line of the raw file went; the parts add up to ``lines`` (a
+    Parquet "line" is a row)."""
+    removed = (report.kcore_removed or {}).get("reviews", 0)
+    parts = {"header": report.header_lines, "blank": report.blank_lines,
+             "reviews_kept": len(df), "duplicates_dropped": report.duplicates_dropped,
+             "kcore_removed": removed, "skipped": report.skipped.total(),
+             "inside_multiline_texts": report.continuation_lines}
+    if sum(parts.values()) != report.lines:  # a reader that lost a line: never write that
+        raise AssertionError(f"{report.path}: {report.lines} lines read, but {parts} add up "
+                             f"to {sum(parts.values())}")
+    return {"lines": report.lines, **parts}
 
 
 def write_atomic_files(dataset: AmazonDataset | None, df: pd.DataFrame, report: ReadReport,

@@ -16,18 +16,28 @@ for every format (Amazon's too):
 - **rating**: a number in [1, 5] (a numeric string in CSV), else ``bad_rating``. With
   ``rating=none`` every interaction gets rating 1, so the rating-aware parts of SD-MTMP (the
   rating-weighted graph, the rating attention) see one uniform rating.
-- **time**: Unix seconds (a number, or a numeric string), or a date string: ISO 8601
-  (``2021-03-04``, ``2021-03-04 17:05:00``, ``2021-03-04T17:05:00+02:00``; no zone = UTC) or the
-  ``strptime`` format given with ``--time-format`` (e.g. ``%d/%m/%Y``, ``%Y%m%d``); Parquet
-  timestamps work as they are. A number that is also a date written as digits (``20150304``) is
-  refused unless ``--time-format`` says which (``%Y%m%d``, or ``unix`` for seconds). A time
-  outside [1970-01-01, 2100-01-01) is ``bad_time`` (milliseconds, most likely). Stored, like
-  Amazon times, as days since the Unix epoch (see :func:`dataset_preprocess.readers.amazon.write_inter`).
+- **time**: a date string: ISO 8601 (``2021-03-04``, ``2021-03-04 17:05:00``,
+  ``2021-03-04T17:05:00+02:00``; no zone = UTC) or the ``strptime`` format given with
+  ``--time-format`` (e.g. ``%d/%m/%Y``, ``%Y%m%d``); Parquet timestamps work as they are. A
+  number (or numeric string) is Unix seconds, or milliseconds, only where that is plausible for
+  a review (1990 to 2100; milliseconds are detected for the column and said); any other number
+  (``20150304``, ``42067``, ``16436``, ``2015``...) is ``bad_time`` naming the ``--time-format``
+  that reads it (``%Y%m%d``, ``excel``, ``unix_days``, ``%Y``...; see
+  :class:`dataset_preprocess.readers.fields.TimeColumn`). Stored, like Amazon times, as days
+  since the Unix epoch (see :func:`dataset_preprocess.readers.amazon.write_inter`).
 - **text**: a string or empty/null (no sentences; counted as ``empty_text``); any other JSON
   value is ``bad_text``; cleaned like Amazon review texts.
-- A CSV/TSV record with a different number of fields than the header, an unterminated quote
-  (a field over 16 lines' worth of bytes) or a JSON line that is not an object is
-  ``malformed_row``/``malformed_json``; blank lines are ignored; a UTF-8 BOM and CRLF line ends
+- Quotes: CSV fields may be quoted (``--quotes off`` to read ``"`` as a character); TSV fields
+  are not (a quote is a character) unless ``--quotes on``. A quoted text may span lines, but
+  one whose inner lines are shaped like rows of the file (a quote left open), or an
+  unterminated quote, is ``malformed_row`` naming the lines; skipped, only its first line is
+  lost and the lines after it are read as rows. The summary's ``line_accounting`` says where
+  every physical line went.
+- JSON lines have one text key for the whole file: text under two known keys is refused
+  unless ``--columns text=KEY`` says which, and then a line with its text under the other is
+  ``bad_text``, never an empty text.
+- A CSV/TSV record with a different number of fields than the header, or a JSON line that is
+  not an object, is ``malformed_row``/``malformed_json``; blank lines are ignored; a UTF-8 BOM and CRLF line ends
   are accepted; invalid UTF-8 (``bad_encoding``), over-long lines (``line_too_long``), NUL bytes,
   truncated/corrupt gzip and binary files are handled by :mod:`dataset_preprocess.readers.rawio`
   exactly as for Amazon files. A missing mapped column is an error naming the columns found.
@@ -42,6 +52,7 @@ import csv
 import json
 import logging
 import os
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +66,7 @@ from dataset_preprocess.readers.amazon import (
     clean_text, decode_raw_line, finish_reviews,
 )
 from dataset_preprocess.readers.fields import (
-    parse_id, parse_json_object, parse_rating, parse_text, parse_time,
+    TimeColumn, parse_id, parse_json_object, parse_rating, parse_text,
 )
 from dataset_preprocess.readers.rawio import DEFAULT_MAX_LINE_BYTES, is_gzip, iter_lines
 
@@ -89,10 +100,17 @@ class OwnFileSpec:
     format: str
     columns: dict[str, str | None] = field(default_factory=dict)  # key -> column, None = absent
     time_format: str | None = None
+    quotes: bool | None = None  # quoted fields: None = the format's default (CSV on, TSV off)
 
     def options(self) -> dict[str, Any]:
-        return {"reader": "own_file", "format": self.format, "columns": dict(self.columns),
-                "time_format": self.time_format}
+        options = {"reader": "own_file", "format": self.format, "columns": dict(self.columns),
+                   "time_format": self.time_format}
+        if self.quotes is not None and self.quotes != (self.format == "csv"):
+            options["quotes"] = self.quotes  # only when not the default: older summaries stay
+        return options
+
+    def quoted(self) -> bool:
+        return self.quotes if self.quotes is not None else self.format == "csv"
 
 
 def parse_columns(text: str | None) -> dict[str, str | None]:
@@ -181,14 +199,14 @@ def resolve_columns(mapping: Mapping[str, str | None], header: list[str],
 # -- values -----------------------------------------------------------------------------------
 
 def row_values(record: Mapping[str, Any], columns: Mapping[str, str | None],
-               time_format: str | None) -> tuple[str, str, float, float, str]:
+               time: TimeColumn) -> tuple[str, str, float, float, str]:
     """(user, item, rating, days, raw text) of one record, or raise _Bad; each field is read by
     its parser in :mod:`dataset_preprocess.readers.fields`, as in every other format."""
     user = parse_id("user", record.get(columns["user"]))  # type: ignore[arg-type]
     item = parse_id("item", record.get(columns["item"]))  # type: ignore[arg-type]
     rating = (DEFAULT_RATING if columns["rating"] is None
               else parse_rating("rating", record.get(columns["rating"])))
-    seconds = parse_time("time", record.get(columns["time"]), time_format)  # type: ignore[arg-type]
+    seconds = time(record.get(columns["time"]))  # type: ignore[arg-type]
     text = "" if columns["text"] is None else parse_text("text", record.get(columns["text"]))
     return user, item, rating, seconds / SECONDS_PER_DAY, text
 
@@ -213,73 +231,135 @@ def read_own_file(path: str | os.PathLike[str], spec: OwnFileSpec,
     else:
         records, columns = _delimited_records(path, spec, report, max_line_bytes)
     rows: list[tuple[str, str, float, float, str, int]] = []
+    time = TimeColumn("time", spec.time_format, columns.get("time"))
     for line_no, record in tqdm(records, desc=f"reading {path.name}", unit=" rows",
                                 disable=None if progress else True):
         try:
-            user, item, rating, days, text = row_values(record, columns, spec.time_format)
+            user, item, rating, days, text = row_values(record, columns, time)
         except _Bad as bad:
             report.bad_line(line_no, bad)
             continue
         cleaned = clean_text(text)
         report.texts_normalised += cleaned != text.strip()
         rows.append((user, item, rating, days, cleaned, line_no))
+    if time.unit == "milliseconds":
+        report.time_unit = "Unix milliseconds (detected: as seconds they lie after 2100)"
+        logger.warning("%s: the time column %r holds Unix milliseconds (as seconds they would lie "
+                       "after 2100); read as such (--time-format unix_ms says so)", path,
+                       columns.get("time"))
+    elif time.unit == "seconds":
+        report.time_unit = "Unix seconds"
     return finish_reviews(rows, report), report, columns
 
 
-def _decoded_lines(path: Path, report: ReadReport, max_line_bytes: int,
-                   numbers: list[int]) -> Iterator[str]:
-    """Decoded physical lines (``\\n`` re-added) for the csv module; bad lines go through the
-    policy and are left out; the line numbers of what is yielded are appended to ``numbers``."""
-    for raw in iter_lines(path, max_line_bytes):
-        report.lines += 1
-        try:
-            text = decode_raw_line(raw, max_line_bytes)
-        except _Bad as bad:
-            report.bad_line(raw.line_no, bad)
-            continue
-        numbers.append(raw.line_no)
-        yield text + "\n"
+class _Lines:
+    """The decoded physical lines of a delimited file (``\\n`` re-added) for the csv module, one
+    record at a time: ``taken`` holds the (number, text) of the lines the current record read,
+    and lines can be pushed back to be read again as rows of their own. Lines that cannot be
+    decoded go through the bad-line policy and are left out."""
+
+    def __init__(self, path: Path, report: ReadReport, max_line_bytes: int) -> None:
+        self._raw = iter_lines(path, max_line_bytes)
+        self._back: deque[tuple[int, str]] = deque()
+        self.report, self.max_line_bytes = report, max_line_bytes
+        self.taken: list[tuple[int, str]] = []
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self._back:
+            item = self._back.popleft()
+        else:
+            while True:
+                raw = next(self._raw)
+                self.report.lines += 1
+                try:
+                    item = (raw.line_no, decode_raw_line(raw, self.max_line_bytes))
+                    break
+                except _Bad as bad:
+                    self.report.bad_line(raw.line_no, bad)
+        self.taken.append(item)
+        return item[1] + "\n"
+
+    def push_back(self, items: list[tuple[int, str]]) -> None:
+        self._back.extendleft(reversed(items))
+
+    def record(self, dialect: dict[str, Any]) -> list[str]:
+        """The next record (raises StopIteration at the end, csv.Error for a broken one); the
+        csv module reads no line past the record's end, so a fresh reader per record is exact."""
+        self.taken = []
+        return next(csv.reader(self, **dialect))
 
 
 def _delimited_records(path: Path, spec: OwnFileSpec, report: ReadReport, max_line_bytes: int
                        ) -> tuple[Iterator[tuple[int, dict[str, Any]]], dict[str, str | None]]:
-    numbers: list[int] = []
-    lines = _decoded_lines(path, report, max_line_bytes, numbers)
+    """The rows of a CSV or TSV file. A quoted text may span lines, but one whose inner lines
+    are shaped like rows of the file (a quote left open) swallows rows: that record is a bad
+    line naming them (under skip, its first line is skipped and the lines after it are read
+    again as rows); an unterminated quote is the same. Every physical line is accounted for in
+    the report (header, blank, rows, skipped, inside multi-line texts)."""
+    lines = _Lines(path, report, max_line_bytes)
     csv.field_size_limit(max(max_line_bytes * FIELD_LIMIT_LINES, 1 << 17))
-    reader = csv.reader(lines, delimiter="," if spec.format == "csv" else "\t", strict=True)
+    dialect: dict[str, Any] = {"delimiter": "," if spec.format == "csv" else "\t", "strict": True}
+    if not spec.quoted():
+        dialect["quoting"] = csv.QUOTE_NONE
+    name = spec.format.upper()
     header: list[str] | None = None
     while header is None:
         try:
-            first = next(reader)
+            first = lines.record(dialect)
         except StopIteration:
             header = []
             break
         except csv.Error as exc:
-            raise BadRawFile(path, f"the header is not valid {spec.format.upper()} ({exc})",
-                             numbers[0] if numbers else 1) from None
+            raise BadRawFile(path, f"the header is not valid {name} ({exc})",
+                             lines.taken[0][0] if lines.taken else 1) from None
         if first and any(cell.strip() for cell in first):
             header = [cell.strip() for cell in first]
-            check_header(header, path, numbers[0] if numbers else None)
+            check_header(header, path, lines.taken[0][0] if lines.taken else None)
+            report.header_lines += len(lines.taken)
         else:
-            report.blank_lines += 1
-        numbers.clear()
+            report.blank_lines += len(lines.taken)
     if not header:
         return iter(()), dict(spec.columns)
     columns = resolve_columns(spec.columns, header, path)
+    shaped = _RowShape(header, columns, dialect, spec.time_format)
 
     def records() -> Iterator[tuple[int, dict[str, Any]]]:
         while True:
-            numbers.clear()
             try:
-                cells = next(reader)
+                cells = lines.record(dialect)
+                problem = None
             except StopIteration:
-                return
+                if not lines.taken:
+                    return
+                cells, problem = [], "an unterminated quote: the file ends inside the field"
             except csv.Error as exc:
-                line_no = numbers[0] if numbers else report.lines
-                report.bad_line(line_no, _Bad("malformed_row", f"not valid "
-                                f"{spec.format.upper()} ({exc}; an unterminated quote?)"))
+                cells, problem = [], (
+                    "an unterminated quote: the file ends inside the field"
+                    if "unexpected end of data" in str(exc) else f"not valid {name} ({exc})")
+            taken = list(lines.taken)
+            line_no = taken[0][0] if taken else report.lines
+            inner = [n for n, text in taken[1:] if shaped(text)]
+            if problem is not None or inner:
+                if inner:
+                    breaks = f" ({problem})" if problem else ""
+                    what = (f"a quoted text opened on this line runs to line {taken[-1][0]}"
+                            f"{breaks}, and line(s) {_ranges(inner)} inside it are shaped like "
+                            f"rows of this file ({len(header)} fields, ids and a time where the "
+                            "columns put them): a quote left open? Close it, or double a quote "
+                            "inside a quoted text")
+                elif len(taken) == 1:
+                    what = problem if "unterminated" in problem else (
+                        f"{problem}; an unterminated quote?")
+                else:
+                    what = (f"{problem}: an unterminated quote on this line took in lines "
+                            f"{taken[1][0]}-{taken[-1][0]}")
+                report.bad_line(line_no, _Bad("malformed_row", what))
+                lines.push_back(taken[1:])  # skipped: the lines after it are rows of their own
                 continue
-            line_no = numbers[0] if numbers else report.lines
+            report.continuation_lines += len(taken) - 1
             if not cells or not any(cell.strip() for cell in cells):
                 report.blank_lines += 1
                 continue
@@ -290,6 +370,44 @@ def _delimited_records(path: Path, spec: OwnFileSpec, report: ReadReport, max_li
             yield line_no, dict(zip(header, cells))
 
     return records(), columns
+
+
+class _RowShape:
+    """Whether one physical line, read alone, is a row of the file: as many fields as the
+    header, and a user id, an item id and a time where the columns put them."""
+
+    def __init__(self, header: list[str], columns: Mapping[str, str | None],
+                 dialect: dict[str, Any], time_format: str | None) -> None:
+        self.header, self.columns = header, columns
+        self.dialect = {**dialect, "strict": False}
+        self.time_format = time_format
+
+    def __call__(self, text: str) -> bool:
+        try:
+            cells = next(csv.reader([text], **self.dialect))
+        except (csv.Error, StopIteration):
+            return False
+        if len(cells) != len(self.header):
+            return False
+        record = dict(zip(self.header, cells))
+        try:
+            parse_id("user", record.get(self.columns["user"]))  # type: ignore[arg-type]
+            parse_id("item", record.get(self.columns["item"]))  # type: ignore[arg-type]
+            TimeColumn("time", self.time_format)(record.get(self.columns["time"]))  # type: ignore[arg-type]
+        except _Bad:
+            return False
+        return True
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[6, 7, 8, 11] -> '6-8, 11'."""
+    parts: list[str] = []
+    for n in numbers:
+        if parts and int(parts[-1].split("-")[-1]) == n - 1:
+            parts[-1] = f"{parts[-1].split('-')[0]}-{n}"
+        else:
+            parts.append(str(n))
+    return ", ".join(parts)
 
 
 def _jsonl_records(path: Path, spec: OwnFileSpec, report: ReadReport, max_line_bytes: int
@@ -314,7 +432,33 @@ def _jsonl_records(path: Path, spec: OwnFileSpec, report: ReadReport, max_line_b
         objects.append((raw.line_no, obj))
     if not objects:
         return iter(()), dict(spec.columns)
-    return iter(objects), resolve_columns(spec.columns, list(keys), path)
+    known = [k for k in DEFAULT_NAMES["text"] if k in keys]
+    if "text" not in spec.columns and len(known) > 1:
+        where = "; ".join(f"{k!r} on {sum(k in obj for _, obj in objects)} line(s) (first: line "
+                          f"{next(n for n, obj in objects if k in obj)})" for k in known)
+        raise BadColumns(f"{path}: the review text is under more than one key: {where}; a file "
+                         "has one text key: say which with --columns text=KEY (lines with the "
+                         "text under another key are then refused)")
+    columns = resolve_columns(spec.columns, list(keys), path)
+    text = columns["text"]
+    others = [k for k in DEFAULT_NAMES["text"] if k in keys and k != text
+              and k not in columns.values()]
+    if text is None or not others:
+        return iter(objects), columns
+
+    def records() -> Iterator[tuple[int, dict[str, Any]]]:
+        for line_no, obj in objects:
+            elsewhere = [k for k in others if isinstance(obj.get(k), str) and obj[k].strip()]
+            if obj.get(text) in (None, "") and elsewhere:
+                report.bad_line(line_no, _Bad(
+                    "bad_text", f"the text is under {elsewhere[0]!r} on this line, but the "
+                                f"file's text key is {text!r} (one key for the whole file); "
+                                "rename the key in these lines, or map the one meant with "
+                                f"--columns text={elsewhere[0]}"))
+                continue
+            yield line_no, obj
+
+    return records(), columns
 
 
 def _parquet_records(path: Path, spec: OwnFileSpec, report: ReadReport

@@ -78,8 +78,11 @@ def _gzip_problem(exc: BaseException, line_no: int = 0) -> str:
 def check_raw_path(path: Path) -> None:
     """Raise :class:`BadRawFile` for a raw path that exists but is not a readable regular file
     (a folder, a FIFO, a device, no read permission); a missing path is left to the caller."""
-    if not path.exists():
-        return
+    try:
+        if not path.exists():
+            return
+    except OSError as exc:  # a name too long for the OS, ...
+        raise BadRawFile(path, f"cannot be used as a path ({exc.strerror or exc})") from None
     if path.is_dir():
         raise BadRawFile(path, "is a folder, not a review file; give the file inside it")
     if not path.is_file():

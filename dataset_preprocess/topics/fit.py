@@ -15,6 +15,7 @@ a plain rating model.
 """
 
 import dataclasses
+import hashlib
 import json
 import logging
 import time
@@ -311,6 +312,10 @@ def _write_side_files(
         for t in summary["topics"]
     ]
     _write_text(paths["summary"], rows)
+    # what the fit wrote, so that a side-file changed or cut short later is noticed
+    # (dataset_preprocess.verify)
+    summary["side_files"] = {key: hashlib.sha256(paths[key].read_bytes()).hexdigest()
+                             for key in ("review_topic", "topic_vec")}
     _write_text(paths["meta"], [json.dumps(summary, indent=2, ensure_ascii=False)])
 
 

@@ -9,7 +9,7 @@ processes keep the cores busy, so the real fit finds them compiled.
 
 The warm-up cannot change the real fit: UMAP and pynndescent draw from random states built from
 ``random_state`` for each fit, and numba's compiled code is the same whichever fit compiled it
-(``tests/test_reproducibility.py`` compares a fit after a warm-up with one without).
+(``tests/preprocess/test_reproducibility.py`` compares a fit after a warm-up with one without).
 """
 
 from __future__ import annotations

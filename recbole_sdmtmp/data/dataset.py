@@ -60,14 +60,11 @@ class SDMTMPDataset(SequentialDataset):
         if side not in ("user", "item"):
             raise ValueError(f"side must be 'user' or 'item', got {side!r}")
         reviews = self.topic_files.review_topic
+        known = self.linked_review_rows()
         users = self._token_ids(self.uid_field, reviews["user_id"])
         items = self._token_ids(self.iid_field, reviews["item_id"])
         topics = reviews["topic_id"].to_numpy(dtype=np.int64)
         counts = reviews["sentences"].to_numpy(dtype=np.float32)
-        known = (users >= 0) & (items >= 0)
-        if self.topic_reviews == "train":
-            interactions = self.inter_matrix(form="csr").astype(bool)
-            known[known] = np.asarray(interactions[users[known], items[known]]).ravel()
         rows = users[known] if side == "user" else items[known]
         n_rows = self.user_num if side == "user" else self.item_num
         n_topics = self.topic_vectors.shape[0]
@@ -75,6 +72,19 @@ class SDMTMPDataset(SequentialDataset):
         if not sentences:
             incidence.data[:] = 1.0  # duplicates summed by csr construction: back to binary
         return incidence
+
+    def linked_review_rows(self) -> np.ndarray:
+        """bool [rows of review_topic]: the (review, topic) rows that link a user and an item of
+        this dataset to a topic: the reviews of its interactions only, unless ``leaky_all``
+        (what ``recbole_sdmtmp.leak_audit`` checks)."""
+        reviews = self.topic_files.review_topic
+        users = self._token_ids(self.uid_field, reviews["user_id"])
+        items = self._token_ids(self.iid_field, reviews["item_id"])
+        known = (users >= 0) & (items >= 0)
+        if self.topic_reviews == "train":
+            interactions = self.inter_matrix(form="csr").astype(bool)
+            known[known] = np.asarray(interactions[users[known], items[known]]).ravel()
+        return known
 
     def _token_ids(self, field: str, tokens) -> np.ndarray:
         """RecBole ids of raw tokens; -1 for tokens the dataset does not hold (filtered out)."""

@@ -350,6 +350,12 @@ def reading_settings(config, protocol: str) -> tuple[str, str]:
                          f"20% is the held-out period: under protocol {protocol!r} it leaks the test items into "
                          "the input. Set allow_test_leak=True to run it as a labelled leaking diagnostic, or use "
                          "protocol=paper_as_printed")
+    if (config["topic_reviews"] or "train") == "leaky_all" and protocol != "paper_as_printed" \
+            and not config["allow_test_leak"]:
+        raise ValueError(f"topic_reviews=leaky_all links users and items to topics through every review, the "
+                         f"held-out ones included: under protocol {protocol!r} it leaks validation and test "
+                         "reviews into the model. Set allow_test_leak=True to run it as a labelled leaking "
+                         "diagnostic, or use protocol=paper_as_printed")
     return cases, source
 
 

@@ -33,6 +33,7 @@ class Cell:
     protocol: str = "paper"
     study: str = "cells"  # folder under the results: 'cells' (tables) or 'tuning' (trials)
     evaluate_test: bool = True  # tuning trials never read the test split
+    trained: bool = True  # False: the initial weights tested, no epoch run
 
     def path(self, results: Path) -> Path:
         slug = re.sub(r"[^A-Za-z0-9.=-]+", "_", self.label)
@@ -79,7 +80,13 @@ def finished_record(cell: Cell, results: Path, data_root: str = "dataset/") -> d
     path = cell.path(results)
     if not path.is_file():
         return None
-    record = json.loads(path.read_text())
+    try:
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict):
+            raise ValueError(f"a JSON {type(record).__name__}, not a record")
+    except (OSError, ValueError) as exc:  # cut short or overwritten: the cell is run again
+        logger.warning("%s is damaged (%s): running the cell again", path, exc)
+        return None
     if "overrides" in record and record["overrides"] != {k: thaw(v) for k, v in cell.overrides}:
         logger.info("%s was run with other settings: running it again", path)
         return None
@@ -96,7 +103,7 @@ def finished_record(cell: Cell, results: Path, data_root: str = "dataset/") -> d
 
 def train(model: str, dataset: str, seed: int, protocol: str, data_root: str, results: Path, overrides: dict,
           evaluate_test: bool = True, saved: bool = True, on_valid=None, settings: dict | None = None,
-          check=None) -> runner.RunResult:
+          check=None, trained: bool = True) -> runner.RunResult:
     """One run, as a table cell and a tuning trial both make it: the protocol, the seed and the
     overrides over the model's own configuration, the dataset prepared first. ``check`` sees
     the configuration before anything is trained."""
@@ -108,7 +115,7 @@ def train(model: str, dataset: str, seed: int, protocol: str, data_root: str, re
     ensure_prepared(base)
     config_dict.update(expand_overrides(overrides, base))
     return runner.run(build_config(model, dataset, config_dict=config_dict), evaluate_test=evaluate_test,
-                      saved=saved, on_valid=on_valid)
+                      saved=saved and trained, on_valid=on_valid, train=trained)
 
 
 def run_cells(cells: list[Cell], results: Path, data_root: str, rerun: bool = False,
@@ -137,7 +144,7 @@ def run_cells(cells: list[Cell], results: Path, data_root: str, rerun: bool = Fa
             continue
         progress.set_postfix_str(f"{cell.dataset} {cell.label} seed {cell.seed}")
         result = train(cell.model, cell.dataset, cell.seed, cell.protocol, data_root, results, dict(cell.overrides),
-                       evaluate_test=cell.evaluate_test).to_dict()
+                       evaluate_test=cell.evaluate_test, trained=cell.trained).to_dict()
         record = {"label": cell.label, "overrides": {k: thaw(v) for k, v in cell.overrides},
                   "cell_version": CELL_VERSION, **result}
         if (fit := topic_fit(cell.model, cell.dataset, data_root)) is not None:

@@ -285,10 +285,13 @@ def write_paper_claim(steps: list, dataset: str, results: Path, command: str) ->
         lines += [f"![{OURS}'s rank and test NDCG@10 after each step](figures/{figure.name})", ""]
     for rows in done:
         test_note = " (selection on the test split)" if rows.step.reads_test else ""
-        ordered = [rows.ours, *ranked(rows.others)]
+        ordered = [rows.ours, *([rows.untrained] if rows.untrained else []), *ranked(rows.others)]
+        untrained_note = (f" The row \"{rows.untrained.label}\" is the same configuration with its initial "
+                          "weights tested, no epoch trained: what the input gives before anything is learned."
+                          if rows.untrained else "")
         lines += [f"## Step {rows.step.number}{test_note}: {rows.step.adds}", "",
                   f"Protocol {protocol_title(rows.step.protocol)}. {OURS}: "
-                  f"{configuration(rows.chosen or {})}.", "", *metrics_table(ordered), ""]
+                  f"{configuration(rows.chosen or {})}.{untrained_note}", "", *metrics_table(ordered), ""]
         if rows.sweep:
             lines += [f"{OURS}'s sweeps (section 3.6, one knob at a time from the defaults; the combined "
                       "configuration takes the best test NDCG@10 of each sweep):", "",
@@ -304,9 +307,9 @@ def write_paper_claim(steps: list, dataset: str, results: Path, command: str) ->
                                                                     for part in ("mean", "std")]])
     for rows in done:
         ordered = [rows.ours, *ranked(rows.others)]
-        for row in ordered:
-            writer.writerow([dataset, rows.step.number, row.label, len(row.runs),
-                             rank_of(row, [other for other in ordered if other is not row]),
+        for row in ordered + ([rows.untrained] if rows.untrained else []):  # untrained: not ranked
+            rank = rank_of(row, [other for other in ordered if other is not row]) if row is not rows.untrained else ""
+            writer.writerow([dataset, rows.step.number, row.label, len(row.runs), rank,
                              *[f"{getattr(row, part)(m):.6f}" for m in METRICS for part in ("mean", "std")]])
     atomic_write_text(results / f"paper_claim_{dataset}.csv", buffer.getvalue())
     return path
