@@ -41,7 +41,8 @@ def review_text(user: str, item: str) -> str:
 
 
 def tiny_reviews(changed_text: dict | None = None) -> pd.DataFrame:
-    rows = [(u, i, r, d * 86400, (changed_text or {}).get((u, i), review_text(u, i)))
+    # day d of the tiny data counted from 2011-04-26 (Unix 1,303,776,000): a plausible review time
+    rows = [(u, i, r, 1_303_776_000 + d * 86400, (changed_text or {}).get((u, i), review_text(u, i)))
             for (u, i, r, d) in interactions()]
     return pd.DataFrame(rows, columns=["user", "item", "rating", "time", "text"])
 

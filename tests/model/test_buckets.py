@@ -9,8 +9,8 @@ from recbole_sdmtmp.config import build_config
 from recbole_sdmtmp.model.layers.buckets import bucketed, length_buckets
 from recbole_sdmtmp.registry import resolve_model
 from recbole_sdmtmp.runner import load_data
-from tests.test_missrec import make_model as make_missrec
-from tests.test_missrec import tiny as missrec_tiny  # noqa: F401 (a fixture)
+from tests.model.test_missrec import make_model as make_missrec
+from tests.model.test_missrec import tiny as missrec_tiny  # noqa: F401 (a fixture)
 from tests.tiny_data import write_tiny_dataset
 
 

@@ -7,10 +7,10 @@ import torch
 
 import recbole_sdmtmp.model.baselines.rgcl as rgcl_module
 from recbole_sdmtmp.model.baselines.rrpu import gaussian_kl, masked_softmax
-from tests.test_rgcl import first_batch, tiny_model as rgcl_model
-from tests.test_rgcl import tiny_root  # noqa: F401 (a fixture)
-from tests.test_rrpu import make_model as make_rrpu
-from tests.test_rrpu import tiny as rrpu_tiny  # noqa: F401 (a fixture)
+from tests.model.test_rgcl import first_batch, tiny_model as rgcl_model
+from tests.model.test_rgcl import tiny_root  # noqa: F401 (a fixture)
+from tests.model.test_rrpu import make_model as make_rrpu
+from tests.model.test_rrpu import tiny as rrpu_tiny  # noqa: F401 (a fixture)
 
 
 def rrpu_forward_direct(model, user, item, reviews):
