@@ -12,7 +12,7 @@ differ only in their seed (two equally valid fits of the exact path):
   metrics averaged over seeds) at p < 0.05;
 - (b) the topic count and outlier share, and (c) NPMI coherence and topic diversity
   (``dataset_preprocess.report``): no further from the reference than the fp32 fit with
-  another seed is (the issue's gate); and, as a second reading, within the range of four fp32
+  another seed is (the earlier gate); and, as a second reading, within the range of four fp32
   fits (seeds 2024-2027), since the distance between two fits is itself one noisy draw.
 
 The reference is ``dataset/<D>`` as committed (fp32, seed 2024: every result in results/); the
@@ -59,7 +59,7 @@ OPTIONS = {
     "bf16 + UMAP 100 epochs": ("auto___UMAP_100_epochs",
                                {"encoder_precision": "bf16", "umap_n_epochs": 100}),
 }
-# The gate: the band the reference and one other fp32 seed span; a second reading: the
+# The earlier gate: the band the reference and one other fp32 seed span; a second reading: the
 # range of all four fp32 fits (two points make a noisy band: see docs/PREPROCESSING.md).
 SECOND_SEED = "fp32, topic seed 2025"
 FP32_FITS = [label for label in OPTIONS if label.startswith("fp32")]

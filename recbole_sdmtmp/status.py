@@ -5,7 +5,7 @@ that resumes it.
     python -m recbole_sdmtmp.status --protocol next_item --datasets Instrument
     python -m recbole_sdmtmp.status --storage postgresql://user@host/db
 
-A study spans sessions (hours on a small CPU); this answers "what is left?" from the store and
+A study spans many runs (hours on a small CPU); this answers "what is left?" from the store and
 the files themselves rather than from notes that go stale. Per model: the tuning trials run
 (complete, pruned or failed) against the budget, how many were pruned or failed, the chosen
 trial's validation NDCG@10, and the test seeds finished for the table row with the chosen
