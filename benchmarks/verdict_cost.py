@@ -7,7 +7,7 @@ tuning study that the store's trials would take at these speeds, in one run.
 Each model trains in its own process through the tuning trials' own path (``runner.run``, no
 test split, no checkpoint) for ``--epochs`` epochs, each followed by an evaluation of the
 validation split as in a trial, at the configuration the study store chose
-(``results/tuning/studies.db``, protocol ``--protocol``), with ``--threads`` torch threads. The
+(``results/tuning/studies.journal``, protocol ``--protocol``), with ``--threads`` torch threads. The
 seconds are medians over those epochs and evaluations, wall time and, beside it, the process's
 CPU time (one thread: what the epoch costs whatever else runs on the machine).
 
