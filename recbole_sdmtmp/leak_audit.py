@@ -48,7 +48,7 @@ COLUMNS = ("dataset", "protocol", "input", "cases", "direct", "timeline")
 
 
 @dataclass
-class TestCases:
+class AuditedCases:
     """The test cases of a run: user, own test (user, item) pairs, test time, input entries."""
 
     users: list  # RecBole user id per case
@@ -77,7 +77,7 @@ def rows_entries(feat, uid: str, iid: str, time: str, suffix: str) -> list:
             for r in range(len(users))]
 
 
-def test_cases(config, dataset, test_data, times: dict) -> TestCases:
+def audited_cases(config, dataset, test_data, times: dict) -> AuditedCases:
     feat = test_data._dataset.inter_feat
     uid, iid, time = dataset.uid_field, dataset.iid_field, dataset.time_field
     suffix = config["LIST_SUFFIX"]
@@ -91,10 +91,10 @@ def test_cases(config, dataset, test_data, times: dict) -> TestCases:
     lengths = feat["item_length"].numpy()
     histories, stamps = feat[iid + suffix].numpy(), feat[time + suffix].numpy()
     inputs = [(histories[r, :lengths[r]], stamps[r, :lengths[r]]) for r in range(len(users))]
-    return TestCases(users, own, test_time, inputs)
+    return AuditedCases(users, own, test_time, inputs)
 
 
-def count(cases: TestCases, entries_of_user, all_times: np.ndarray) -> tuple[int, int]:
+def count(cases: AuditedCases, entries_of_user, all_times: np.ndarray) -> tuple[int, int]:
     """(direct, timeline) over the cases. ``entries_of_user(case) -> set of (user, item)`` the
     input holds that could be the case's own; ``all_times``: the dated entries the input holds."""
     latest = float(np.max(all_times)) if len(all_times) else -np.inf
@@ -103,7 +103,7 @@ def count(cases: TestCases, entries_of_user, all_times: np.ndarray) -> tuple[int
     return direct, timeline
 
 
-def pair_input(cases: TestCases, pairs: set, times: dict) -> tuple[int, int]:
+def pair_input(cases: AuditedCases, pairs: set, times: dict) -> tuple[int, int]:
     """Counts for an input that is a set of (user, item) interactions or reviews."""
     stamps = np.array([times[pair] for pair in pairs if pair in times], dtype=float)
     return count(cases, lambda c: pairs, stamps)
@@ -135,7 +135,7 @@ def audit(dataset_name: str, protocol: str, data_path: str) -> list[dict]:
     config = build_config("SDMTMP", dataset_name, config_dict=settings)
     dataset, (train, _, test) = load_data(config, resolve_model("SDMTMP")[1])
     times = interaction_times(dataset)
-    cases = test_cases(config, dataset, test, times)
+    cases = audited_cases(config, dataset, test, times)
     uid, iid, time, suffix = dataset.uid_field, dataset.iid_field, dataset.time_field, config["LIST_SUFFIX"]
     rows = {}
 
