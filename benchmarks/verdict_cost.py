@@ -81,7 +81,8 @@ def run_measure(spec: dict) -> dict:
 
 
 def prepare(dataset: str, raw_file: str | None, data_path: str, protocol: str) -> str:
-    """The dataset's RecBole name, its atomic (and topic) files prepared from ``raw_file`` if missing."""
+    """The dataset's RecBole name, its atomic files, topics and review vectors prepared (from
+    ``raw_file``) where missing, before anything is timed."""
     import recbole_sdmtmp  # noqa: F401  (RecBole compatibility fixes first)
     from dataset_preprocess.pipeline import INPUT_ERRORS, resolve_source
     from dataset_preprocess.registry import lookup
@@ -95,8 +96,9 @@ def prepare(dataset: str, raw_file: str | None, data_path: str, protocol: str) -
         else:
             amazon = lookup(dataset)
             dataset = amazon.name if amazon is not None else dataset
-        config = build_config("SDMTMP", dataset, config_dict={"protocol": protocol, "data_path": data_path})
-        ensure_prepared(config, raw_file=raw_file, source=source)
+        for reader in ("SDMTMP", "RGCL"):  # the topics, then the review vectors RGCL, RRPU and MISSRec read
+            config = build_config(reader, dataset, config_dict={"protocol": protocol, "data_path": data_path})
+            ensure_prepared(config, raw_file=raw_file, source=source)
     except INPUT_ERRORS + (ValueError,) as error:
         raise SystemExit(f"error: {error}") from None
     return dataset
