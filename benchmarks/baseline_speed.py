@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -130,12 +129,9 @@ def measure(spec: dict) -> dict:
 
 def run_measure(spec: dict, code: Path | None) -> dict:
     """``measure(spec)`` in a fresh process, importing the project from ``code`` (default: here)."""
-    env = dict(os.environ, PYTHONPATH=str(code or REPO))
-    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--measure", json.dumps(spec)], env=env,
-                         capture_output=True, text=True, cwd=code or REPO)
-    if out.returncode != 0:
-        raise RuntimeError(f"{spec['model']} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    from benchmarks.fresh_process import in_fresh_process
+
+    return in_fresh_process(__file__, spec, spec["model"], code)
 
 
 def export(commit: str, folder: Path) -> Path:

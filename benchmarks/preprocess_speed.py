@@ -167,8 +167,8 @@ class OnnxEncoder:
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            self.run = lambda feed: session.run(None, feed)[0]
+            onnx_run = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.run = lambda feed: onnx_run.run(None, feed)[0]
         else:
             import openvino as ov
 

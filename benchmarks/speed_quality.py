@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -46,12 +44,10 @@ def measure(spec: dict) -> dict:
 
 
 def run_measure(spec: dict, code: Path | None) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(code or REPO))
-    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--measure", json.dumps(spec)], env=env,
-                         capture_output=True, text=True, cwd=code or REPO)
-    if out.returncode != 0:
-        raise SystemExit(f"error: {spec['model']} seed {spec['seed']} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """``measure(spec)`` in a fresh process, importing the project from ``code`` (default: here)."""
+    from benchmarks.fresh_process import in_fresh_process
+
+    return in_fresh_process(__file__, spec, f"{spec['model']} seed {spec['seed']}", code)
 
 
 def main(argv=None) -> int:

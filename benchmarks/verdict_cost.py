@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -71,13 +69,10 @@ def measure(spec: dict) -> dict:
 
 
 def run_measure(spec: dict) -> dict:
-    """``measure(spec)`` in a fresh process: no model inherits another's threads or memory."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--measure", json.dumps(spec)], env=env,
-                         capture_output=True, text=True, cwd=REPO)
-    if out.returncode != 0:
-        raise SystemExit(f"error: {spec['model']} did not train:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """``measure(spec)`` in a fresh process."""
+    from benchmarks.fresh_process import in_fresh_process
+
+    return in_fresh_process(__file__, spec, spec["model"])
 
 
 def prepare(dataset: str, raw_file: str | None, data_path: str, protocol: str) -> str:

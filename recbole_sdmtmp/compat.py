@@ -68,7 +68,7 @@ def _pop_init(self, config, dataset):
 def _pop_calculate_loss(self, interaction):
     """RecBole's ``item_cnt[item] = item_cnt[item] + 1`` adds 1 once per batch to an item that
     occurs several times in it, and counts the sampled negatives, which share the item field
-    (RecBole issues 1844, 2198): Pop then ranks by "batches an item appeared in". Here each
+    (RecBole 1.2.1's Pop, as shipped): it then ranks by "batches an item appeared in". Here each
     positive row adds 1 (index_add over the positives), so the scores are the training counts."""
     item = interaction[self.ITEM_ID]
     if self.LABEL in interaction:

@@ -1,7 +1,7 @@
 """Shared test set-up.
 
 RecBole's Config parses every ``--key=value`` in sys.argv, pytest's own flags included, so the
-whole session runs with a bare argv.
+whole test run goes with a bare argv.
 """
 
 import sys
@@ -27,7 +27,7 @@ def instrument_raw():
 
 @pytest.fixture(scope="session")
 def embedding_cache_dir(tmp_path_factory):
-    """One sentence-embedding cache for the whole session: each slice is encoded once."""
+    """One sentence-embedding cache for the whole test run: each slice is encoded once."""
     return tmp_path_factory.mktemp("embedding_cache")
 
 

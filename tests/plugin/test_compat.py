@@ -63,7 +63,7 @@ def test_recbole_trainer_loads_its_own_checkpoint(tmp_path, monkeypatch):
 
 def test_pop_counts_every_positive_once_and_never_a_negative():
     """RecBole's Pop adds 1 once per batch to a repeated item and counts the sampled negatives
-    (label 0) too; the patched one counts each positive row (RecBole issues 1844, 2198)."""
+    (label 0) too; the patched one counts each positive row."""
     from types import SimpleNamespace
 
     from recbole.data.interaction import Interaction

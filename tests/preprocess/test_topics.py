@@ -1,8 +1,8 @@
 """Review topics: sentence splitting, the embedding cache, BERTopic side-files and their reader.
 
 The topic tests run the real bundled all-MiniLM-L6-v2 on a slice of the real Instrument reviews;
-the embedding cache lives in a session temporary directory, so every session starts cold and the
-second ``build_topics`` run of the session proves the cache.
+the embedding cache lives in one temporary directory per test run, so every run starts cold and
+the second ``build_topics`` call of the run proves the cache.
 """
 
 import gzip
