@@ -52,6 +52,17 @@ def losses_and_scores(model, batch):
         return model.calculate_loss(batch), model.full_sort_predict(batch)
 
 
+def assert_groups_equal_the_padded_batch(model, batch, monkeypatch) -> None:
+    """The batch in length groups (more than two here) and as one padded group: the same loss
+    and full-sort scores."""
+    assert len(length_buckets(batch["item_length"])) > 2
+    loss, scores = losses_and_scores(model, batch)
+    monkeypatch.setattr(buckets_module, "length_buckets", one_group)
+    padded_loss, padded_scores = losses_and_scores(model, batch)
+    assert loss.item() == pytest.approx(padded_loss.item(), rel=1e-6)
+    torch.testing.assert_close(scores, padded_scores, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("name", ["GRU4Rec", "SASRec"])
 def test_recbole_models_in_length_groups_equal_the_padded_batch(tiny_root, monkeypatch, name):
     config = build_config(name, "tiny", config_dict={
@@ -61,22 +72,10 @@ def test_recbole_models_in_length_groups_equal_the_padded_batch(tiny_root, monke
     _, (train_data, _, _) = load_data(config, dataset_class)
     torch.manual_seed(0)
     model = model_class(config, train_data._dataset).eval()  # no dropout: the same function
-    batch = next(iter(train_data))
-    assert len(length_buckets(batch["item_length"])) > 2
-    loss, scores = losses_and_scores(model, batch)
-    monkeypatch.setattr(buckets_module, "length_buckets", one_group)
-    padded_loss, padded_scores = losses_and_scores(model, batch)
-    assert loss.item() == pytest.approx(padded_loss.item(), rel=1e-6)
-    torch.testing.assert_close(scores, padded_scores, rtol=1e-5, atol=1e-5)
+    assert_groups_equal_the_padded_batch(model, next(iter(train_data)), monkeypatch)
 
 
 def test_missrec_in_length_groups_equals_the_padded_batch(missrec_tiny, monkeypatch):
     *_, train_data, _, _ = missrec_tiny
     model = make_missrec(missrec_tiny).eval()
-    batch = next(iter(train_data))
-    assert len(length_buckets(batch["item_length"])) > 2
-    loss, scores = losses_and_scores(model, batch)
-    monkeypatch.setattr(buckets_module, "length_buckets", one_group)
-    padded_loss, padded_scores = losses_and_scores(model, batch)
-    assert loss.item() == pytest.approx(padded_loss.item(), rel=1e-6)
-    torch.testing.assert_close(scores, padded_scores, rtol=1e-5, atol=1e-5)
+    assert_groups_equal_the_padded_batch(model, next(iter(train_data)), monkeypatch)
