@@ -25,6 +25,7 @@ from dataset_preprocess.readers.own_file import FORMATS
 from dataset_preprocess.readers.rawio import DEFAULT_MAX_LINE_BYTES
 from dataset_preprocess.registry import PAPER_DATASETS, lookup, resolve
 from dataset_preprocess.topics.pinned import PINNED_FITS_DIR, pin_fit
+from dataset_preprocess.topics.training_fit import pin_training_fits
 
 if TYPE_CHECKING:
     from dataset_preprocess.topics.fit import TopicConfig
@@ -127,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     topic.add_argument("--refit-topics", action="store_true",
                        help="fit topics even where a pinned fit of these inputs exists")
     topic.add_argument("--pin-topics", action="store_true",
-                       help="after preparing, pin this fit (copy it to --pinned-fits) so that "
-                            "other machines read it instead of fitting their own")
+                       help="after preparing, pin this fit and the training-split fits runs made "
+                            "(fits/<protocol>-*: copy them to --pinned-fits) so that other machines "
+                            "read them instead of fitting their own")
     topic.add_argument("--pinned-fits", default=str(PINNED_FITS_DIR), metavar="DIR",
                        help=f"folder of pinned topic fits (default: {PINNED_FITS_DIR}); a dataset's "
                             "pin is installed instead of a fit when it was made from the same raw "
@@ -214,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from dataset_preprocess.topics.fit import TopicConfig
 
             pin_fit(dataset_dir, summary["dataset"], _topic_config(args) or TopicConfig(), Path(args.pinned_fits))
+            for folder in pin_training_fits(dataset_dir, summary["dataset"], Path(args.pinned_fits)):
+                print(f"pinned the training-split topic fit {folder}")
     except INPUT_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

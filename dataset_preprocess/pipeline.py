@@ -347,14 +347,10 @@ def _build_topics(reviews: pd.DataFrame, dataset_dir: Path, name: str,
                          inter_sha256=recorded_inter_sha256(dataset_dir, name))
 
 
-def build_review_vectors_for_prepared(name: str, out_dir: str | Path = "dataset", cache_dir: str | Path | None = None,
-                       encoder: str | None = None) -> dict:
-    """The review vectors of an already prepared dataset ``<out_dir>/<name>``, without re-clustering.
-
-    Reads the raw file and options recorded in ``<name>.summary.json`` (as the conversion did),
-    checks the reviews are exactly the ``.inter`` pairs, and takes encoder and cache directory
-    from ``<name>.topics.json`` when the topics exist (so the warm cache is used).
-    """
+def prepared_reviews(name: str, out_dir: str | Path = "dataset") -> pd.DataFrame:
+    """The reviews of the prepared dataset ``<out_dir>/<name>``, text included, re-read from the raw
+    file and with the options ``<name>.summary.json`` records, checked to be exactly the ``.inter``
+    interactions (the atomic files hold no text)."""
     dataset_dir = Path(out_dir) / name
     summary_file = summary_path(dataset_dir, name)
     if not summary_file.is_file():
@@ -375,6 +371,20 @@ def build_review_vectors_for_prepared(name: str, out_dir: str | Path = "dataset"
         raise ValueError(f"{name}: the reviews re-read from {summary['source_file']} are not the "
                          f"{len(inter)} interactions of {summary['inter_file']}; convert again with "
                          f"python -m dataset_preprocess {name} --force")
+    return reviews
+
+
+def build_review_vectors_for_prepared(name: str, out_dir: str | Path = "dataset", cache_dir: str | Path | None = None,
+                       encoder: str | None = None) -> dict:
+    """The review vectors of an already prepared dataset ``<out_dir>/<name>``, without re-clustering.
+
+    Reads the raw file and options recorded in ``<name>.summary.json`` (as the conversion did),
+    checks the reviews are exactly the ``.inter`` pairs, and takes encoder and cache directory
+    from ``<name>.topics.json`` when the topics exist (so the warm cache is used).
+    """
+    dataset_dir = Path(out_dir) / name
+    reviews = prepared_reviews(name, out_dir)
+    summary = json.loads(summary_path(dataset_dir, name).read_text(encoding="utf-8"))
     topics_meta = dataset_dir / f"{name}.topics.json"
     meta = json.loads(topics_meta.read_text(encoding="utf-8")) if topics_meta.is_file() else {}
     topic_config = meta.get("config", {})

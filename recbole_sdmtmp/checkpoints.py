@@ -24,8 +24,8 @@ from recbole.utils.argument_list import evaluation_arguments, general_arguments,
 
 from dataset_preprocess import verify
 from dataset_preprocess.pipeline import RawDataMissing
-from dataset_preprocess.topics.files import topic_fit_id
 from recbole_sdmtmp.config import PROPERTIES, ensure_prepared
+from recbole_sdmtmp.data.topic_fit import current_topic_fit
 from recbole_sdmtmp.registry import needs_topics
 
 IDENTITY_KEY = "trained_on"
@@ -39,22 +39,25 @@ class CheckpointMismatch(ValueError):
     """A checkpoint that cannot be read, or was trained as something else than it is used for."""
 
 
-def data_identity(config) -> dict[str, str | None]:
+def data_identity(config, topics_fit: str | None = None) -> dict[str, str | None]:
     """What the run reads: the ``.inter``'s sha256 as its summary records it, and the topic fit's
-    id for a model that reads topics (None where there is none)."""
+    id for a model that reads topics (None where there is none): ``topics_fit`` where the caller
+    knows it, else the fit of the run's training split (:mod:`recbole_sdmtmp.data.topic_fit`)."""
     folder = Path(config["data_path"])
     summary = folder / f"{config['dataset']}.summary.json"
     try:
         inter = json.loads(summary.read_text(encoding="utf-8")).get("inter_sha256")
     except (OSError, ValueError, AttributeError):
         inter = None
-    fit = topic_fit_id(folder, config["dataset"]) if needs_topics(config) else None
+    fit = None
+    if needs_topics(config):
+        fit = topics_fit or current_topic_fit(config)
     return {"inter_sha256": inter, "topic_fit": fit}
 
 
-def stamp(config) -> None:
+def stamp(config, topics_fit: str | None = None) -> None:
     """Record the data identity in ``config``: RecBole writes the Config into the checkpoint."""
-    config[IDENTITY_KEY] = data_identity(config)
+    config[IDENTITY_KEY] = data_identity(config, topics_fit)
 
 
 def read_checkpoint(path: str | Path) -> dict:

@@ -13,19 +13,18 @@ Inputs, read from what the runner builds (``runner.load_data``) and the side-fil
 wrote: ``training interactions`` (every target and history entry of SD-MTMP's training rows and
 every row a general model trains on), ``case
 input`` (the history a test case reads; SD-MTMP's short-term window is its newest part), ``topic
-fit`` (the reviews whose sentences the fit clustered: every review of the dataset, as its record
-``n_reviews`` says, unless the record names a training restriction), ``topic links`` (the
-reviews that tie users and items to topics in the training split) and ``review vectors`` (the
-reviews RGCL, RRPU and MISSRec read in the training split; where they are built). Under
+fit`` (the reviews whose sentences the fit the training split reads clustered, as its record
+names them: ``fitted_on``, or every review of the dataset where it says ``n_reviews``), ``topic
+links`` (the reviews that tie users and items to topics in the training split) and ``review
+vectors`` (the reviews RGCL, RRPU and MISSRec read in the training split). Under
 ``paper_as_printed`` the audit runs the procedure as printed: the short-term window from the
-complete record and topic links from every review. Writes ``leak_audit.md`` and ``.csv`` into
+complete record, topics fitted on every review and topic links from every review. Writes ``leak_audit.md`` and ``.csv`` into
 ``--results``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 import sys
@@ -113,10 +112,11 @@ def fit_reviews(dataset, times: dict) -> set:
     """The reviews the topic fit read, from its record: every review of the dataset unless the
     record names what it was restricted to (``fitted_on``: the (user, item) pairs it read)."""
     files = dataset.topic_files
-    record = json.loads((Path(dataset.dataset_path) / f"{dataset.dataset_name}.topics.json").read_text())
+    record = files.meta
     tokens = dataset.field2token_id
     if "fitted_on" in record:
-        return {(tokens[dataset.uid_field][u], tokens[dataset.iid_field][i]) for u, i in record["fitted_on"]}
+        pairs = (entry.split("\t") for entry in record["fitted_on"])
+        return {(tokens[dataset.uid_field][u], tokens[dataset.iid_field][i]) for u, i in pairs}
     if "n_reviews" in record:  # the fit read every review of the .inter it was built from
         if record["n_reviews"] != len(times):
             raise ValueError(f"{dataset.dataset_name}: the topic fit's record counts {record['n_reviews']} reviews, "
@@ -163,16 +163,12 @@ def audit(dataset_name: str, protocol: str, data_path: str) -> list[dict]:
     link_items = train._dataset._token_ids(iid, reviews["item_id"])[linked]
     rows["topic links"] = pair_input(cases, set(zip(link_users.tolist(), link_items.tolist())), times)
 
-    rows["review vectors"] = None
-    folder = Path(config["data_path"])
-    if any(folder.glob(f"{dataset_name}.review_vec*")):
-        review_config = build_config("RGCL", dataset_name, config_dict=settings)
-        review_data, (review_train, _, _) = load_data(review_config, resolve_model("RGCL")[1])
-        users, items, _ = review_train._dataset.review_vectors()
-        rows["review vectors"] = pair_input(cases, set(zip(users.tolist(), items.tolist())), times)
+    review_config = build_config("RGCL", dataset_name, config_dict=settings)
+    _, (review_train, _, _) = load_data(review_config, resolve_model("RGCL")[1])
+    users, items, _ = review_train._dataset.review_vectors()
+    rows["review vectors"] = pair_input(cases, set(zip(users.tolist(), items.tolist())), times)
     return [{"dataset": dataset_name, "protocol": protocol, "input": name, "cases": len(cases.users),
-             "direct": "" if counts is None else counts[0], "timeline": "" if counts is None else counts[1]}
-            for name, counts in rows.items()]
+             "direct": counts[0], "timeline": counts[1]} for name, counts in rows.items()]
 
 
 def render(rows: list[dict], command: str) -> tuple[str, str]:
@@ -183,12 +179,12 @@ def render(rows: list[dict], command: str) -> tuple[str, str]:
              "their own test interactions or its review; `timeline` those whose input holds any interaction or "
              "review, of any user, dated at or after the case's test time (its first test interaction; the "
              "second cut under `global_time`). `paper_as_printed` runs the procedure as printed (short-term "
-             "window from the complete record, topic links from every review). Times are days: under the "
+             "window from the complete record, topics fitted on and linked through every review). Times are days: under the "
              "per-user splits a history entry of the same day as the case's first test interaction counts as "
              "`timeline` (a same-day order is by item id), which `global_time`'s strict cut never has. The "
-             "topic fit reads every review of the dataset under every protocol (its record's `n_reviews`). An "
-             "empty cell: the input is not built for that dataset (review vectors are built when a model "
-             "that reads them runs).", "",
+             "topic fit reads the reviews its record names (`fitted_on`: the training split's, fitted per "
+             "protocol); under `paper_as_printed` it is the preparation's fit of every review (its record's "
+             "`n_reviews`).", "",
              "| dataset | protocol | input | test cases | direct | timeline |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['dataset']} | {r['protocol']} | {r['input']} | {r['cases']} | {r['direct']} | {r['timeline']} |"
               for r in rows]
@@ -226,7 +222,8 @@ def main(argv=None) -> int:
     refuse_other_settings(results / "leak_audit.md", command)
     rows = []
     for dataset in args.datasets:
-        ensure_prepared(build_config("SDMTMP", dataset, config_dict={"data_path": args.data_path}))
+        for model in ("SDMTMP", "RGCL"):  # the topics, and the review vectors RGCL, RRPU and MISSRec read
+            ensure_prepared(build_config(model, dataset, config_dict={"data_path": args.data_path}))
         for protocol in args.protocols:
             print(f"auditing {dataset} under {protocol}", file=sys.stderr, flush=True)
             rows += audit(dataset, protocol, args.data_path)

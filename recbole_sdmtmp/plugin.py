@@ -65,12 +65,14 @@ def _load_internal_with_plugin_defaults(self, model, model_class, dataset):
     """RecBole's internal defaults, then, for a plugin model, the plugin's YAML (the protocol,
     the model's defaults, SD-MTMP's per-dataset values) as internal defaults too."""
     _RECBOLE_LOAD_INTERNAL(self, model, model_class, dataset)
-    from recbole_sdmtmp.config import config_files_for
+    from recbole_sdmtmp.config import config_files_for, pinned_fits_dir
     from recbole_sdmtmp.registry import plugin_model
 
     if plugin_model(model) is model_class:
         for path in config_files_for(model, dataset):
             self._update_internal_config_dict(path)
+        # the committed topic fits of the shipped datasets, installed instead of fitting
+        self.internal_config_dict.setdefault("pinned_topic_fits", str(pinned_fits_dir()))
 
 
 def _read_plugin_defaults() -> None:

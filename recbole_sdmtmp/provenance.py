@@ -7,7 +7,6 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
-from dataset_preprocess.topics.files import topic_file_paths, topic_fit_id
 
 PACKAGE = "recbole-sdmtmp"
 LIBRARIES = ("torch", "recbole", "optuna")
@@ -40,22 +39,7 @@ def git_commit(package: Path = Path(__file__).resolve().parent) -> str | None:
     return commit + ("+dirty" if status.returncode == 0 and status.stdout.strip() else "")
 
 
-def dataset_fit(folder, dataset: str) -> str | None:
-    """The id of the topic fit in the dataset's folder (None where it has no topic side-files)."""
-    folder = Path(folder)
-    paths = topic_file_paths(folder, dataset)
-    stamps = tuple((p.stat().st_mtime_ns, p.stat().st_size) if p.is_file() else None
-                   for p in (paths["review_topic"], paths["topic_vec"]))
-    return None if None in stamps else _fit_id(str(folder), dataset, stamps)
-
-
-@lru_cache(maxsize=32)
-def _fit_id(folder: str, dataset: str, stamps: tuple) -> str | None:
-    return topic_fit_id(Path(folder), dataset)  # ``stamps`` keys the cache: a re-fit is hashed afresh
-
-
-def provenance(dataset_dir, dataset: str) -> dict:
-    """The record of what made a run on ``dataset``, whose files are in ``dataset_dir`` (RecBole's
-    ``config['data_path']``)."""
-    return {"version": version_of(PACKAGE), "commit": git_commit(), "topics_fit": dataset_fit(dataset_dir, dataset),
+def provenance(topics_fit: str | None) -> dict:
+    """The record of what made a run that read the topic fit ``topics_fit`` (None: no topics)."""
+    return {"version": version_of(PACKAGE), "commit": git_commit(), "topics_fit": topics_fit,
             "libraries": {name: version_of(name) for name in LIBRARIES}}

@@ -26,7 +26,7 @@ from recbole_sdmtmp.checkpoints import check_data, check_shapes, checked_data, r
 from recbole_sdmtmp.data.protocol import prepare
 from recbole_sdmtmp.evaluation import case_metrics_of
 from recbole_sdmtmp.provenance import provenance
-from recbole_sdmtmp.registry import check_model_fits, resolve_model
+from recbole_sdmtmp.registry import check_model_fits, needs_topics, resolve_model
 
 
 @dataclass
@@ -194,8 +194,10 @@ def run(
         config["single_spec"] = False
         own_checkpoint(trainer, config)  # rank 0's name is then given to every rank
         ddp.distribute_trainer(trainer, config)
+    train_dataset = train_data._dataset
+    topics_fit = train_dataset.topic_fit_id() if needs_topics(config) else None  # the fit the model read
     if checkpoint is None:
-        stamp(config)  # the data it is trained on, saved with the Config in the checkpoint
+        stamp(config, topics_fit)  # the data it is trained on, saved with the Config in the checkpoint
     else:  # evaluated: a checkpoint of this model and data (recbole_sdmtmp.checkpoints)
         check_shapes(checkpoint, read_checkpoint(checkpoint)["state_dict"], recommender)
     own_optimizer = getattr(recommender, "build_optimizer", lambda: None)()
@@ -209,7 +211,7 @@ def run(
     trainer._valid_epoch = _timed(trainer._valid_epoch, eval_seconds, report)
     result = RunResult(model=model, dataset=dataset, seed=config["seed"], test_result={},
                        protocol=config["protocol"], valid_cases=len(valid_data.positives),
-                       test_cases=len(test_data.positives), provenance=provenance(config["data_path"], dataset))
+                       test_cases=len(test_data.positives), provenance=provenance(topics_fit))
     if checkpoint is None and train:
         result.best_valid_score, result.best_valid_result = trainer.fit(
             train_data, valid_data, saved=saved, show_progress=config["show_progress"]

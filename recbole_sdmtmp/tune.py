@@ -151,7 +151,7 @@ def tune(args) -> int:
                 defaults = default_params(model, dataset, args.protocol, space, args.data_path)
                 if args.restart:
                     delete_study(url, model, dataset, args.protocol)
-                fit = topic_fit(model, dataset, args.data_path)
+                fit = topic_fit(model, dataset, args.data_path, args.protocol)
                 if (study := load_study(url, model, dataset, args.protocol)) is not None and on_other_fit(study, fit):
                     logging.warning("skipping %s: its study was tuned on another topic fit than %s holds; "
                                     "tune it again with --models %s --restart", study.study_name,

@@ -60,5 +60,6 @@ def instrument_root(tmp_path_factory, instrument_raw, topic_slice, embedding_cac
         min_cluster_size=15, min_samples=5, cache_dir=str(embedding_cache_dir), show_progress=False,
         topic_cache_dir="",
     )
-    build_topics(topic_slice, out_dir=dataset_dir, name="Instrument", config=config)
+    # each user's first review is a training review under every protocol's split but global_time's
+    build_topics(topic_slice, out_dir=dataset_dir, name="Instrument", config=config, fitted_on="first reviews")
     return root

@@ -27,4 +27,4 @@ def add_trials(results, model, dataset, protocol, configurations, scores, states
 
 def on_fit(monkeypatch, fit=FIT):
     """The datasets' topics are fit ``fit`` (these tests have no topic files)."""
-    monkeypatch.setattr(fits, "topic_fit", lambda model, dataset, data_root: fit if reads_topics(model) else None)
+    monkeypatch.setattr(fits, "topic_fit", lambda model, dataset, data_root, *_: fit if reads_topics(model) else None)

@@ -57,6 +57,18 @@ def write_tiny_dataset(root: Path, name: str = "tiny") -> Path:
     return root
 
 
+def write_tiny_review_vectors(folder: Path, name: str = "tiny") -> None:
+    """One text vector per review of the ``.inter`` (as ``dataset_preprocess.topics.review_vectors``
+    writes them), except u4's reviews, which have no text."""
+    inter = [line.split("\t") for line in (folder / f"{name}.inter").read_text().splitlines()[1:]]
+    pairs = sorted((user, item) for user, item, *_ in inter if user != "u4")
+    lines = ["user_id:token\titem_id:token\tsentences:float"] + [f"{u}\t{i}\t1.0" for u, i in pairs]
+    (folder / f"{name}.review_vec.tsv").write_text("\n".join(lines) + "\n")
+    np.save(folder / f"{name}.review_vec.npy", np.ones((len(pairs), TOPIC_DIM), dtype=np.float32))
+    (folder / f"{name}.review_vec.json").write_text(json.dumps(
+        {"format_version": 1, "n_rows": len(pairs), "embedding_dim": TOPIC_DIM}))
+
+
 def tiny_config(root: Path, **overrides):
     settings = {
         "data_path": str(root),
@@ -70,6 +82,7 @@ def tiny_config(root: Path, **overrides):
         "checkpoint_dir": str(root / "saved"),
         "device": "cpu",
         "use_gpu": False,
+        "topic_fit": "prepared",  # the hand-made side-files (the training fit needs review text)
     }
     settings.update(overrides)
     return build_config("SDMTMP", "tiny", config_dict=settings)
@@ -78,3 +91,33 @@ def tiny_config(root: Path, **overrides):
 def tiny_dataset(root: Path, **overrides):
     config = tiny_config(root, **overrides)
     return config, SDMTMPDataset(config)
+
+
+def hand_made_training_fits(monkeypatch) -> None:
+    """The training fit of the hand-made dataset, made by the real code path
+    (``dataset_preprocess.topics.training_fit.ensure_training_fit``) with the clustering replaced:
+    a fit of some reviews keeps the hand-made topic rows of exactly those reviews."""
+    import pandas as pd
+
+    from dataset_preprocess.topics import fit
+    from dataset_preprocess import pipeline
+
+    def reviews(name, out_dir):
+        inter = pd.read_csv(Path(out_dir) / name / f"{name}.inter", sep="\t", dtype=str)
+        return pd.DataFrame({"user_id": inter["user_id:token"], "item_id": inter["item_id:token"]})
+
+    def clustered(chosen, out_dir, name, config=None, fitted_on=None):
+        source = Path(out_dir).parents[1]  # <dataset>/fits/<scope>-<digest>
+        rows = pd.read_csv(source / f"{name}.review_topic", sep="\t", dtype=str)
+        keep = set(zip(chosen["user_id"], chosen["item_id"]))
+        rows = rows[[pair in keep for pair in zip(rows["user_id:token"], rows["item_id:token"])]]
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        rows.to_csv(Path(out_dir) / f"{name}.review_topic", sep="\t", index=False)
+        np.save(Path(out_dir) / f"{name}.topic_vec.npy", np.load(source / f"{name}.topic_vec.npy"))
+        meta = {"format_version": 1, "n_topics": N_TOPICS, "embedding_dim": TOPIC_DIM, "topics": [],
+                **fit.fitted_on_record(chosen, fitted_on)}
+        (Path(out_dir) / f"{name}.topics.json").write_text(json.dumps(meta))
+        return meta
+
+    monkeypatch.setattr(pipeline, "prepared_reviews", reviews)
+    monkeypatch.setattr(fit, "build_topics", clustered)

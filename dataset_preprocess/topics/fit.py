@@ -118,12 +118,15 @@ def minimum_sentences(config: TopicConfig) -> int:
 
 
 def build_topics(
-    reviews: pd.DataFrame, out_dir: Path, name: str, config: TopicConfig | None = None
+    reviews: pd.DataFrame, out_dir: Path, name: str, config: TopicConfig | None = None,
+    fitted_on: str | None = None,
 ) -> dict:
     """Cluster the review sentences into topics and write ``<name>.*`` side-files to ``out_dir``.
 
     ``reviews`` has columns user_id, item_id, rating, timestamp, review_text (may be "").
-    Returns the content of ``<name>.topics.json``.
+    ``fitted_on``: what ``reviews`` were chosen as (e.g. the training reviews of a protocol,
+    :mod:`dataset_preprocess.topics.training_fit`); the record then lists the (user, item) pairs
+    read, so an audit can check them. Returns the content of ``<name>.topics.json``.
     """
     config = config or TopicConfig()
     sentences = split_reviews(reviews)
@@ -229,8 +232,26 @@ def build_topics(
         "topic_fit": {"key": key, "reused": cached is not None},
         "topics": topics,
     }
+    if fitted_on is not None:
+        summary.update(fitted_on_record(reviews, fitted_on))
     _write_side_files(Path(out_dir), name, review_topic, topic_vectors, summary)
     return summary
+
+
+def fitted_on_record(reviews: pd.DataFrame, scope: str) -> dict:
+    """What a fit of a chosen set of ``reviews`` records of them: the scope they were chosen as,
+    their (user, item) pairs (one ``user<TAB>item`` string each) and the pairs' digest."""
+    pairs = sorted(zip(reviews["user_id"].astype(str), reviews["item_id"].astype(str)))
+    return {"fitted_on_scope": scope, "fitted_on_sha256": pairs_digest(pairs),
+            "fitted_on": [f"{user}\t{item}" for user, item in pairs]}
+
+
+def pairs_digest(pairs) -> str:
+    """sha256 of a set of (user, item) token pairs, in sorted order: what a fit was fitted on."""
+    digest = hashlib.sha256()
+    for user, item in sorted(pairs):
+        digest.update(f"{user}\t{item}\n".encode("utf-8"))
+    return digest.hexdigest()
 
 
 def _cluster(

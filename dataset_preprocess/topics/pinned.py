@@ -55,10 +55,13 @@ def _inputs(dataset_dir: Path, name: str) -> dict:
     return {"source_sha256": summary.get("source_sha256"), "inter_sha256": summary.get("inter_sha256")}
 
 
-def pin_fit(dataset_dir: Path, name: str, config: TopicConfig, root: Path = PINNED_FITS_DIR) -> Path:
-    """Copy the dataset's current fit to ``root/<name>/`` with what it was fitted from; return
-    that folder. Refuses a dataset without topics."""
-    dataset_dir, folder = Path(dataset_dir), Path(root) / name
+def pin_fit(dataset_dir: Path, name: str, config: TopicConfig, root: Path = PINNED_FITS_DIR,
+            folder_name: str | None = None, inputs_from: Path | None = None) -> Path:
+    """Copy the fit in ``dataset_dir`` to ``root/<folder_name or name>/`` with what it was fitted
+    from (the summary of ``inputs_from``, by default ``dataset_dir``); return that folder. Refuses
+    a folder without topics. A training fit (:mod:`dataset_preprocess.topics.training_fit`) also
+    pins the digest of the pairs it read."""
+    dataset_dir, folder = Path(dataset_dir), Path(root) / (folder_name or name)
     fit_id = topic_fit_id(dataset_dir, name)
     if fit_id is None:
         raise FileNotFoundError(f"{dataset_dir} holds no topics of {name} to pin: prepare it first")
@@ -67,8 +70,9 @@ def pin_fit(dataset_dir: Path, name: str, config: TopicConfig, root: Path = PINN
     for key in COPY_ORDER:
         _copy(sources[key], targets[key])
     meta = json.loads(sources["meta"].read_text(encoding="utf-8"))
+    scope = {key: meta[key] for key in ("fitted_on_scope", "fitted_on_sha256") if key in meta}
     atomic_write_json(folder / PIN_FILE, {
-        "dataset": name, "topic_fit": fit_id, **_inputs(dataset_dir, name),
+        "dataset": name, "topic_fit": fit_id, **_inputs(Path(inputs_from or dataset_dir), name), **scope,
         "settings": fit_settings(config), "n_topics": meta.get("n_topics"),
         "outlier_ratio": meta.get("outlier_ratio"), "machine": cpu_description(),
         "pinned_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -95,21 +99,25 @@ def pin_mismatch(pin: dict, dataset_dir: Path, name: str, config: TopicConfig) -
 
 
 def install_pinned_fit(dataset_dir: Path, name: str, config: TopicConfig,
-                       root: Path = PINNED_FITS_DIR) -> str | None:
-    """Install the pinned fit of ``name`` into ``dataset_dir`` where it belongs to this dataset
-    and these settings; return its id, or None (no pin, or one for other inputs: logged)."""
-    pin = read_pin(name, root)
+                       root: Path = PINNED_FITS_DIR, folder_name: str | None = None,
+                       target: Path | None = None) -> str | None:
+    """Install the pinned fit ``root/<folder_name or name>/`` into ``target`` (by default
+    ``dataset_dir``) where it belongs to this dataset (whose summary is in ``dataset_dir``) and
+    these settings; return its id, or None (no pin, or one for other inputs: logged)."""
+    pinned = Path(root) / (folder_name or name)
+    pin = read_pin(folder_name or name, root)
     if pin is None:
         return None
     why = pin_mismatch(pin, dataset_dir, name, config)
     if why is not None:
         logger.warning("not using the pinned topic fit %s of %s in %s: %s; fitting afresh",
-                       pin.get("topic_fit"), name, Path(root) / name, why)
+                       pin.get("topic_fit"), name, pinned, why)
         return None
-    sources, targets = topic_file_paths(Path(root) / name, name), topic_file_paths(Path(dataset_dir), name)
-    if topic_fit_id(Path(root) / name, name) != pin["topic_fit"]:
-        raise BrokenPin(f"{Path(root) / name}: the pinned files do not hash to the pin's fit "
+    sources, targets = topic_file_paths(pinned, name), topic_file_paths(Path(target or dataset_dir), name)
+    if topic_fit_id(pinned, name) != pin["topic_fit"]:
+        raise BrokenPin(f"{pinned}: the pinned files do not hash to the pin's fit "
                           f"{pin['topic_fit']}; restore them from git or pin the fit again")
+    Path(target or dataset_dir).mkdir(parents=True, exist_ok=True)
     for key in COPY_ORDER:
         _copy(sources[key], targets[key])
     logger.info("%s: installed the pinned topic fit %s (%s topics, fitted on %s); --refit-topics "

@@ -1,22 +1,49 @@
 """The RecBole dataset of SD-MTMP: a SequentialDataset that also serves the review topics.
 
-Topics come from the side-files of ``python -m dataset_preprocess`` (see
-``dataset_preprocess/topics/files.py``). The hypergraph incidence is built from the reviews of the
-interactions this dataset holds: called on the training split (as the model does), no review of
-a validation or test interaction reaches the model (docs/DESIGN.md §2). ``topic_reviews: leaky_all``
-restores the paper's variant, which builds the hypergraphs from every review.
+Topics (paper section 1) are fitted on the reviews of the interactions this dataset holds
+(``topic_fit: train``): read on the training split, as the model does, the clusters, the topic
+vectors and the user/item-topic links see no review of a validation or test interaction
+(docs/DESIGN.md §2). The fit is made once per training split and cached in
+``<dataset>/fits/<protocol>-<digest of the training pairs>/``
+(:mod:`dataset_preprocess.topics.training_fit`; a pinned fit of the same training interactions
+is installed instead of fitting). ``topic_fit: prepared`` reads the
+side-files ``python -m dataset_preprocess`` wrote beside the atomic files instead, fitted on every
+review (the paper's procedure), and ``topic_reviews: leaky_all`` reads that fit and links users and
+items to topics through every review too; both leak held-out reviews, so the protocols refuse them unless the run
+names the leak (:func:`recbole_sdmtmp.data.protocol.reading_settings`).
 """
 
-from functools import cached_property
+import json
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 from recbole.data.dataset import Dataset, SequentialDataset
 
-from dataset_preprocess.topics.files import TopicFiles, load_topic_files
+from dataset_preprocess.topics.files import TopicFiles, load_topic_files, topic_fit_id
+from dataset_preprocess.topics.training_fit import ensure_training_fit
 
 TOPIC_REVIEW_MODES = ("train", "leaky_all")
+TOPIC_FITS = ("train", "prepared")
+
+
+def uses_prepared_fit(topic_fit: str | None, topic_reviews: str | None) -> bool:
+    """Whether a run reads the dataset folder's fit: asked for (``topic_fit: prepared``), or with
+    links through every review (``topic_reviews: leaky_all``, the paper's section 1 as printed,
+    whose topics are fitted on every review too)."""
+    return (topic_fit or "train") == "prepared" or (topic_reviews or "train") == "leaky_all"
+
+
+def prepared_fit_reads_held_out(folder: Path, name: str) -> bool:
+    """Whether the fit in the dataset folder says it read every review of the file (what the
+    preparation writes); a fit whose record names the pairs it read, or does not say (one made by
+    hand), is taken as it is."""
+    meta = Path(folder) / f"{name}.topics.json"
+    try:
+        record = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return "fitted_on" not in record and "n_reviews" in record
 
 
 class SDMTMPDataset(SequentialDataset):
@@ -24,12 +51,19 @@ class SDMTMPDataset(SequentialDataset):
 
     def __init__(self, config):
         self.topic_reviews = config["topic_reviews"] or "train"
+        self.topic_fit = config["topic_fit"] or "train"
         if self.topic_reviews not in TOPIC_REVIEW_MODES:
             raise ValueError(
                 f"topic_reviews={self.topic_reviews!r} is not valid; choose 'train' (hypergraphs "
                 "from training reviews only) or 'leaky_all' (the paper's variant: every review, "
                 "which leaks validation and test reviews into the model)"
             )
+        if self.topic_fit not in TOPIC_FITS:
+            raise ValueError(f"topic_fit={self.topic_fit!r} is not valid; choose 'train' (topics fitted on the "
+                             "training reviews of the protocol) or 'prepared' (the dataset folder's side-files)")
+        self.topic_scope = config["protocol"] or "next_item"
+        self.pinned_topic_fits = config["pinned_topic_fits"]
+        self._topic_files = {}  # shared by the splits' shallow copies: one load per fit
         super().__init__(config)
 
     def inter_matrix(self, form="coo", value_field=None):
@@ -40,9 +74,32 @@ class SDMTMPDataset(SequentialDataset):
             return Dataset.inter_matrix(self, form, value_field)
         return super().inter_matrix(form, value_field)
 
-    @cached_property
+    def topic_fit_folder(self) -> Path:
+        """The folder of the fit this dataset's topics come from: under ``topic_fit: train``, the
+        fit of exactly the reviews of this dataset's interactions (made or installed on first use)."""
+        if uses_prepared_fit(self.topic_fit, self.topic_reviews):
+            return Path(self.dataset_path)
+        pairs = self.interaction_pairs()
+        return ensure_training_fit(Path(self.dataset_path), self.dataset_name, pairs, self.topic_scope,
+                                   self.pinned_topic_fits)
+
+    def interaction_pairs(self) -> set:
+        """The (user, item) raw tokens of this dataset's interactions: on the training split, the
+        training interactions, whose reviews the training fit reads."""
+        users, items = self.inter_matrix(form="coo").nonzero()
+        user_tokens, item_tokens = self.field2id_token[self.uid_field], self.field2id_token[self.iid_field]
+        return set(zip(user_tokens[users].tolist(), item_tokens[items].tolist()))
+
+    def topic_fit_id(self) -> str | None:
+        """The id of the fit this dataset reads (``dataset_preprocess.topics.files.topic_fit_id``)."""
+        return topic_fit_id(self.topic_fit_folder(), self.dataset_name)
+
+    @property
     def topic_files(self) -> TopicFiles:
-        return load_topic_files(Path(self.dataset_path), self.dataset_name)
+        folder = self.topic_fit_folder()
+        if folder not in self._topic_files:
+            self._topic_files[folder] = load_topic_files(folder, self.dataset_name)
+        return self._topic_files[folder]
 
     @property
     def topic_vectors(self) -> np.ndarray:

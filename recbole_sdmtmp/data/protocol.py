@@ -54,6 +54,7 @@ from recbole.data.dataloader import FullSortEvalDataLoader
 from recbole.data.interaction import cat_interactions
 from recbole.data.utils import get_dataloader
 
+from recbole_sdmtmp.data.dataset import prepared_fit_reads_held_out
 from recbole_sdmtmp.data.negatives import CaseNegativesDataLoader, TrainingItemSampler
 from recbole_sdmtmp.distributed import case_shard
 
@@ -350,6 +351,12 @@ def reading_settings(config, protocol: str) -> tuple[str, str]:
                          f"20% is the held-out period: under protocol {protocol!r} it leaks the test items into "
                          "the input. Set allow_test_leak=True to run it as a labelled leaking diagnostic, or use "
                          "protocol=paper_as_printed")
+    if (config["topic_fit"] or "train") == "prepared" and protocol != "paper_as_printed" \
+            and not config["allow_test_leak"] and prepared_fit_reads_held_out(config["data_path"], config["dataset"]):
+        raise ValueError(f"topic_fit=prepared reads the topics the preparation fitted on every review of the file, "
+                         f"the held-out ones included: under protocol {protocol!r} the clusters and topic vectors "
+                         "have read validation and test reviews. Set allow_test_leak=True to run it as a labelled "
+                         "leaking diagnostic, use protocol=paper_as_printed, or topic_fit=train (the default)")
     if (config["topic_reviews"] or "train") == "leaky_all" and protocol != "paper_as_printed" \
             and not config["allow_test_leak"]:
         raise ValueError(f"topic_reviews=leaky_all links users and items to topics through every review, the "

@@ -94,7 +94,7 @@ def finished_record(cell: Cell, results: Path, data_root: str = "dataset/") -> d
         logger.info("%s was run by older code (cell version %s, now %s): running it again", path,
                     record.get("cell_version", 1), CELL_VERSION)
         return None
-    if not same_fit(record.get("topics_fit"), cell.model, cell.dataset, data_root):
+    if not same_fit(record.get("topics_fit"), cell.model, cell.dataset, data_root, cell.protocol, dict(cell.overrides)):
         logger.info("%s was run on topic fit %s, not on the fit %s holds now: running it again", path,
                     record.get("topics_fit", "(not recorded)"), Path(data_root) / cell.dataset)
         return None
@@ -147,7 +147,7 @@ def run_cells(cells: list[Cell], results: Path, data_root: str, rerun: bool = Fa
                        evaluate_test=cell.evaluate_test, trained=cell.trained).to_dict()
         record = {"label": cell.label, "overrides": {k: thaw(v) for k, v in cell.overrides},
                   "cell_version": CELL_VERSION, **result}
-        if (fit := topic_fit(cell.model, cell.dataset, data_root)) is not None:
+        if (fit := topic_fit(cell.model, cell.dataset, data_root, cell.protocol, dict(cell.overrides))) is not None:
             record["topics_fit"] = fit  # the fit it read (ensure_prepared made it if missing)
         cell.path(results).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(cell.path(results), record)

@@ -9,10 +9,10 @@ mixed into a table, and a study tuned on another fit is refused until it is rest
 (:mod:`dataset_preprocess.topics.pinned`), so a new machine installs them instead of fitting its own.
 """
 
-from functools import lru_cache
 from pathlib import Path
 
-from dataset_preprocess.topics.files import topic_file_paths, topic_fit_id
+from recbole_sdmtmp.config import build_config, ensure_prepared
+from recbole_sdmtmp.data.topic_fit import current_topic_fit
 from recbole_sdmtmp.registry import reads_topics
 
 
@@ -25,36 +25,39 @@ class TopicsNotPrepared(OtherTopicFit):
     dataset) comes first, and nothing needs tuning again."""
 
 
-def topic_fit(model: str, dataset: str, data_root: str) -> str | None:
-    """The id of the dataset's current topic fit for a model that reads topics; None for a
-    model that does not (its results do not depend on the fit) and before topics exist."""
+# The settings that decide which fit a run reads (and that the protocol checks with it).
+FIT_SETTINGS = ("topic_fit", "topic_reviews", "allow_test_leak", "short_term_source", "training_cases",
+                "eval_args", "global_time_cuts")
+
+
+def topic_fit(model: str, dataset: str, data_root: str, protocol: str, overrides: dict | None = None) -> str | None:
+    """The id of the topic fit a run of ``model`` on ``dataset`` under ``protocol`` (with the
+    fit-deciding keys of ``overrides``) reads, the dataset prepared and the fit made or installed
+    where missing; None for a model that does not read topics (its results do not depend on it)."""
     if not reads_topics(model):
         return None
-    paths = topic_file_paths(Path(data_root) / dataset, dataset)
-    stamps = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) if p.is_file() else (str(p),)
-                   for p in (paths["review_topic"], paths["topic_vec"]))
-    return _fit_id(Path(data_root) / dataset, dataset, stamps)
+    settings = {"protocol": protocol, "data_path": data_root, "show_progress": False}
+    settings.update({key: value for key, value in (overrides or {}).items() if key in FIT_SETTINGS})
+    config = build_config(model, dataset, config_dict=settings)
+    ensure_prepared(config)
+    return current_topic_fit(config)
 
 
-@lru_cache(maxsize=32)
-def _fit_id(folder: Path, dataset: str, stamps: tuple) -> str | None:
-    return topic_fit_id(folder, dataset)  # ``stamps`` keys the cache: a re-fit is hashed afresh
-
-
-def same_fit(recorded: str | None, model: str, dataset: str, data_root: str) -> bool:
+def same_fit(recorded: str | None, model: str, dataset: str, data_root: str, protocol: str,
+             overrides: dict | None = None) -> bool:
     """Whether a result recorded with ``recorded`` belongs with the current fit (always, for a
     model that does not read topics; never, for a topic model's result that recorded none)."""
     if not reads_topics(model):
         return True
-    current = topic_fit(model, dataset, data_root)
+    current = topic_fit(model, dataset, data_root, protocol, overrides)
     return current is not None and recorded == current
 
 
 def check_study_fit(recorded: str | None, model: str, dataset: str, protocol: str, data_root: str) -> None:
     """Refuse a topic model's study tuned on another fit: its choice was made on other topics."""
-    if same_fit(recorded, model, dataset, data_root):
+    if same_fit(recorded, model, dataset, data_root, protocol):
         return
-    current = topic_fit(model, dataset, data_root)
+    current = topic_fit(model, dataset, data_root, protocol)
     if current is None:
         raise TopicsNotPrepared(
             f"{Path(data_root) / dataset} holds no topics yet, so the {model} study on {dataset} (tuned on "

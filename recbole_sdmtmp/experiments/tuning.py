@@ -586,7 +586,7 @@ def train_trial(trial, model: str, dataset: str, protocol: str, seed: int, resul
                          saved=False, on_valid=on_valid, settings=settings, check=check).to_dict()
     record = {key: result[key] for key in ("best_valid_result", "epochs", "train_seconds_per_epoch",
                                             "eval_seconds", "device", "machine", "valid_cases", "provenance")}
-    if (fit := topic_fit(model, dataset, data_path)) is not None:
+    if (fit := topic_fit(model, dataset, data_path, protocol)) is not None:
         record["topics_fit"] = fit
     trial.set_user_attr("record", record)
     return float(record["best_valid_result"][SELECTION_METRIC])

@@ -7,7 +7,7 @@ users with a day >= 127.9: u1..u5. The topic side-file lists six reviews: u0's i
 import pytest
 
 from recbole_sdmtmp import leak_audit
-from tests.tiny_data import write_tiny_dataset
+from tests.tiny_data import hand_made_training_fits, write_tiny_dataset, write_tiny_review_vectors
 
 LATE_USER = [("u5", "i0", 3.0, 125.0), ("u5", "i1", 4.0, 130.0)]
 
@@ -17,7 +17,13 @@ def late_root(tmp_path_factory):
     root = write_tiny_dataset(tmp_path_factory.mktemp("audit"))
     with open(root / "tiny" / "tiny.inter", "a") as inter:
         inter.writelines(f"{u}\t{i}\t{r}\t{d}\n" for (u, i, r, d) in LATE_USER)
+    write_tiny_review_vectors(root / "tiny")
     return root
+
+
+@pytest.fixture(autouse=True)
+def training_fits(monkeypatch):
+    hand_made_training_fits(monkeypatch)
 
 
 def counts(root, protocol) -> dict:
@@ -30,10 +36,11 @@ def test_paper_leaks_other_users_future_through_training_and_the_fit(late_root):
         # u5's training interaction (day 125) is after u0's (124) and u1's (125) test time
         "training interactions": (6, 0, 2),
         "case input": (6, 0, 0),
-        # the fit read u0's test review (day 127): u0's own, and after the test time of u0..u3
-        "topic fit": (6, 1, 4),
-        "topic links": (6, 0, 0),  # training reviews only: the newest is day 112
-        "review vectors": (6, "", ""),  # not built for this dataset
+        # the fit read the reviews of SD-MTMP's training split, the newest of day 122 (u4's); u5's
+        # one training interaction (day 125) is no sequential training case of SD-MTMP
+        "topic fit": (6, 0, 0),
+        "topic links": (6, 0, 0),  # training reviews with a topic: the newest is day 112
+        "review vectors": (6, 0, 2),  # RGCL's training reviews with text, u5's day 125 among them
     }
 
 
@@ -43,9 +50,10 @@ def test_the_printed_procedure_is_caught(late_root):
     assert counts(late_root, "paper_as_printed") == {
         "training interactions": (6, 0, 2),
         "case input": (6, 6, 6),
+        # the fit of every review read u0's test review (day 127): u0's own, after u0..u3's test time
         "topic fit": (6, 1, 4),
         "topic links": (6, 1, 4),
-        "review vectors": (6, "", ""),
+        "review vectors": (6, 0, 2),
     }
 
 
@@ -53,9 +61,9 @@ def test_global_time_has_no_timeline_leak(late_root):
     assert counts(late_root, "global_time") == {
         "training interactions": (5, 0, 0),  # before day 125; test time 127.9
         "case input": (5, 0, 0),  # histories before 127.9
-        "topic fit": (5, 0, 0),  # u0's day-127 review: before 127.9, and u0 is no test case
+        "topic fit": (5, 0, 0),  # the training reviews, before day 125
         "topic links": (5, 0, 0),
-        "review vectors": (5, "", ""),
+        "review vectors": (5, 0, 0),
     }
 
 
@@ -65,7 +73,7 @@ def test_the_audit_writes_its_tables(late_root, tmp_path, monkeypatch):
                             str(late_root), "--results", str(tmp_path)]) == 0
     csv = (tmp_path / "leak_audit.csv").read_text().splitlines()
     assert csv[0] == "dataset,protocol,input,cases,direct,timeline"
-    assert "tiny,paper,topic fit,6,1,4" in csv and "tiny,global_time,training interactions,5,0,0" in csv
+    assert "tiny,paper,topic fit,6,0,0" in csv and "tiny,global_time,training interactions,5,0,0" in csv
     assert len(csv) == 1 + 2 * len(leak_audit.INPUTS)
     assert "Produced by `python -m recbole_sdmtmp.leak_audit --datasets tiny --protocols paper global_time`" in (
         tmp_path / "leak_audit.md").read_text()

@@ -113,7 +113,7 @@ def test_the_trainer_logs_each_loss_term(tiny_root):
 
     config = dict(data_path=str(tiny_root), embedding_size=4, n_layers=1, epochs=2, show_progress=False,
                   checkpoint_dir=str(tiny_root / "saved"), train_batch_size=16,
-                  train_neg_sample_args={"distribution": "uniform", "sample_num": 3})
+                  train_neg_sample_args={"distribution": "uniform", "sample_num": 3}, topic_fit="prepared")
     result = run(build_config("SDMTMP", "tiny", config_dict=config), saved=False, evaluate_test=False)
     assert len(result.train_loss_terms) == 2 and all(len(terms) == 3 for terms in result.train_loss_terms)
     for total, terms in zip(result.train_losses, result.train_loss_terms):

@@ -293,17 +293,23 @@ def test_global_time_protocol_by_hand(late_root):
 
 
 @pytest.mark.parametrize("training_cases", ["sequential", "per_user"])
-def test_sd_mtmp_under_global_time_reads_no_review_after_the_first_cut(late_root, training_cases):
+def test_sd_mtmp_under_global_time_reads_no_review_after_the_first_cut(late_root, training_cases, monkeypatch):
     """u0's topic-2 review is of its day-127 interaction, after the first cut: the training split's
-    topic links leave it out, as they leave out u0's test-period review under ``paper``."""
+    topic fit and topic links leave it out, as they leave out u0's test-period review under ``paper``."""
+    from recbole_sdmtmp.data import SDMTMPDataset
+    from tests.tiny_data import hand_made_training_fits
+
+    hand_made_training_fits(monkeypatch)
     config = tiny(late_root, model="SDMTMP", protocol="global_time", training_cases=training_cases,
                   n_layers=1, train_batch_size=16)
-    from recbole_sdmtmp.data import SDMTMPDataset
-
     dataset, (train, _, _) = load_data(config, SDMTMPDataset)
     incidence = train._dataset.topic_incidence("user")
     u0 = dataset.field2token_id["user_id"]["u0"]
     assert incidence[u0].indices.tolist() == [0, 1]
+    fitted_on = {tuple(entry.split("\t")) for entry in train._dataset.topic_files.meta["fitted_on"]}
+    days = {(u, i): d for (u, i, _, d) in interactions() + LATE_USER}
+    assert fitted_on and max(days[pair] for pair in fitted_on) < 125.0  # the first cut
+    assert train._dataset.topic_fit_folder().name.startswith("global_time-")
     result = run(config)
     assert result.test_cases == 5 and all(0.0 <= value <= 1.0 for value in result.test_result.values())
 

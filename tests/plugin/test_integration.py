@@ -19,6 +19,7 @@ def small_run_settings(root, tmp_path, **overrides):
         "show_progress": False,
         "device": "cpu",
         "use_gpu": False,
+        "topic_fit": "prepared",  # the fixture's fit of each user's first review (a training review)
     }
     settings.update(overrides)
     return settings

@@ -123,6 +123,9 @@ def tiny_root(tmp_path_factory):
 def test_the_leaking_steps_run_through_the_real_runner_and_change_the_scores(tiny_root, tmp_path, monkeypatch):
     """Steps 3-5 on the tiny dataset with one baseline and one sweep point per knob: the printed
     split, the leaky topics and the complete-record window each reach the model."""
+    from tests.tiny_data import hand_made_training_fits
+
+    hand_made_training_fits(monkeypatch)  # step 3's topics: the training reviews' rows of the hand-made fit
     monkeypatch.setattr(paper_claim, "CLAIM_BASELINES", ("Pop",))
     monkeypatch.setattr(paper_claim, "SWEPT", ("beta",))
     monkeypatch.setattr(paper_claim, "sweep_values", lambda param: [0.0, 0.4])

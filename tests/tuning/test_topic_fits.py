@@ -13,6 +13,8 @@ from recbole_sdmtmp.experiments import cells as store
 from recbole_sdmtmp.experiments import fits, tuning
 from tests.tiny_data import write_tiny_dataset
 
+GIVEN = {"topic_fit": "prepared"}  # the tiny dataset's hand-made side-files
+
 
 @pytest.fixture()
 def tiny_root(tmp_path):
@@ -31,37 +33,40 @@ def test_the_fit_id_is_the_hash_of_the_two_files_the_model_reads(tiny_root):
     expected = hashlib.sha256((folder / "tiny.review_topic").read_bytes()
                               + (folder / "tiny.topic_vec.npy").read_bytes()).hexdigest()[:12]
     assert topic_fit_id(folder, "tiny") == expected
-    assert fits.topic_fit("SDMTMP", "tiny", str(tiny_root)) == expected
-    assert fits.topic_fit("BPR", "tiny", str(tiny_root)) is None  # BPR's results do not read topics
+    assert fits.topic_fit("SDMTMP", "tiny", str(tiny_root), "paper", GIVEN) == expected
+    assert fits.topic_fit("BPR", "tiny", str(tiny_root), "paper", GIVEN) is None  # BPR's results do not read topics
     refit(tiny_root)
-    assert fits.topic_fit("SDMTMP", "tiny", str(tiny_root)) not in (None, expected)  # cache keyed by the file
+    assert fits.topic_fit("SDMTMP", "tiny", str(tiny_root), "paper", GIVEN) not in (None, expected)  # cache keyed by the file
     (folder / "tiny.review_topic").unlink()
     assert topic_fit_id(folder, "tiny") is None
 
 
 def test_an_sdmtmp_cell_on_another_fit_is_run_again_and_a_bpr_cell_is_kept(tiny_root, tmp_path):
     results = tmp_path / "results"
-    ours = store.Cell("SD-MTMP", "SDMTMP", "tiny", 1, (("epochs", 1),))
+    ours = store.Cell("SD-MTMP", "SDMTMP", "tiny", 1, (("epochs", 1), ("topic_fit", "prepared")))
     bpr = store.Cell("BPR", "BPR", "tiny", 1, (("epochs", 1),))
     records = store.run_cells([ours, bpr], results, str(tiny_root))
-    fit = fits.topic_fit("SDMTMP", "tiny", str(tiny_root))
+    fit = fits.topic_fit("SDMTMP", "tiny", str(tiny_root), "paper", GIVEN)
     assert records[ours]["topics_fit"] == fit and "topics_fit" not in records[bpr]
     assert store.finished_record(ours, results, str(tiny_root)) == records[ours]
     refit(tiny_root)
     assert store.finished_record(ours, results, str(tiny_root)) is None
     assert store.finished_record(bpr, results, str(tiny_root)) == records[bpr]
     again = store.run_cells([ours], results, str(tiny_root))[ours]
-    assert again["topics_fit"] == fits.topic_fit("SDMTMP", "tiny", str(tiny_root)) != fit
+    assert again["topics_fit"] == fits.topic_fit("SDMTMP", "tiny", str(tiny_root), "paper", GIVEN) != fit
     # a cell written before fits were recorded cannot be placed on any fit
     unrecorded = {key: value for key, value in again.items() if key != "topics_fit"}
     ours.path(results).write_text(json.dumps(unrecorded))
     assert store.finished_record(ours, results, str(tiny_root)) is None
 
 
-def test_a_topic_study_on_another_fit_is_refused_until_restarted(tiny_root, tmp_path):
+def test_a_topic_study_on_another_fit_is_refused_until_restarted(tiny_root, tmp_path, monkeypatch):
+    by_protocol = fits.topic_fit  # a study checks the fit of the protocol's own settings: here, the given one
+    monkeypatch.setattr(fits, "topic_fit", lambda model, dataset, root, protocol, overrides=None:
+                        by_protocol(model, dataset, root, protocol, GIVEN))
     url = tuning.storage_url(tmp_path / "results")
     space = {"x": tuning.parse_knob("test", "x", {"low": 0.0, "high": 1.0})}
-    fit = fits.topic_fit("SDMTMP", "tiny", str(tiny_root))
+    fit = fits.topic_fit("SDMTMP", "tiny", str(tiny_root), "paper", GIVEN)
     tuning.prepare_study(url, "SDMTMP", "tiny", "paper", 7, space, {"x": 0.5}, fit)
     study = tuning.open_study(url, "SDMTMP", "tiny", "paper", 7)
     assert study.user_attrs["topics_fit"] == fit
@@ -76,7 +81,7 @@ def test_a_topic_study_on_another_fit_is_refused_until_restarted(tiny_root, tmp_
     assert chosen["topics_fit"] == fit
     tuning.prepare_study(url, "SDMTMP", "tiny", "paper", 7, space, {"x": 0.5}, fit)  # the same fit resumes
     refit(tiny_root)
-    new_fit = fits.topic_fit("SDMTMP", "tiny", str(tiny_root))
+    new_fit = fits.topic_fit("SDMTMP", "tiny", str(tiny_root), "paper", GIVEN)
     with pytest.raises(SystemExit, match="Restart it on these topics"):
         tuning.prepare_study(url, "SDMTMP", "tiny", "paper", 7, space, {"x": 0.5}, new_fit)
     with pytest.raises(fits.OtherTopicFit, match="--restart"):
@@ -133,7 +138,7 @@ def test_tune_skips_a_study_on_another_fit_and_goes_on_with_the_others(tmp_path,
     study = tuning.open_study(tuning.storage_url(tmp_path), "SDMTMP", "toy", "paper", 0)
     study.set_user_attr("topics_fit", "f1")
     ran = []
-    monkeypatch.setattr(tune, "topic_fit", lambda model, dataset, data_root: "f2" if model == "SDMTMP" else None)
+    monkeypatch.setattr(tune, "topic_fit", lambda model, dataset, data_root, *_: "f2" if model == "SDMTMP" else None)
     monkeypatch.setattr(tune, "ensure_prepared", lambda config: None)
     monkeypatch.setattr(tune, "build_config", lambda *args, **kwargs: None)
     monkeypatch.setattr(tune, "default_params", lambda *args: {})

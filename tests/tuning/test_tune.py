@@ -260,7 +260,6 @@ def test_real_trials_read_validation_only_and_compare_takes_the_choice_from_the_
     import torch
 
     import recbole_sdmtmp.runner as runner
-    from dataset_preprocess.topics.files import topic_fit_id
 
     results = tmp_path / "results"
     url = tuning.storage_url(results)
@@ -288,7 +287,7 @@ def test_real_trials_read_validation_only_and_compare_takes_the_choice_from_the_
     assert all(sorted(t.intermediate_values) == [1, 2] for t in trials)  # reported per epoch
     made_by = trials[0].user_attrs["record"]["provenance"]  # what made the trial's numbers
     assert made_by["libraries"] == {"torch": torch.__version__, "recbole": "1.2.1", "optuna": optuna.__version__}
-    assert made_by["topics_fit"] == topic_fit_id(tiny_root / "tiny", "tiny") is not None  # its topic side-files
+    assert made_by["topics_fit"] is None  # BPR reads no topics
     best = tuning.chosen_trial(results, "BPR", "tiny", "paper")
     assert best["valid"] == max(r["valid"] for r in records)
     assert planning.tuned_overrides(results, "BPR", "tiny", "paper") == best["overrides"]
@@ -322,7 +321,7 @@ def test_the_committed_studies_choose_what_their_reports_say(dataset, monkeypatc
 
     results = Path(__file__).resolve().parents[2] / "results"
     pinned = json.loads((results / "topic_fits" / dataset / "pin.json").read_text())["topic_fit"]
-    monkeypatch.setattr(fits, "topic_fit", lambda model, dataset, data_root: pinned if model == "SDMTMP" else None)
+    monkeypatch.setattr(fits, "topic_fit", lambda model, dataset, data_root, *_: pinned if model == "SDMTMP" else None)
     expected = committed_choices(results / f"tuning_{dataset}_paper.md")
     assert set(expected) == set(tuning.MODELS)
     for model, (trial, valid, configuration) in expected.items():
