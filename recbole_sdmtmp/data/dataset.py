@@ -84,8 +84,12 @@ class SDMTMPDataset(SequentialDataset):
                                    self.pinned_topic_fits)
 
     def interaction_pairs(self) -> set:
-        """The (user, item) raw tokens of this dataset's interactions: on the training split, the
-        training interactions, whose reviews the training fit reads."""
+        """The (user, item) raw tokens of the interactions whose reviews the training fit reads:
+        every training interaction of the split the protocol made (``training_pairs``, set on the
+        dataset and every split made from it), else this dataset's own interactions (a split made
+        by RecBole's own ``data_preparation``: the training split's)."""
+        if getattr(self, "training_pairs", None) is not None:
+            return set(self.training_pairs)
         users, items = self.inter_matrix(form="coo").nonzero()
         user_tokens, item_tokens = self.field2id_token[self.uid_field], self.field2id_token[self.iid_field]
         return set(zip(user_tokens[users].tolist(), item_tokens[items].tolist()))
@@ -132,15 +136,16 @@ class SDMTMPDataset(SequentialDataset):
 
     def linked_review_rows(self) -> np.ndarray:
         """bool [rows of review_topic]: the (review, topic) rows that link a user and an item of
-        this dataset to a topic: the reviews of its interactions only, unless ``leaky_all``
-        (what ``recbole_sdmtmp.leak_audit`` checks)."""
+        this dataset to a topic: the reviews the fit read (:meth:`interaction_pairs`, the training
+        interactions) only, unless ``leaky_all`` (what ``recbole_sdmtmp.leak_audit`` checks)."""
         reviews = self.topic_files.review_topic
         users = self._token_ids(self.uid_field, reviews["user_id"])
         items = self._token_ids(self.iid_field, reviews["item_id"])
         known = (users >= 0) & (items >= 0)
         if self.topic_reviews == "train":
-            interactions = self.inter_matrix(form="csr").astype(bool)
-            known[known] = np.asarray(interactions[users[known], items[known]]).ravel()
+            pairs = self.interaction_pairs()
+            known &= np.fromiter((pair in pairs for pair in zip(reviews["user_id"], reviews["item_id"])),
+                                 dtype=bool, count=len(reviews))
         return known
 
     def _token_ids(self, field: str, tokens) -> np.ndarray:

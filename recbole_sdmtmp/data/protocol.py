@@ -260,6 +260,12 @@ def fit_history_length(config, dataset, protocol: str, ratios, short_term_source
     return length
 
 
+def training_pairs(dataset, train_items: dict) -> set:
+    """The (user, item) raw tokens of every training interaction of a split."""
+    users, items = dataset.field2id_token[dataset.uid_field], dataset.field2id_token[dataset.iid_field]
+    return {(users[int(user)], items[int(item)]) for user, held in train_items.items() for item in held.tolist()}
+
+
 def every_interaction(dataset, train_rows, train_items: dict | None = None) -> object:
     """A general model's training rows: every training interaction once, each user's first one
     included (a sequential case needs a history, so the first interaction is no case's target).
@@ -381,6 +387,9 @@ def prepare(config, dataset, negatives_per_case: bool = False, every_training_in
     dataset._change_feat_format()  # to Interaction, then RecBole's augmentation (what build() does first)
     cuts = config["global_time_cuts"] or (0.8, 0.9)
     train_rows, train_items, phases = split_cases(dataset, protocol, ratios, cuts)
+    # the interactions a run may train on, whatever rows a model makes of them: the reviews the
+    # topic fit reads (recbole_sdmtmp.data.dataset), the same for every split made from here
+    dataset.training_pairs = training_pairs(dataset, train_items)
     if protocol == "global_time":
         log_global_time(dataset, cuts, train_items, phases)
     dataset._drop_unused_col()

@@ -36,9 +36,8 @@ def test_paper_leaks_other_users_future_through_training_and_the_fit(late_root):
         # u5's training interaction (day 125) is after u0's (124) and u1's (125) test time
         "training interactions": (6, 0, 2),
         "case input": (6, 0, 0),
-        # the fit read the reviews of SD-MTMP's training split, the newest of day 122 (u4's); u5's
-        # one training interaction (day 125) is no sequential training case of SD-MTMP
-        "topic fit": (6, 0, 0),
+        # the fit read the training split's reviews: u5's (day 125) is after u0's and u1's test time
+        "topic fit": (6, 0, 2),
         "topic links": (6, 0, 0),  # training reviews with a topic: the newest is day 112
         "review vectors": (6, 0, 2),  # RGCL's training reviews with text, u5's day 125 among them
     }
@@ -73,7 +72,7 @@ def test_the_audit_writes_its_tables(late_root, tmp_path, monkeypatch):
                             str(late_root), "--results", str(tmp_path)]) == 0
     csv = (tmp_path / "leak_audit.csv").read_text().splitlines()
     assert csv[0] == "dataset,protocol,input,cases,direct,timeline"
-    assert "tiny,paper,topic fit,6,0,0" in csv and "tiny,global_time,training interactions,5,0,0" in csv
+    assert "tiny,paper,topic fit,6,0,2" in csv and "tiny,global_time,training interactions,5,0,0" in csv
     assert len(csv) == 1 + 2 * len(leak_audit.INPUTS)
     assert "Produced by `python -m recbole_sdmtmp.leak_audit --datasets tiny --protocols paper global_time`" in (
         tmp_path / "leak_audit.md").read_text()
