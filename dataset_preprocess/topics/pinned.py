@@ -71,6 +71,8 @@ def pin_fit(dataset_dir: Path, name: str, config: TopicConfig, root: Path = PINN
         _copy(sources[key], targets[key])
     meta = json.loads(sources["meta"].read_text(encoding="utf-8"))
     used = (meta.get("encoder_settings") or {}).get("precision")  # what "fastest" resolved to
+    if used is None and config.encoder_precision == "fastest":  # a fit from before int8: fp32
+        used = "fp32"
     atomic_write_json(folder / PIN_FILE, {
         "dataset": name, "topic_fit": fit_id, **_inputs(dataset_dir, name),
         "settings": fit_settings(config, used), "n_topics": meta.get("n_topics"),
