@@ -210,7 +210,13 @@ def main(argv=None) -> int:
     parser.add_argument("--sample", type=int, default=1000, help="sentences timed per option")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", help="also write the rows here")
+    parser.add_argument("--table", nargs="+", metavar="JSON",
+                        help="only print the table of rows written earlier with --json")
     args = parser.parse_args(argv)
+    if args.table:
+        print_gate([row for path in args.table for row in json.loads(Path(path).read_text())],
+                   args.seeds)
+        return 0
     downstream = args.options if args.downstream is None else args.downstream
     rows = []
     for dataset in args.datasets:

@@ -102,11 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     topic.add_argument("--encoder-precision",
                        choices=("fastest", "fp32", "bf16", "auto", "onnx-int8", "openvino-int8"),
                        help="fastest (default): the fastest encoder that passed the encoder gate "
-                            "(OpenVINO int8 where installed, docs/ENCODER_GATE.md; a pinned fit is "
-                            "still installed); fp32: the vectors of every committed result; "
-                            "onnx-int8, openvino-int8: the int8 encoders (pip install -e .[int8], "
-                            "else fp32); bf16 autocast; auto: bf16 where the hardware has bf16 "
-                            "units, else fp32 (docs/PREPROCESSING.md)")
+                            "(docs/ENCODER_GATE.md: no int8 one did, so fp32; a pinned fit is "
+                            "installed under it); fp32: the vectors of every committed result; "
+                            "onnx-int8, openvino-int8: the int8 encoders, about 3x faster, other "
+                            "topic statistics (pip install -e .[int8], else fp32); bf16 autocast; "
+                            "auto: bf16 where the hardware has bf16 units, else fp32 "
+                            "(docs/PREPROCESSING.md)")
     topic.add_argument("--batch-tokens", type=int, metavar="N",
                        help="about N tokens per encoder batch (default 768; 0: batches of 16 "
                             "sentences, the earlier plan, the same fp32 vectors)")

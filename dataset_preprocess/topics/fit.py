@@ -42,9 +42,9 @@ DIVERSITY_N_WORDS = 25
 @dataclass
 class TopicConfig:
     """BERTopic settings; the defaults are those measured in docs/DESIGN.md §2 and, for speed,
-    docs/PREPROCESSING.md §4-5: the fastest encoder that passed the encoder gate (int8, where
-    its runtime is installed), in length-planned batches and worker processes;
-    ``encoder_precision="fp32"`` gives the vectors of every committed result bit for bit."""
+    docs/PREPROCESSING.md §4-5: the fastest encoder that passed the encoder gate (none of the
+    int8 ones did: fp32, the vectors of every committed result bit for bit), in length-planned
+    batches and worker processes; ``openvino-int8`` is about 3x faster with other topics."""
 
     encoder: str = "all-MiniLM-L6-v2"  # the bundled copy; any sentence-transformers name or path
     # "fastest": the fastest option that passed the encoder gate (dataset_preprocess.topics.

@@ -40,7 +40,7 @@ INT8_PRECISIONS = ("onnx-int8", "openvino-int8")
 # What each option imports, and the pip names of what it needs.
 RUNTIMES = {"onnx-int8": ("onnxruntime", "onnx"), "openvino-int8": ("openvino", "nncf")}
 # The gate's order of preference: fastest first, among the options that passed it.
-FASTEST_ORDER = ("openvino-int8", "onnx-int8")
+FASTEST_ORDER: tuple[str, ...] = ()  # none passed on the project's machine (AMD EPYC, AVX-512 VNNI)
 FASTEST_WHY = ("the fastest encoder that passed the encoder gate (docs/ENCODER_GATE.md): "
                "topic statistics and SD-MTMP's test metrics within the spread of fp32 fits")
 CALIBRATION_SENTENCES = 300
@@ -68,8 +68,12 @@ def resolve_int8(precision: str) -> str:
             if missing_runtime(option) is None:
                 logger.info("encoder precision fastest -> %s: %s", option, FASTEST_WHY)
                 return option
-        logger.warning("encoder precision fastest -> fp32: no int8 runtime installed "
-                       "(pip install -e .[int8] for %s)", FASTEST_ORDER[0])
+        if not FASTEST_ORDER:
+            logger.info("encoder precision fastest -> fp32: no int8 encoder passed the encoder "
+                        "gate on this kind of machine (docs/ENCODER_GATE.md)")
+        else:
+            logger.warning("encoder precision fastest -> fp32: no int8 runtime installed "
+                           "(pip install -e .[int8] for %s)", FASTEST_ORDER[0])
         return "fp32"
     if precision in INT8_PRECISIONS and (missing := missing_runtime(precision)):
         logger.warning("encoder precision %s needs %s, not installed (pip install -e .[int8]): "
@@ -90,7 +94,13 @@ def calibration_sample(texts: Sequence[str], size: int = CALIBRATION_SENTENCES) 
 
 def _versions(precision: str) -> dict:
     names = ("torch", "transformers", "sentence-transformers", "onnx", *RUNTIMES[precision])
-    return {name: importlib.metadata.version(name) for name in dict.fromkeys(names)}
+    versions = {}
+    for name in dict.fromkeys(names):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def recipe(precision: str, identity: str, calibration: Sequence[str] | None) -> dict:

@@ -26,6 +26,7 @@ def test_calibration_sample_by_hand():
 
 
 def test_an_int8_option_without_its_runtime_falls_back_to_fp32_in_one_line(monkeypatch, caplog):
+    monkeypatch.setattr(quantized, "FASTEST_ORDER", ("openvino-int8",))
     monkeypatch.setattr(quantized, "missing_runtime", lambda precision: "openvino and nncf")
     with caplog.at_level(logging.INFO):
         assert resolve_precision("openvino-int8") == "fp32"
@@ -35,15 +36,27 @@ def test_an_int8_option_without_its_runtime_falls_back_to_fp32_in_one_line(monke
     assert resolve_precision("fp32") == "fp32" and resolve_precision("bf16") == "bf16"
 
 
-def test_fastest_is_the_first_installed_option_of_the_gate(monkeypatch, caplog):
+def test_fastest_is_the_first_installed_option_that_passed_the_gate(monkeypatch, caplog):
+    monkeypatch.setattr(quantized, "FASTEST_ORDER", ("openvino-int8", "onnx-int8"))
     monkeypatch.setattr(quantized, "missing_runtime",
                         lambda precision: None if precision == "onnx-int8" else "openvino")
     with caplog.at_level(logging.INFO):
         assert resolve_precision("fastest") == "onnx-int8"
     assert "fastest -> onnx-int8" in caplog.text and "encoder gate" in caplog.text
     monkeypatch.setattr(quantized, "missing_runtime", lambda precision: None)
-    assert sentence_encoder(TopicConfig()).precision == quantized.FASTEST_ORDER[0]
+    assert sentence_encoder(TopicConfig()).precision == "openvino-int8"
     assert resolve_precision("fastest", "cuda") == "fp32"  # the int8 runtimes are CPU ones
+
+
+def test_with_no_int8_encoder_through_the_gate_the_default_is_fp32_and_says_why(monkeypatch, caplog):
+    """What the gate found on the project's machine (docs/ENCODER_GATE.md): no int8 option kept
+    the topic statistics within the fp32 band, so new fits stay fp32, one flag from int8."""
+    assert quantized.FASTEST_ORDER == ()
+    monkeypatch.setattr(quantized, "missing_runtime", lambda precision: None)  # installed or not
+    with caplog.at_level(logging.INFO):
+        assert sentence_encoder(TopicConfig()).precision == "fp32"
+    assert "fastest -> fp32: no int8 encoder passed the encoder gate" in caplog.text
+    assert sentence_encoder(TopicConfig(encoder_precision="openvino-int8")).precision == "openvino-int8"
 
 
 def test_the_recipe_names_everything_that_decides_the_numbers():
@@ -53,7 +66,7 @@ def test_the_recipe_names_everything_that_decides_the_numbers():
                   quantized.recipe("openvino-int8", "m@2", ["a", "b"]),
                   quantized.recipe("onnx-int8", "m@1", None)):
         assert quantized.recipe_digest(other) != quantized.recipe_digest(one)
-    assert one["versions"]["openvino"] and one["calibration"]["sentences"] == 2
+    assert "openvino" in one["versions"] and one["calibration"]["sentences"] == 2
 
 
 @pytest.fixture(scope="module")
