@@ -187,7 +187,7 @@ def print_gate(rows: list[dict], seeds) -> None:
         sdm = [(f"{r[m]:.4f} ± {r[m + ' sd']:.4f}" if m in r else "-",
                 f"{r[m + ' p']:.2f}" if m + " p" in r else "-") for m in METRICS]
         print(f"| {r['dataset']} | {r['option']} | {r['speed']:.2f}x ({r['sentences per CPU s']:.0f}/s) "
-              f"| {r['topics']} | {r['outlier share']:.3f} | {r['NPMI']:.3f} | {r['diversity']:.3f} "
+              f"| {r['topics']} | {r['outlier share']:.3f} | {r['NPMI']:.3f} | {r['diversity']:.4f} "
               f"| {sdm[0][0]} | {sdm[0][1]} | {sdm[1][0]} | {sdm[1][1]} | {gate} |")
     print("\nfp32 band (every fp32 fit known, widened by the two-seed spread):")
     for r in rows:
@@ -195,7 +195,7 @@ def print_gate(rows: list[dict], seeds) -> None:
             b = r["band"]
             print(f"- {r['dataset']}: topics {b['topics'][0]:.0f}-{b['topics'][1]:.0f}, outlier share "
                   f"{b['outlier share'][0]:.3f}-{b['outlier share'][1]:.3f}, NPMI {b['NPMI'][0]:.3f}-"
-                  f"{b['NPMI'][1]:.3f}, diversity {b['diversity'][0]:.3f}-{b['diversity'][1]:.3f}")
+                  f"{b['NPMI'][1]:.3f}, diversity {b['diversity'][0]:.4f}-{b['diversity'][1]:.4f}")
 
 
 def main(argv=None) -> int:
