@@ -21,9 +21,11 @@ cache (``cache/embeddings``) and their runs kept under ``cache/preprocess_fast/r
 
 ``cold``: in one run, each in a fresh process with empty caches, (1) plain BERTopic
 (``BERTopic(embedding_model=<the bundled MiniLM>).fit_transform`` on the same sentences, its
-defaults otherwise), (2) ``python -m dataset_preprocess <D> --no-download`` with the defaults
-(fp32) and (3) the same with ``--encoder-precision bf16``; wall and CPU seconds, and each as a
-ratio to plain BERTopic. Run it on an idle machine.
+defaults otherwise), (2) ``python -m dataset_preprocess <D> --no-download --refit-topics`` with
+the defaults (the fastest encoder that passed the encoder gate: OpenVINO int8 where installed,
+its quantisation from the local weights included), (3) the same with ``--encoder-precision
+fp32`` and (4) with ``--encoder-precision bf16``; wall and CPU seconds, and each as a ratio to
+plain BERTopic. ``--repeats N`` runs the whole sequence N times and adds the medians.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import math
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -196,34 +199,47 @@ def timed(command: list[str], env: dict) -> dict:
 def cmd_cold(args) -> list[dict]:
     scratch = Path(tempfile.mkdtemp(prefix="cold-", dir=args.scratch))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": "0"}
+    from dataset_preprocess.registry import find_raw_file, lookup
+
+    raw = str(find_raw_file(lookup(args.dataset), download=False))
+    ours = [sys.executable, "-m", "dataset_preprocess", args.dataset, "--raw-file", raw,
+            "--no-download", "--refit-topics"]
     runs = {
         "plain BERTopic (fp32 MiniLM, its defaults)": [
             sys.executable, "-c", PLAIN_BERTOPIC.format(repo=str(REPO), dataset=args.dataset)],
-        "python -m dataset_preprocess (defaults: fp32)": [
-            sys.executable, "-m", "dataset_preprocess", args.dataset, "--no-download"],
-        "python -m dataset_preprocess --encoder-precision bf16": [
-            sys.executable, "-m", "dataset_preprocess", args.dataset, "--no-download",
-            "--encoder-precision", "bf16"],
+        "python -m dataset_preprocess --refit-topics (defaults)": ours,
+        "python -m dataset_preprocess --refit-topics --encoder-precision fp32": [
+            *ours, "--encoder-precision", "fp32"],
+        "python -m dataset_preprocess --refit-topics --encoder-precision bf16": [
+            *ours, "--encoder-precision", "bf16"],
     }
-    skip = {"bf16": "python -m dataset_preprocess --encoder-precision bf16"}
+    runs = {label: command for label, command in runs.items()
+            if not any(label.endswith(f"precision {option}") for option in args.skip)}
     rows = []
-    for index, (label, command) in enumerate(runs.items()):
-        if any(skip.get(s) == label for s in args.skip):
-            continue
-        if command[1] == "-m":  # empty caches and output folder of its own
-            where = scratch / str(index)
-            command = command + ["--out-dir", str(where / "out"),
-                                 "--cache-dir", str(where / "cache" / "embeddings")]
-        result = timed(command, env)
-        rows.append({"run": label, **result})
-        print(json.dumps(rows[-1]), flush=True)
+    for repeat in range(args.repeats):
+        for index, (label, command) in enumerate(runs.items()):
+            if command[1] == "-m":  # empty caches and output folder of its own
+                where = scratch / f"{repeat}-{index}"
+                command = command + ["--out-dir", str(where / "out"),
+                                     "--cache-dir", str(where / "cache" / "embeddings")]
+            result = timed(command, env)
+            rows.append({"run": label, "repeat": repeat, **result})
+            print(json.dumps(rows[-1]), flush=True)
+            shutil.rmtree(scratch / f"{repeat}-{index}", ignore_errors=True)
     shutil.rmtree(scratch, ignore_errors=True)
-    reference = rows[0]
-    print(f"\n| {args.dataset}, cold, one process each | wall s | CPU s | wall / plain BERTopic |")
-    print("|---|---|---|---|")
+    print(f"\n| {args.dataset}, cold, one process each | repeat | wall s | CPU s | wall / plain BERTopic |")
+    print("|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['run']} | {row['wall_s']:.0f} | {row['cpu_s']:.0f} | "
-              f"{row['wall_s'] / reference['wall_s']:.2f} |")
+        plain = next(r for r in rows if r["repeat"] == row["repeat"])
+        print(f"| {row['run']} | {row['repeat'] + 1} | {row['wall_s']:.0f} | {row['cpu_s']:.0f} | "
+              f"{row['wall_s'] / plain['wall_s']:.2f} |")
+    if args.repeats > 1:
+        for label in runs:
+            ratios = [row["wall_s"] / next(r for r in rows if r["repeat"] == row["repeat"])["wall_s"]
+                      for row in rows if row["run"] == label]
+            walls = [row["wall_s"] for row in rows if row["run"] == label]
+            print(f"| {label} | median | {statistics.median(walls):.0f} | - | "
+                  f"{statistics.median(ratios):.2f} |")
     return rows
 
 
@@ -236,8 +252,9 @@ def main(argv=None) -> int:
     gate.add_argument("--seeds", nargs="+", type=int, default=[2024, 2025, 2026])
     cold = sub.add_parser("cold")
     cold.add_argument("--dataset", default="Instrument")
-    cold.add_argument("--skip", nargs="*", default=[], choices=["bf16"],
-                      help="leave out the bf16 run")
+    cold.add_argument("--skip", nargs="*", default=[], choices=["fp32", "bf16"],
+                      help="leave out the fp32 or bf16 run")
+    cold.add_argument("--repeats", type=int, default=1)
     cold.add_argument("--scratch", default=None, help="where the empty caches go (default: /tmp)")
     for p in (gate, cold):
         p.add_argument("--json", help="also write the rows here")

@@ -100,11 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
     topic = parser.add_argument_group("topics")
     topic.add_argument("--no-topics", action="store_true", help="skip the topic step")
     topic.add_argument("--encoder", help="sentence-transformers model name or path")
-    topic.add_argument("--encoder-precision", choices=("fp32", "bf16", "auto"),
-                       help="fp32 (default: the vectors of every committed result); bf16 autocast: "
-                            "1.5x faster on a CPU with bf16 units, but measurably other topic "
-                            "statistics (docs/PREPROCESSING.md §4); auto: bf16 where the hardware "
-                            "has bf16 units, else fp32")
+    topic.add_argument("--encoder-precision",
+                       choices=("fastest", "fp32", "bf16", "auto", "onnx-int8", "openvino-int8"),
+                       help="fastest (default): the fastest encoder that passed the encoder gate "
+                            "(docs/ENCODER_GATE.md: no int8 one did, so fp32; a pinned fit is "
+                            "installed under it); fp32: the vectors of every committed result; "
+                            "onnx-int8, openvino-int8: the int8 encoders, about 3x faster, other "
+                            "topic statistics (pip install -e .[int8], else fp32); bf16 autocast; "
+                            "auto: bf16 where the hardware has bf16 units, else fp32 "
+                            "(docs/PREPROCESSING.md)")
     topic.add_argument("--batch-tokens", type=int, metavar="N",
                        help="about N tokens per encoder batch (default 768; 0: batches of 16 "
                             "sentences, the earlier plan, the same fp32 vectors)")

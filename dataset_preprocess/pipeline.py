@@ -13,6 +13,7 @@ the raw file is missing or bad, or the output cannot be written where asked.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import os
@@ -339,6 +340,10 @@ def _build_topics(reviews: pd.DataFrame, dataset_dir: Path, name: str,
     if pinned_fits is None or install_pinned_fit(dataset_dir, name, config, Path(pinned_fits)) is None:
         logger.info("building topics for %s", name)
         build_topics(reviews, out_dir=dataset_dir, name=name, config=config)
+    elif config.encoder_precision == "fastest":  # a pin installed: its encoder's vectors
+        pinned = json.loads((dataset_dir / f"{name}.topics.json").read_text(encoding="utf-8"))
+        config = dataclasses.replace(config, encoder_precision=pinned.get(
+            "encoder_settings", {}).get("precision", "fp32"))
     if not review_vectors:
         return
     # Per-review vectors for the review-aware baselines: the topics' sentences, from the cache.

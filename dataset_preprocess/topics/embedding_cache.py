@@ -84,9 +84,16 @@ def bf16_support(device: str = "cpu") -> tuple[bool, str]:
 
 
 def resolve_precision(precision: str, device: str = "cpu") -> str:
-    """``auto`` -> ``bf16`` where the hardware has bf16 units, else ``fp32`` (said in the log)."""
+    """``auto`` -> ``bf16`` where the hardware has bf16 units, else ``fp32``; ``fastest`` -> the
+    fastest int8 option that passed the encoder gate, installed (on a CPU; fp32 on a GPU); an
+    int8 option without its runtime -> ``fp32``. Each choice is said in the log."""
+    from dataset_preprocess.topics.quantized import resolve_int8
+
+    if precision == "fastest" and device.startswith("cuda"):
+        logger.info("encoder precision fastest -> fp32: the int8 encoders run on the CPU")
+        return "fp32"
     if precision != "auto":
-        return precision
+        return resolve_int8(precision)
     supported, why = bf16_support(device)
     chosen = "bf16" if supported else "fp32"
     logger.info("encoder precision auto -> %s: %s", chosen, why)
@@ -145,7 +152,10 @@ class SentenceEncoder:
 
     - ``precision``: ``fp32``; ``bf16`` (bfloat16 autocast: about 2x faster on a CPU with bf16
       units, mean cosine 0.99998 to fp32, other but equally good topics, docs/PREPROCESSING.md);
-      ``auto``: bf16 where the hardware has bf16 units, else fp32.
+      ``auto``: bf16 where the hardware has bf16 units, else fp32; ``onnx-int8``,
+      ``openvino-int8``: the quantised model of :mod:`dataset_preprocess.topics.quantized` (on the
+      CPU; its identity is set by :meth:`prepare`, which ``embed_sentences`` calls); ``fastest``:
+      the fastest int8 option that passed the encoder gate, where its runtime is installed.
     - ``batch_tokens``: 0 keeps ``batch_size`` rows per batch (the path of every result before
       the fast path); N gives about N tokens per batch. Vectors of another precision or batch plan
       are cached under their own identity (``+bf16``, ``+t768``).
@@ -158,7 +168,7 @@ class SentenceEncoder:
       (not pinned: it splits the sentences its own way).
     """
 
-    PRECISIONS = ("auto", "fp32", "bf16")
+    PRECISIONS = ("fastest", "auto", "fp32", "bf16", "onnx-int8", "openvino-int8")
 
     def __init__(self, name: str, batch_size: int = 16, device: str | None = None, processes: int = 1,
                  precision: str = "fp32", batch_tokens: int = 0):
@@ -182,6 +192,40 @@ class SentenceEncoder:
         self._model = None
         self._pool = None
         self._workers = None
+        self._int8_dir: Path | None = None  # the quantised model's folder, once prepared
+        self._runtime = None
+        self._int8_path: Path | None = None
+
+    @property
+    def int8(self) -> bool:
+        from dataset_preprocess.topics.quantized import INT8_PRECISIONS
+
+        return self.precision in INT8_PRECISIONS
+
+    def prepare(self, texts: Sequence[str], cache_dir: Path) -> None:
+        """Before a cache look-up of ``texts``: an int8 encoder's identity names its quantised
+        model (for OpenVINO, calibrated on a sample of ``texts``), kept under
+        ``<cache_dir>/../quantized``. Nothing to do for torch precisions."""
+        if not self.int8:
+            return
+        from dataset_preprocess.topics import quantized
+
+        self._calibration = (quantized.calibration_sample(texts)
+                             if self.precision == "openvino-int8" else None)
+        base = resolve_encoder(self.name)[1]
+        self._spec = quantized.recipe(self.precision, base, self._calibration)
+        digest = quantized.recipe_digest(self._spec)
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", base.split("/")[-1])[:40]
+        self._int8_dir = Path(cache_dir).parent / "quantized" / f"{slug}-{self.precision}-{digest}"
+        self.identity = f"{base}+{self.precision}-{digest}" + (
+            f"+t{self.batch_tokens}" if self.batch_tokens else "")
+
+    def _int8_model(self, model, texts: Sequence[str]) -> Path:
+        from dataset_preprocess.topics.quantized import ensure_quantized
+
+        if self._int8_dir is None:
+            self.prepare(texts, Path("cache/embeddings"))
+        return ensure_quantized(model, self.precision, self._spec, self._int8_dir, self._calibration)
 
     def target_devices(self) -> list[str]:
         """Where to encode: the given device, else every GPU, else ``processes`` CPU processes."""
@@ -220,6 +264,9 @@ class SentenceEncoder:
         if devices[0] == "cpu" and not self.processes:  # auto
             enough = len(texts) >= MIN_SENTENCES_FOR_PROCESSES
             devices = ["cpu"] * (min(usable_cores(), 4) if enough else 1)
+        if self.int8:  # quantised once from the loaded model, then loaded by every process
+            devices = ["cpu" if d.startswith("cuda") else d for d in devices]
+            self._int8_path = self._int8_model(model, texts)
         if len(devices) > 1:  # start the workers now: they load while this process tokenizes
             pool = self._worker_pool(len(devices))
             for _ in devices:
@@ -233,6 +280,14 @@ class SentenceEncoder:
         if len(devices) > 1:  # CPU worker processes
             results = self._worker_pool(len(devices)).map(
                 _encode_group, [[batch for _, batch in group] for group in work])
+        elif self.int8:
+            from dataset_preprocess.topics.quantized import Int8Runtime
+
+            import torch
+
+            if self._runtime is None:
+                self._runtime = Int8Runtime(self.precision, self._int8_path, torch.get_num_threads())
+            results = ([self._runtime(batch) for _, batch in group] for group in work)
         else:
             results = (encode_group(model, [batch for _, batch in group], self.precision,
                                     devices[0]) for group in work)
@@ -249,7 +304,8 @@ class SentenceEncoder:
             self._workers = ProcessPoolExecutor(
                 processes, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
-                initargs=(self.load_path, self.name, self.precision, threads))
+                initargs=(self.load_path, self.name, self.precision, threads,
+                          str(self._int8_path) if self.int8 else None))
         return self._workers
 
     def _encode_on_gpus(self, model, texts, devices):
@@ -358,10 +414,16 @@ def encode_group(model, batches: list[dict], precision: str, device: str) -> lis
 _WORKER: dict = {}
 
 
-def _start_worker(load_path: str, name: str, precision: str, threads: int) -> None:
+def _start_worker(load_path: str, name: str, precision: str, threads: int,
+                  int8_path: str | None = None) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    if int8_path is not None:
+        from dataset_preprocess.topics.quantized import Int8Runtime
+
+        _WORKER.update(runtime=Int8Runtime(precision, Path(int8_path), threads))
+        return
     _WORKER.update(model=load_sentence_model(load_path, "cpu", name), precision=precision)
 
 
@@ -370,6 +432,8 @@ def _ready() -> None:
 
 
 def _encode_group(batches: list[dict]) -> list[np.ndarray]:
+    if "runtime" in _WORKER:
+        return [_WORKER["runtime"](batch) for batch in batches]
     return encode_group(_WORKER["model"], batches, _WORKER["precision"], "cpu")
 
 
@@ -459,6 +523,8 @@ def embed_sentences(
     )
     texts = list(unique)
     keys = [sentence_key(text) for text in texts]
+    if hasattr(encoder, "prepare"):  # an int8 encoder's identity names its calibration
+        encoder.prepare(texts, Path(cache_dir))
     cache = EmbeddingCache(cache_dir, encoder.identity)
     index, stored = cache.load()
     missing = [i for i, key in enumerate(keys) if key not in index]

@@ -7,7 +7,8 @@ the fit it read (:mod:`recbole_sdmtmp.experiments.fits`), so on a new machine ea
 be measured again. A pinned fit is the four side-files of one fit plus ``pin.json``, under
 ``results/topic_fits/<Name>/``. Preparing a dataset installs the pin instead of fitting when the
 pin was made from the same raw file, the same ``.inter`` and the same fit settings; anything else
-fits afresh, and ``--refit-topics`` always does.
+fits afresh, and ``--refit-topics`` always does. The default precision (``fastest``) takes the
+pin's precision: a pin is used unless another precision is asked for by name.
 """
 
 from __future__ import annotations
@@ -38,13 +39,15 @@ class BrokenPin(ValueError):
     """Pinned files that no longer hash to their pin's fit id (edited, or half restored)."""
 
 
-def fit_settings(config: TopicConfig) -> dict:
+def fit_settings(config: TopicConfig, precision: str | None = None) -> dict:
     """What decides a fit besides its input, JSON-normalised: the encoder, its precision and every
     clustering setting. Paths, batch plans and process counts are left out: they change no number."""
     from dataset_preprocess.topics.fit import cluster_settings
 
     settings = {"encoder": config.encoder, "encoder_precision": config.encoder_precision,
                 "cluster": cluster_settings(config)}
+    if precision is not None:
+        settings["encoder_precision"] = precision
     return json.loads(json.dumps(settings))
 
 
@@ -71,9 +74,12 @@ def pin_fit(dataset_dir: Path, name: str, config: TopicConfig, root: Path = PINN
         _copy(sources[key], targets[key])
     meta = json.loads(sources["meta"].read_text(encoding="utf-8"))
     scope = {key: meta[key] for key in ("fitted_on_scope", "fitted_on_sha256") if key in meta}
+    used = (meta.get("encoder_settings") or {}).get("precision")  # what "fastest" resolved to
+    if used is None and config.encoder_precision == "fastest":  # a fit from before int8: fp32
+        used = "fp32"
     atomic_write_json(folder / PIN_FILE, {
         "dataset": name, "topic_fit": fit_id, **_inputs(Path(inputs_from or dataset_dir), name), **scope,
-        "settings": fit_settings(config), "n_topics": meta.get("n_topics"),
+        "settings": fit_settings(config, used), "n_topics": meta.get("n_topics"),
         "outlier_ratio": meta.get("outlier_ratio"), "machine": cpu_description(),
         "pinned_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     })
@@ -93,7 +99,8 @@ def pin_mismatch(pin: dict, dataset_dir: Path, name: str, config: TopicConfig) -
     for key, what in (("source_sha256", "raw file"), ("inter_sha256", ".inter")):
         if pin.get(key) != inputs[key]:
             return f"it was fitted from another {what} ({key} {str(pin.get(key))[:12]}, here {str(inputs[key])[:12]})"
-    if pin.get("settings") != fit_settings(config):
+    asked = pin.get("settings", {}).get("encoder_precision") if config.encoder_precision == "fastest" else None
+    if pin.get("settings") != fit_settings(config, asked):
         return "it was fitted with other settings (encoder, precision or clustering)"
     return None
 

@@ -99,8 +99,8 @@ def test_auto_precision_follows_the_hardware(monkeypatch, caplog):
     monkeypatch.setattr(embedding_cache, "bf16_support", lambda device: (True, "bf16 units"))
     assert resolve_precision("auto") == "bf16"
     assert sentence_encoder(TopicConfig(encoder_precision="auto")).precision == "bf16"
-    default = sentence_encoder(TopicConfig())  # fp32 whatever the hardware (the gate, §4)
-    assert (default.precision, default.batch_tokens, default.processes) == ("fp32", 768, 0)
+    exact = sentence_encoder(TopicConfig(encoder_precision="fp32"))  # one flag away
+    assert (exact.precision, exact.batch_tokens, exact.processes) == ("fp32", 768, 0)
     earlier = sentence_encoder(TopicConfig(batch_tokens=0))
     assert (earlier.batch_tokens, earlier.batch_size) == (0, 16)
 

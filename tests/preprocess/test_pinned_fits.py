@@ -82,6 +82,33 @@ def test_a_pin_of_other_settings_or_other_interactions_is_not_used(prepared: tup
                               pins) is not None
 
 
+def test_the_default_precision_installs_a_pin_and_a_named_other_precision_does_not(
+        prepared: tuple[Path, Path]) -> None:
+    """New fits default to the fastest encoder that passed the gate, but the pins (fp32) stay
+    what the default installs, so every committed result still reads its fit."""
+    dataset_dir, pins = prepared
+    assert read_pin("Instrument", pins)["settings"]["encoder_precision"] == "fp32"
+    fastest = TopicConfig(min_cluster_size=2, umap_n_neighbors=2)
+    assert fastest.encoder_precision == "fastest"
+    assert install_pinned_fit(dataset_dir, "Instrument", fastest, pins) is not None
+    for other in ("openvino-int8", "onnx-int8", "bf16"):
+        assert install_pinned_fit(dataset_dir, "Instrument", TopicConfig(
+            min_cluster_size=2, umap_n_neighbors=2, encoder_precision=other), pins) is None
+    assert install_pinned_fit(dataset_dir, "Instrument", TopicConfig(
+        min_cluster_size=2, umap_n_neighbors=2, encoder_precision="fp32"), pins) is not None
+
+
+def test_a_fit_made_under_the_default_is_pinned_with_the_precision_it_used(tmp_path: Path) -> None:
+    dataset_dir = prepare_dataset("Instrument", out_dir=tmp_path / "data", raw_file=_raw(tmp_path / "r.json"),
+                                  topics=False)
+    _write_fit(dataset_dir, "Instrument")
+    meta = topic_file_paths(dataset_dir, "Instrument")["meta"]
+    meta.write_text(json.dumps({**json.loads(meta.read_text()),
+                                "encoder_settings": {"precision": "openvino-int8"}}))
+    pin_fit(dataset_dir, "Instrument", TopicConfig(min_cluster_size=2, umap_n_neighbors=2), tmp_path / "pins")
+    assert read_pin("Instrument", tmp_path / "pins")["settings"]["encoder_precision"] == "openvino-int8"
+
+
 def test_tampered_pinned_files_are_refused(prepared: tuple[Path, Path]) -> None:
     dataset_dir, pins = prepared
     with topic_file_paths(pins / "Instrument", "Instrument")["review_topic"].open("a") as handle:
@@ -117,7 +144,7 @@ def test_the_committed_pins_are_intact_and_made_from_the_shared_raw_files(name: 
     pin = read_pin(name, root)
     assert pin is not None, f"no pinned fit of {name} in {root}"
     assert topic_fit_id(root / name, name) == pin["topic_fit"]
-    assert pin["settings"] == fit_settings(TopicConfig())  # pinned with the default settings
+    assert pin["settings"] == fit_settings(TopicConfig(encoder_precision="fp32"))  # the exact path
     raw = next(SHARED_DIR / "data" / "amazon" / f for f in lookup(name).raw_file_names
                if (SHARED_DIR / "data" / "amazon" / f).is_file())
     assert sha256_file(raw) == pin["source_sha256"]
