@@ -126,7 +126,7 @@ def test_a_topic_model_s_checkpoint_on_another_fit_is_refused(tmp_path, capsys) 
 
     _tiny_fit(tmp_path)
     code = main(["--dataset", "tiny", "--model", "SDMTMP", f"--data_path={tmp_path}",
-                 f"--checkpoint_dir={tmp_path / 'saved'}", "--epochs=1", "--embedding_size=8"])
+                 f"--checkpoint_dir={tmp_path / 'saved'}", "--epochs=1", "--embedding_size=8", "--topic_fit=prepared"])
     assert code == 0
     checkpoint = next((tmp_path / "saved").glob("SDMTMP-*.pth"))
     assert len(recommendations(str(checkpoint), 3)) > 0
