@@ -174,23 +174,27 @@ class ReviewAwareConv(nn.Module):
         if self.one_hot_input:  # s_j^r = E_r[j] is a row lookup: no product to save
             # sum_e a_e c_j E_r[j] into each target: [n_targets, d]
             aggregated = edge_sum((node_gate * scale).squeeze(-1), self.source, groups.to_targets)
-            by_group = torch.cat([chunk @ weight for chunk, weight in zip(torch.split(reviews, groups.counts),
-                                                                          self.review_transform)])  # [P, d]
-            aggregated = aggregated.index_add(0, groups.target, by_group) * target_norm.unsqueeze(-1)
+            for chunk, chunk_target, weight in zip(torch.split(reviews, groups.counts),
+                                                   torch.split(groups.target, groups.counts), self.review_transform):
+                aggregated = aggregated.index_add_(0, chunk_target, chunk @ weight)  # a level's groups: [P_r, d]
+            aggregated = aggregated * target_norm.unsqueeze(-1)
             return aggregated if targets is None else aggregated[targets]  # h_i: [n_targets or T, d]
         # sum_e a_e c_j x_j V_r over a group = (sum_e a_e c_j x_j) V_r
         nodes = edge_sum((node_gate * scale).squeeze(-1), sources, groups.to_groups)  # [P, d_in]
-        stacked, group_target, counts = torch.cat([nodes, reviews], dim=1), groups.target, groups.counts
+        group_target, counts = groups.target, groups.counts
         if targets is not None:  # the groups of ``targets``, still sorted by level; targets renumbered 0..T-1
             row = torch.full((n_targets,), -1, dtype=torch.long, device=targets.device)
             row[targets] = torch.arange(len(targets), device=targets.device)
-            kept = row[group_target] >= 0  # [P]
-            stacked, group_target = stacked[kept], row[group_target[kept]]
+            kept = (row[group_target] >= 0).nonzero().squeeze(1)  # [P']
+            nodes, reviews, group_target = nodes[kept], reviews[kept], row[group_target[kept]]
             counts = torch.bincount(groups.level[kept], minlength=n_levels).tolist()
             target_norm = target_norm[targets]
-        weights = torch.cat([self.source, self.review_transform], dim=1)  # [V_r; W_r]: [R, d_in + k, d]
-        by_group = torch.cat([chunk @ weight for chunk, weight in zip(torch.split(stacked, counts), weights)])
-        aggregated = by_group.new_zeros(len(target_norm), by_group.shape[1]).index_add(0, group_target, by_group)
+        aggregated = nodes.new_zeros(len(target_norm), self.source.shape[2])
+        for node_chunk, review_chunk, chunk_target, source, transform in zip(
+                torch.split(nodes, counts), torch.split(reviews, counts), torch.split(group_target, counts),
+                self.source, self.review_transform):  # a level's groups: x V_r + e W_r, [P_r, d]
+            by_group = torch.addmm(review_chunk @ transform, node_chunk, source)
+            aggregated = aggregated.index_add_(0, chunk_target, by_group)
         return aggregated * target_norm.unsqueeze(-1)  # h_i: [n_targets or T, d]
 
     def source_table(self) -> torch.Tensor:
@@ -376,7 +380,7 @@ class RGCL(GeneralRecommender):
         """ED for the (user, item) edges that have a review: MLP([x_u; x_i]) against the edge's
         own review feature and the feature of the edge at ``permutation`` (random when None).
         ``rows``: the edges' rows in ``users_e`` and ``items_e`` (default: their ids), which then
-        hold the batch's nodes only: the MLP's first product runs once per node."""
+        hold the batch's nodes only: the MLP's first product runs once per node of these edges."""
         user_rows, item_rows = rows if rows is not None else (users, items)
         positions = torch.searchsorted(self.edge_keys, users * self.n_items + items)  # [B]
         positions = positions.clamp(max=len(self.edge_keys) - 1)
@@ -386,9 +390,12 @@ class RGCL(GeneralRecommender):
         positions, user_rows, item_rows = positions[found], user_rows[found], item_rows[found]
         if rows is None:
             pair = self.edge_mlp(torch.cat([users_e[user_rows], items_e[item_rows]], dim=-1))  # [N, d]
-        else:  # [x_u; x_i] W^T = x_u W_u^T + x_i W_i^T: each of the given rows once, not once per edge
+        else:  # [x_u; x_i] W^T = x_u W_u^T + x_i W_i^T: each node of these edges once, not once per edge
             weight, d = self.edge_mlp[0].weight, users_e.shape[1]  # [d, 2d]
-            hidden = (users_e @ weight[:, :d].T)[user_rows] + (items_e @ weight[:, d:].T)[item_rows]  # [N, d]
+            user_nodes, user_rows = torch.unique(user_rows, return_inverse=True)
+            item_nodes, item_rows = torch.unique(item_rows, return_inverse=True)
+            hidden = ((users_e[user_nodes] @ weight[:, :d].T)[user_rows]
+                      + (items_e[item_nodes] @ weight[:, d:].T)[item_rows])  # [N, d]
             pair = self.edge_mlp[1:](hidden)
         review = self.graph_review[positions]  # [N, k]
         if permutation is None:
