@@ -388,19 +388,22 @@ class RGCL(GeneralRecommender):
         if not found.any():
             return users_e.new_zeros(())
         positions, user_rows, item_rows = positions[found], user_rows[found], item_rows[found]
-        if rows is None:
-            pair = self.edge_mlp(torch.cat([users_e[user_rows], items_e[item_rows]], dim=-1))  # [N, d]
-        else:  # [x_u; x_i] W^T = x_u W_u^T + x_i W_i^T: each node of these edges once, not once per edge
-            weight, d = self.edge_mlp[0].weight, users_e.shape[1]  # [d, 2d]
-            user_nodes, user_rows = torch.unique(user_rows, return_inverse=True)
-            item_nodes, item_rows = torch.unique(item_rows, return_inverse=True)
-            hidden = ((users_e[user_nodes] @ weight[:, :d].T)[user_rows]
-                      + (items_e[item_nodes] @ weight[:, d:].T)[item_rows])  # [N, d]
-            pair = self.edge_mlp[1:](hidden)
         review = self.graph_review[positions]  # [N, k]
         if permutation is None:
             permutation = torch.randperm(len(positions), device=positions.device)
-        return bilinear_bce(pair, review, review[permutation], self.ed_weight_matrix).mean()
+        if rows is None:
+            pair = self.edge_mlp(torch.cat([users_e[user_rows], items_e[item_rows]], dim=-1))  # [N, d]
+            return bilinear_bce(pair, review, review[permutation], self.ed_weight_matrix).mean()
+        # [x_u; x_i] W_1^T = x_u W_u^T + x_i W_i^T: each node of these edges once, not once per edge
+        first, second = self.edge_mlp[0].weight, self.edge_mlp[2].weight  # [d, 2d], [d, d]
+        d = users_e.shape[1]
+        user_nodes, user_rows = torch.unique(user_rows, return_inverse=True)
+        item_nodes, item_rows = torch.unique(item_rows, return_inverse=True)
+        hidden = ((users_e[user_nodes] @ first[:, :d].T)[user_rows]
+                  + (items_e[item_nodes] @ first[:, d:].T)[item_rows])  # [N, d]
+        # the pair is only read through pair W = relu(hidden) (W_2^T W): a d x k product, not N x d x d
+        return bilinear_bce(self.edge_mlp[1](hidden), review, review[permutation],
+                            second.T @ self.ed_weight_matrix).mean()
 
     def calculate_loss(self, interaction):
         # clear the storage variable when training
