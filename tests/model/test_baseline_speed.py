@@ -131,27 +131,10 @@ def rgcl_conv_direct(self, sources, source_ids, target_ids, level, review, sourc
     return aggregated if targets is None else aggregated[targets]
 
 
-def masks_of_read_rows(layer, users, items):
-    """The last layer's feature dropout over every node with the masks the model draws for the
-    rows it reads (``users``, then ``items``; the other rows are never read): [n, d] inputs."""
-    draw, calls = layer.dropout_rows, []
-
-    def dropout_rows(x):
-        rows = (users, items)[len(calls) % 2]
-        calls.append(rows)
-        mask = torch.ones_like(x)
-        mask[rows] = draw(torch.ones(len(rows), x.shape[1]))
-        return x * mask
-    return dropout_rows
-
-
 def rgcl_loss_direct(model, interaction):
     """Both views over every node, each case's rows read from them."""
     user, pos_item, neg_item = interaction[model.USER_ID], interaction[model.ITEM_ID], interaction[model.NEG_ITEM_ID]
-    model.layers[-1].dropout_rows = masks_of_read_rows(model.layers[-1], torch.unique(user),
-                                                       torch.unique(torch.cat([pos_item, neg_item])))
     views = [model.forward(), model.forward()]
-    del model.layers[-1].dropout_rows
     bpr = 0.0
     for users_e, items_e in views:
         u = users_e[user]
@@ -167,8 +150,7 @@ def rgcl_loss_direct(model, interaction):
 def test_rgcl_grouped_messages_give_the_same_loss_gradients_and_scores(tiny_root, monkeypatch, n_layers):
     """Grouped messages, sums over edges as sparse products and a last layer that computes the
     batch's nodes only, against one message per edge over every node. Edge dropout and feature
-    dropout on (the same seed draws the same views for both forms; the last layer's feature
-    masks are those of the rows read)."""
+    dropout on (the same seed draws the same views for both forms)."""
     model, train, test = rgcl_model(tiny_root, n_layers=n_layers, dropout_rate=0.5)
     batch, cases = first_batch(train), first_batch(test)
     assert (model.groups[0].target.bincount() > 1).any()  # some (user, level) groups hold several edges

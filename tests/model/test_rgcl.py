@@ -101,20 +101,6 @@ def test_layer_output_is_linear_of_gelu_of_messages():
     assert items.shape == (2, 2)
 
 
-def test_feature_dropout_draws_one_uniform_per_entry_of_the_rows_computed():
-    layer = RGCLayer(n_levels=2, review_dim=2, dim=2, n_users=2, n_items=2, first=True, dropout=0.25)
-    x = torch.arange(1, 401, dtype=torch.float32).reshape(200, 2).repeat(1, 50)  # [200, 100]
-    torch.manual_seed(5)
-    out = layer.dropout_rows(x)
-    torch.manual_seed(5)
-    expected = torch.where(torch.rand(200, 100) < 0.75, x / 0.75, torch.zeros(()))
-    torch.testing.assert_close(out, expected)
-    kept = (out != 0).float().mean().item()  # 20,000 entries: sd of the kept share 0.0031
-    assert abs(kept - 0.75) < 0.0125
-    layer.eval()
-    assert torch.equal(layer.dropout_rows(x), x)
-
-
 # ----------------------------------------------------------------- losses by hand
 
 def test_bilinear_bce_by_hand():

@@ -229,18 +229,21 @@ class RGCLayer(nn.Module):
                                 graph.item_norm[graph.item] * edge_scale, graph.user_norm, n_users, groups[0], rows[0])
         h_items = self.to_items(users, graph.user, graph.item, graph.level, graph.review,
                                 graph.user_norm[graph.user] * edge_scale, graph.item_norm, n_items, groups[1], rows[1])
-        users = self.user_fc(self.dropout_rows(self.activation(h_users)))  # [m or U, d]
-        items = self.item_fc(self.dropout_rows(self.activation(h_items)))  # [n or I, d]
+        users = self.user_fc(self.dropout_rows(self.activation(h_users), n_users, rows[0]))  # [m or U, d]
+        items = self.item_fc(self.dropout_rows(self.activation(h_items), n_items, rows[1]))  # [n or I, d]
         return users, items
 
-    def dropout_rows(self, x: torch.Tensor) -> torch.Tensor:
-        """Dropout of the rows computed (a last layer's: the batch's nodes only): each entry kept
-        with probability 1 - p and scaled by 1 / (1 - p), as nn.Dropout, the mask from one uniform
-        draw per entry (a quarter of the cost of CPU Bernoulli draws)."""
+    def dropout_rows(self, x: torch.Tensor, n: int, rows: torch.Tensor | None) -> torch.Tensor:
+        """``self.dropout`` of the full [n, d] input at ``rows``: the mask is drawn for all n rows,
+        as nn.Dropout draws it on CPU (bernoulli(1 - p) / (1 - p)), so the random stream and the
+        kept rows' values are those of the full layer."""
         p = self.dropout.p
+        if rows is None:
+            return self.dropout(x)
         if not self.training or p == 0.0:
             return x
-        return x * torch.rand_like(x).lt_(1 - p).div_(1 - p)  # [rows, d]
+        noise = x.new_empty(n, x.shape[1]).bernoulli_(1 - p).div_(1 - p)  # [n, d]
+        return x * noise[rows]
 
 
 class RGCL(GeneralRecommender):
