@@ -2,6 +2,8 @@
 direct form is written out here, as the models computed it before, and compared on a fixed batch
 (the same seed, so the same random draws) and on full-sort scores."""
 
+import copy
+
 import pytest
 import torch
 
@@ -116,7 +118,7 @@ def rgcl_conv_direct(self, sources, source_ids, target_ids, level, review, sourc
     """One message per edge, each transformed by its level's matrices, then summed per target
     (every target, then the rows asked for)."""
     if self.one_hot_input:
-        rows = self.source[level, source_ids]
+        rows = self.source_table()[level, source_ids]
     else:
         rows = per_level_matmul(sources[source_ids], level, self.source)
     gates = review @ torch.cat([self.node_gate, self.review_gate]).T
@@ -172,3 +174,50 @@ def test_rgcl_grouped_messages_give_the_same_loss_gradients_and_scores(tiny_root
     for name, gradient in gradients.items():
         torch.testing.assert_close(gradient, gradients_direct[name], rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(scores, scores_direct, rtol=1e-5, atol=1e-6)
+
+
+def test_rgcl_first_layer_table_of_read_rows_trains_as_the_full_table(tiny_root):
+    """The first layer holds only the rows E_r[j] that an edge reads. Against the full per-level
+    tables (the other rows at any values), three training steps of Adam with gradient clipping,
+    edge and feature dropout on: the same losses, the same kept rows, and the full tables' other
+    rows never move (they get no gradient)."""
+    model, train, _ = rgcl_model(tiny_root, n_layers=2, dropout_rate=0.5)
+    n_levels = len(model.rating_levels)
+    full = copy.deepcopy(model)
+    torch.manual_seed(7)
+    for conv, n_sources in ((full.layers[0].to_users, model.n_items), (full.layers[0].to_items, model.n_users)):
+        assert len(conv.rows) < n_levels * n_sources  # some (level, node) pairs have no edge
+        table = torch.randn(n_levels * n_sources, conv.source.shape[1])
+        table[conv.rows] = conv.source.detach()
+        conv.source, conv.rows = torch.nn.Parameter(table), torch.arange(n_levels * n_sources)
+    graph = full.graph
+    full.groups = (rgcl_module.edge_groups(graph.user, graph.item, graph.level, model.n_users, model.n_items,
+                                           n_levels),
+                   rgcl_module.edge_groups(graph.item, graph.user, graph.level, model.n_items, model.n_users,
+                                           n_levels))
+    tables = [conv.source.detach().clone() for conv in (full.layers[0].to_users, full.layers[0].to_items)]
+    optimizers = [torch.optim.Adam(m.parameters(), lr=0.01) for m in (model, full)]
+    for step, batch in zip(range(3), train):
+        batch = batch[0] if isinstance(batch, tuple) else batch
+        losses = []
+        for m, optimizer in zip((model, full), optimizers):
+            m.train()
+            optimizer.zero_grad()
+            torch.manual_seed(step)
+            loss = m.calculate_loss(batch)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(m.parameters(), max_norm=1.0)
+            optimizer.step()
+            losses.append(loss.item())
+        assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    for name, parameter in model.named_parameters():
+        kept = dict(full.named_parameters())[name]
+        if name.startswith("layers.0.") and name.endswith(".source"):
+            conv = model.get_submodule(name.removesuffix(".source"))
+            unread = torch.ones(len(kept), dtype=torch.bool)
+            unread[conv.rows] = False
+            table = tables[name.startswith("layers.0.to_items")]
+            assert torch.equal(kept[unread], table[unread])  # never moved
+            assert not torch.equal(kept[conv.rows], table[conv.rows])  # the read rows did
+            kept = kept[conv.rows]
+        torch.testing.assert_close(parameter, kept, rtol=1e-5, atol=1e-6)

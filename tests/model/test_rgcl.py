@@ -42,8 +42,8 @@ def hand_graph() -> ReviewGraph:
 def hand_conv(one_hot: bool) -> ReviewAwareConv:
     conv = ReviewAwareConv(n_levels=2, review_dim=2, out_dim=2, n_sources=2 if one_hot else None, in_dim=2)
     with torch.no_grad():
-        if one_hot:  # E_0, E_1: rows per item
-            conv.source.copy_(torch.tensor([[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]]]))
+        if one_hot:  # E_0, E_1: rows per item (the table of every row, level by level)
+            conv.source.copy_(torch.tensor([[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]]]).flatten(0, 1))
         else:  # V_0 = 2 I, V_1 = swap
             conv.source.copy_(torch.tensor([[[2.0, 0.0], [0.0, 2.0]], [[0.0, 1.0], [1.0, 0.0]]]))
         conv.node_gate.copy_(torch.tensor([[0.0, 0.0], [0.0, math.log(3)]]))  # a_0, a_1

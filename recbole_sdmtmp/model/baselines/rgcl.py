@@ -87,7 +87,7 @@ class EdgeGroups(NamedTuple):
     target: torch.Tensor  # [P] the target node of each group
     level: torch.Tensor  # [P] the rating level of each group
     counts: list  # groups per level, [R]
-    to_targets: EdgeSum  # edge (target, level * n_sources + source)
+    to_targets: EdgeSum  # edge (target, row of E_r[source] in the first layer's table)
     to_groups: EdgeSum  # edge (group, source)
 
     def to(self, device) -> "EdgeGroups":
@@ -95,12 +95,22 @@ class EdgeGroups(NamedTuple):
                           self.to_targets.to(device), self.to_groups.to(device))
 
 
+def source_rows(source_ids: torch.Tensor, level: torch.Tensor, n_sources: int) -> torch.Tensor:
+    """The per-level rows E_r[j] that some edge reads, as sorted ids r * n_sources + j: [Q]."""
+    return torch.unique(level * n_sources + source_ids)
+
+
 def edge_groups(target_ids: torch.Tensor, source_ids: torch.Tensor, level: torch.Tensor, n_targets: int,
-                n_sources: int, n_levels: int) -> EdgeGroups:
+                n_sources: int, n_levels: int, rows: torch.Tensor | None = None) -> EdgeGroups:
+    """``rows``: the first layer's table rows (``source_rows``; default every r * n_sources + j)."""
     keys, group = torch.unique(level * n_targets + target_ids, return_inverse=True)  # sorted: level first
     counts = torch.bincount(keys // n_targets, minlength=n_levels).tolist()
+    table = level * n_sources + source_ids  # [E]
+    if rows is not None:
+        table = torch.searchsorted(rows, table)
+    n_rows = n_levels * n_sources if rows is None else len(rows)
     return EdgeGroups(group, keys % n_targets, keys // n_targets, counts,
-                      edge_sum_structure(target_ids, level * n_sources + source_ids, n_targets, n_levels * n_sources),
+                      edge_sum_structure(target_ids, table, n_targets, n_rows),
                       edge_sum_structure(group, source_ids, len(keys), n_sources))
 
 
@@ -119,19 +129,30 @@ class ReviewGraph(NamedTuple):
 class ReviewAwareConv(nn.Module):
     """Messages along one direction (sources -> targets) for every rating level: the RG module."""
 
-    def __init__(self, n_levels: int, review_dim: int, out_dim: int, n_sources: int | None, in_dim: int):
+    def __init__(self, n_levels: int, review_dim: int, out_dim: int, n_sources: int | None, in_dim: int,
+                 rows: torch.Tensor | None = None):
         super().__init__()
         self.one_hot_input = n_sources is not None
         # first layer: E_r [R, n_sources, d] (one-hot input); later layers: V_r [R, d_in, d]
-        self.source = nn.Parameter(torch.empty(n_levels, n_sources if self.one_hot_input else in_dim, out_dim))
-        self.node_gate = nn.Parameter(torch.empty(n_levels, review_dim))  # a_r
-        self.review_gate = nn.Parameter(torch.empty(n_levels, review_dim))  # b_r
-        self.review_transform = nn.Parameter(torch.empty(n_levels, review_dim, out_dim))  # W_r
-        for weight in (self.source, self.review_transform):
+        source = torch.empty(n_levels, n_sources if self.one_hot_input else in_dim, out_dim)
+        node_gate, review_gate = torch.empty(n_levels, review_dim), torch.empty(n_levels, review_dim)  # a_r, b_r
+        review_transform = torch.empty(n_levels, review_dim, out_dim)  # W_r
+        for weight in (source, review_transform):
             for level in weight:
                 nn.init.xavier_uniform_(level)
-        nn.init.xavier_uniform_(self.node_gate)
-        nn.init.xavier_uniform_(self.review_gate)
+        nn.init.xavier_uniform_(node_gate)
+        nn.init.xavier_uniform_(review_gate)
+        if self.one_hot_input:
+            # only the rows E_r[j] that an edge reads (``rows``, sorted r * n_sources + j; default all),
+            # drawn as the full table: the others never get a gradient, so Adam would never move them
+            rows = torch.arange(n_levels * n_sources) if rows is None else rows
+            self.register_buffer("rows", rows)
+            self.n_sources = n_sources
+            source = source.flatten(0, 1)[rows]  # [Q, d]
+        self.source = nn.Parameter(source)
+        self.node_gate = nn.Parameter(node_gate)
+        self.review_gate = nn.Parameter(review_gate)
+        self.review_transform = nn.Parameter(review_transform)
 
     def forward(self, sources, source_ids, target_ids, level, review, source_norm, target_norm, n_targets: int,
                 groups: EdgeGroups | None = None, targets: torch.Tensor | None = None):
@@ -140,8 +161,9 @@ class ReviewAwareConv(nn.Module):
         # sources: [n_sources, d_in] or None; ids, level: [E]; review: [E, k]; norms: [n_*]
         n_levels = len(self.node_gate)
         if groups is None:
-            n_sources = self.source.shape[1] if self.one_hot_input else len(sources)
-            groups = edge_groups(target_ids, source_ids, level, n_targets, n_sources, n_levels)
+            n_sources = self.n_sources if self.one_hot_input else len(sources)
+            groups = edge_groups(target_ids, source_ids, level, n_targets, n_sources, n_levels,
+                                 self.rows if self.one_hot_input else None)
         gates = review @ torch.cat([self.node_gate, self.review_gate]).T  # a_r . e, b_r . e for every r: [E, 2R]
         node_gate = torch.sigmoid(gates.gather(1, level.unsqueeze(-1)))  # [E, 1]
         review_gate = torch.sigmoid(gates.gather(1, level.unsqueeze(-1) + n_levels))  # [E, 1]
@@ -151,34 +173,44 @@ class ReviewAwareConv(nn.Module):
         reviews = review.new_zeros(n_groups, review.shape[1]).index_add_(0, groups.group, review_gate * scale * review)
         if self.one_hot_input:  # s_j^r = E_r[j] is a row lookup: no product to save
             # sum_e a_e c_j E_r[j] into each target: [n_targets, d]
-            aggregated = edge_sum((node_gate * scale).squeeze(-1), self.source.flatten(0, 1), groups.to_targets)
-            by_group = torch.cat([chunk @ weight for chunk, weight in zip(torch.split(reviews, groups.counts),
-                                                                          self.review_transform)])  # [P, d]
-            aggregated = aggregated.index_add(0, groups.target, by_group) * target_norm.unsqueeze(-1)
+            aggregated = edge_sum((node_gate * scale).squeeze(-1), self.source, groups.to_targets)
+            for chunk, chunk_target, weight in zip(torch.split(reviews, groups.counts),
+                                                   torch.split(groups.target, groups.counts), self.review_transform):
+                aggregated = aggregated.index_add_(0, chunk_target, chunk @ weight)  # a level's groups: [P_r, d]
+            aggregated = aggregated * target_norm.unsqueeze(-1)
             return aggregated if targets is None else aggregated[targets]  # h_i: [n_targets or T, d]
         # sum_e a_e c_j x_j V_r over a group = (sum_e a_e c_j x_j) V_r
         nodes = edge_sum((node_gate * scale).squeeze(-1), sources, groups.to_groups)  # [P, d_in]
-        stacked, group_target, counts = torch.cat([nodes, reviews], dim=1), groups.target, groups.counts
+        group_target, counts = groups.target, groups.counts
         if targets is not None:  # the groups of ``targets``, still sorted by level; targets renumbered 0..T-1
             row = torch.full((n_targets,), -1, dtype=torch.long, device=targets.device)
             row[targets] = torch.arange(len(targets), device=targets.device)
-            kept = row[group_target] >= 0  # [P]
-            stacked, group_target = stacked[kept], row[group_target[kept]]
+            kept = (row[group_target] >= 0).nonzero().squeeze(1)  # [P']
+            nodes, reviews, group_target = nodes[kept], reviews[kept], row[group_target[kept]]
             counts = torch.bincount(groups.level[kept], minlength=n_levels).tolist()
             target_norm = target_norm[targets]
-        weights = torch.cat([self.source, self.review_transform], dim=1)  # [V_r; W_r]: [R, d_in + k, d]
-        by_group = torch.cat([chunk @ weight for chunk, weight in zip(torch.split(stacked, counts), weights)])
-        aggregated = by_group.new_zeros(len(target_norm), by_group.shape[1]).index_add(0, group_target, by_group)
+        aggregated = nodes.new_zeros(len(target_norm), self.source.shape[2])
+        for node_chunk, review_chunk, chunk_target, source, transform in zip(
+                torch.split(nodes, counts), torch.split(reviews, counts), torch.split(group_target, counts),
+                self.source, self.review_transform):  # a level's groups: x V_r + e W_r, [P_r, d]
+            by_group = torch.addmm(review_chunk @ transform, node_chunk, source)
+            aggregated = aggregated.index_add_(0, chunk_target, by_group)
         return aggregated * target_norm.unsqueeze(-1)  # h_i: [n_targets or T, d]
+
+    def source_table(self) -> torch.Tensor:
+        """The first layer's E_r as [R, n_sources, d], zero at the rows no edge reads."""
+        table = self.source.new_zeros(len(self.node_gate) * self.n_sources, self.source.shape[1])
+        return table.index_copy(0, self.rows, self.source).view(len(self.node_gate), self.n_sources, -1)
 
 
 class RGCLayer(nn.Module):
     """One RG layer: both directions, then GELU, dropout and a linear map per side."""
 
-    def __init__(self, n_levels, review_dim, dim, n_users, n_items, first: bool, dropout: float):
+    def __init__(self, n_levels, review_dim, dim, n_users, n_items, first: bool, dropout: float, rows=(None, None)):
+        # rows: the first layer's table rows read by (items -> users, users -> items); default all
         super().__init__()
-        self.to_users = ReviewAwareConv(n_levels, review_dim, dim, n_items if first else None, dim)
-        self.to_items = ReviewAwareConv(n_levels, review_dim, dim, n_users if first else None, dim)
+        self.to_users = ReviewAwareConv(n_levels, review_dim, dim, n_items if first else None, dim, rows[0])
+        self.to_items = ReviewAwareConv(n_levels, review_dim, dim, n_users if first else None, dim, rows[1])
         self.user_fc = nn.Linear(dim, dim)
         self.item_fc = nn.Linear(dim, dim)
         self.activation = nn.GELU()
@@ -241,14 +273,15 @@ class RGCL(GeneralRecommender):
             self.register_buffer(f"graph_{name}", tensor)
         self.register_buffer("edge_keys", graph.user * self.n_items + graph.item)  # sorted: [E]
         n_levels = len(self.rating_levels)
-        self.groups = (edge_groups(graph.user, graph.item, graph.level, self.n_users, self.n_items, n_levels),
-                       edge_groups(graph.item, graph.user, graph.level, self.n_items, self.n_users, n_levels))
+        rows = (source_rows(graph.item, graph.level, self.n_items), source_rows(graph.user, graph.level, self.n_users))
+        self.groups = (edge_groups(graph.user, graph.item, graph.level, self.n_users, self.n_items, n_levels, rows[0]),
+                       edge_groups(graph.item, graph.user, graph.level, self.n_items, self.n_users, n_levels, rows[1]))
         review_dim = graph.review.shape[1]
 
         # define layers and loss
         self.layers = nn.ModuleList([
             RGCLayer(len(self.rating_levels), review_dim, self.embedding_size, self.n_users, self.n_items,
-                     first=(layer == 0), dropout=self.dropout_rate)
+                     first=(layer == 0), dropout=self.dropout_rate, rows=rows)
             for layer in range(self.n_layers)
         ])
         self.nd_weight_matrix = nn.Parameter(torch.empty(self.embedding_size, self.embedding_size))  # ND's W
@@ -350,7 +383,7 @@ class RGCL(GeneralRecommender):
         """ED for the (user, item) edges that have a review: MLP([x_u; x_i]) against the edge's
         own review feature and the feature of the edge at ``permutation`` (random when None).
         ``rows``: the edges' rows in ``users_e`` and ``items_e`` (default: their ids), which then
-        hold the batch's nodes only: the MLP's first product runs once per node."""
+        hold the batch's nodes only: the MLP's first product runs once per node of these edges."""
         user_rows, item_rows = rows if rows is not None else (users, items)
         positions = torch.searchsorted(self.edge_keys, users * self.n_items + items)  # [B]
         positions = positions.clamp(max=len(self.edge_keys) - 1)
@@ -358,16 +391,22 @@ class RGCL(GeneralRecommender):
         if not found.any():
             return users_e.new_zeros(())
         positions, user_rows, item_rows = positions[found], user_rows[found], item_rows[found]
-        if rows is None:
-            pair = self.edge_mlp(torch.cat([users_e[user_rows], items_e[item_rows]], dim=-1))  # [N, d]
-        else:  # [x_u; x_i] W^T = x_u W_u^T + x_i W_i^T: each of the given rows once, not once per edge
-            weight, d = self.edge_mlp[0].weight, users_e.shape[1]  # [d, 2d]
-            hidden = (users_e @ weight[:, :d].T)[user_rows] + (items_e @ weight[:, d:].T)[item_rows]  # [N, d]
-            pair = self.edge_mlp[1:](hidden)
         review = self.graph_review[positions]  # [N, k]
         if permutation is None:
             permutation = torch.randperm(len(positions), device=positions.device)
-        return bilinear_bce(pair, review, review[permutation], self.ed_weight_matrix).mean()
+        if rows is None:
+            pair = self.edge_mlp(torch.cat([users_e[user_rows], items_e[item_rows]], dim=-1))  # [N, d]
+            return bilinear_bce(pair, review, review[permutation], self.ed_weight_matrix).mean()
+        # [x_u; x_i] W_1^T = x_u W_u^T + x_i W_i^T: each node of these edges once, not once per edge
+        first, second = self.edge_mlp[0].weight, self.edge_mlp[2].weight  # [d, 2d], [d, d]
+        d = users_e.shape[1]
+        user_nodes, user_rows = torch.unique(user_rows, return_inverse=True)
+        item_nodes, item_rows = torch.unique(item_rows, return_inverse=True)
+        hidden = ((users_e[user_nodes] @ first[:, :d].T)[user_rows]
+                  + (items_e[item_nodes] @ first[:, d:].T)[item_rows])  # [N, d]
+        # the pair is only read through pair W = relu(hidden) (W_2^T W): a d x k product, not N x d x d
+        return bilinear_bce(self.edge_mlp[1](hidden), review, review[permutation],
+                            second.T @ self.ed_weight_matrix).mean()
 
     def calculate_loss(self, interaction):
         # clear the storage variable when training
