@@ -181,7 +181,8 @@ def test_sparse_embeddings_train_through_the_runner(tiny_root, tmp_path):
 
     result = run(build_config("SDMTMP", "tiny", config_dict={"data_path": str(tiny_root), "epochs": 2, "show_progress": False,
                                                 "checkpoint_dir": str(tmp_path), "graph_batch": "subgraph",
-                                                "sparse_embeddings": True, "embedding_size": 4}))
+                                                "sparse_embeddings": True, "embedding_size": 4,
+                                                "topic_fit": "prepared"}))  # the hand-made side-files
     assert result.epochs == 2 and all(torch.isfinite(torch.tensor(result.train_losses)))
     with pytest.raises(ValueError, match="sparse_embeddings"):
         build(tiny_root, sparse_embeddings=True)

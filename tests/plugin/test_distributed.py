@@ -18,7 +18,8 @@ from tests.tiny_data import N_USERS, write_tiny_dataset
 def settings(root, **overrides):
     values = {"data_path": str(root), "embedding_size": 4, "n_layers": 2, "dropout_rate": 0.0,
               "show_progress": False, "train_batch_size": 16, "eval_batch_size": 2, "epochs": 2,
-              "checkpoint_dir": str(root / "saved"), "use_gpu": False, "gpu_id": ""}
+              "checkpoint_dir": str(root / "saved"), "use_gpu": False, "gpu_id": "",
+              "topic_fit": "prepared"}  # the hand-made side-files
     values.update(overrides)
     return values
 
@@ -86,7 +87,7 @@ import sys
 from recbole_sdmtmp.config import build_config
 from recbole_sdmtmp.runner import run
 settings = dict(data_path=sys.argv[1], embedding_size=4, n_layers=2, show_progress=False, train_batch_size=16,
-                eval_batch_size=2, epochs=2, checkpoint_dir=sys.argv[2], use_gpu=False, gpu_id="")
+                eval_batch_size=2, epochs=2, checkpoint_dir=sys.argv[2], use_gpu=False, gpu_id="", topic_fit="prepared")
 result = run(build_config("SDMTMP", "tiny", config_dict=settings), nproc=2)
 print("test result", result.test_result)
 """

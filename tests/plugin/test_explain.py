@@ -30,7 +30,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     from dataset_preprocess.topics.fit import TopicConfig
 
     prepare_dataset("TinyShop", out_dir=root / "dataset", raw_file=raw, columns=MAPPING,
-                    topic_config=TopicConfig(cache_dir=str(root / "cache"), show_progress=False))
+                    topic_config=TopicConfig(cache_dir=str(root / "cache"), show_progress=False,
+                                             min_cluster_size=10, min_samples=5))  # the training split's 288 sentences
     argv = sys.argv
     sys.argv = argv[:1]
     try:
