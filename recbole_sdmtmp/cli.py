@@ -30,6 +30,8 @@ from dataset_preprocess.readers.own_file import FORMATS
 from dataset_preprocess.registry import lookup
 from recbole_sdmtmp import console
 from recbole_sdmtmp.config import build_config, ensure_prepared
+from recbole_sdmtmp.data.topic_fit import current_topic_fit
+from recbole_sdmtmp.registry import needs_topics
 from recbole_sdmtmp.runner import run
 from recbole_sdmtmp.checkpoints import CheckpointMismatch, check_checkpoint
 from recbole_sdmtmp.settings import check_command_line, check_files, check_settings
@@ -109,6 +111,8 @@ def run_command(argv=None) -> int:
     try:
         check_settings(config, args.config_files.split())  # every key known, numbers in range
         ensure_prepared(config, raw_file=args.raw_file, source=source, **options)
+        if needs_topics(config):  # the training split's topic fit, made or installed before training
+            current_topic_fit(config)
     except INPUT_ERRORS + (ValueError,) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

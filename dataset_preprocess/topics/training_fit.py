@@ -102,7 +102,13 @@ def ensure_training_fit(dataset_dir: Path, name: str, pairs, scope: str,
                              f"have no review in the raw file; prepare the dataset again")
         logger.info("%s: fitting topics on the %d reviews of the %s training split (every held-out "
                     "review left out); cached in %s", name, len(chosen), scope, folder)
-        build_topics(chosen, out_dir=folder, name=name, config=config, fitted_on=scope)
+        try:
+            build_topics(chosen, out_dir=folder, name=name, config=config, fitted_on=scope)
+        except ValueError as error:  # too little text in the training split for these settings
+            raise ValueError(f"{error}. These are the topics of the {scope} training split's reviews, with "
+                             f"the preparation's settings: prepare {name} again with smaller ones (python -m "
+                             f"dataset_preprocess {name} --min-cluster-size N --min-samples M --refit-topics), "
+                             "or run SD-MTMP without topics (--ablation=w/o-H)") from None
     return folder
 
 

@@ -262,7 +262,8 @@ def shop_rows() -> list[tuple[str, str, str, str, str]]:
 def test_csv_trains_end_to_end_through_the_run_script(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    """Default topic settings; the embedding cache starts empty in tmp_path (12 distinct
+    """Default topic settings, which find no topic in the training split's 288 sentences (the error
+    says what to do), then smaller ones; the embedding cache starts empty in tmp_path (12 distinct
     sentences to encode)."""
     import sys
 
@@ -271,6 +272,12 @@ def test_csv_trains_end_to_end_through_the_run_script(tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", sys.argv[:1])
     raw = write_csv(tmp_path / "shop.csv", shop_rows())
+    common = ["--dataset", "TinyShop", "--raw-file", str(raw), "--columns", MAPPING, "--kcore", "5"]
+    assert run_recbole_sdmtmp.main(common + ["--epochs=1"]) == 2
+    assert "--min-cluster-size N --min-samples M --refit-topics" in capsys.readouterr().err
+    assert cli.main(["TinyShop", "--raw-file", str(raw), "--columns", MAPPING, "--kcore", "5",
+                     "--min-cluster-size", "10", "--min-samples", "5", "--refit-topics", "--no-download"]) == 0
+    capsys.readouterr()
     code = run_recbole_sdmtmp.main([
         "--dataset", "TinyShop", "--raw-file", str(raw), "--columns", MAPPING, "--kcore", "5",
         "--epochs=2", "--show_progress=False", "--stopping_step=1", "--embedding_size=16"])
