@@ -18,7 +18,8 @@ def tiny_root(tmp_path_factory):
 
 def settings(root):
     return {"data_path": str(root), "epochs": 2, "embedding_size": 8, "show_progress": False,
-            "checkpoint_dir": str(root / "saved"), "eval_batch_size": 64}
+            "checkpoint_dir": str(root / "saved"), "eval_batch_size": 64,
+            "topic_fit": "prepared"}  # the hand-made side-files (a training fit needs review text)
 
 
 def test_quick_start_imports_and_ray_tuning_says_what_is_missing():

@@ -23,7 +23,8 @@ def tiny_root(tmp_path_factory):
 def checkpoint(request, tiny_root):
     """A plugin model, a RecBole general model and a RecBole sequential one."""
     settings = {"data_path": str(tiny_root), "epochs": 1, "show_progress": False, "embedding_size": 8,
-                "hidden_size": 8, "eval_batch_size": 2, "checkpoint_dir": str(tiny_root / "saved")}
+                "hidden_size": 8, "eval_batch_size": 2, "checkpoint_dir": str(tiny_root / "saved"),
+                "topic_fit": "prepared"}  # the hand-made side-files
     return run(build_config(request.param, "tiny", config_dict=settings)).checkpoint
 
 

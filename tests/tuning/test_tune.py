@@ -314,13 +314,14 @@ def committed_choices(report: Path) -> dict:
 @pytest.mark.parametrize("dataset", ["Gift_Cards", "Magazine_Subscriptions", "Instrument"])
 def test_the_committed_studies_choose_what_their_reports_say(dataset, monkeypatch):
     """The store the committed reports were written from (migrated to the journal file) still
-    chooses, for every model, the trial and configuration its report names, on the pinned fit."""
+    chooses, for every model, the trial and configuration its report names, on the pinned fit of
+    the paper training split."""
     import json
 
     from recbole_sdmtmp.experiments import fits
 
     results = Path(__file__).resolve().parents[2] / "results"
-    pinned = json.loads((results / "topic_fits" / dataset / "pin.json").read_text())["topic_fit"]
+    pinned = json.loads((results / "topic_fits" / dataset / "paper" / "pin.json").read_text())["topic_fit"]
     monkeypatch.setattr(fits, "topic_fit", lambda model, dataset, data_root, *_: pinned if model == "SDMTMP" else None)
     expected = committed_choices(results / f"tuning_{dataset}_paper.md")
     assert set(expected) == set(tuning.MODELS)
