@@ -211,8 +211,8 @@ class Int8Runtime:
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            self._run = lambda feed: session.run(None, feed)[0]
+            onnx_model = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self._run = lambda feed: onnx_model.run(None, feed)[0]
         else:
             import openvino as ov
 
