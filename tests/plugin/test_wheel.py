@@ -39,7 +39,9 @@ def test_the_wheel_holds_the_properties_and_every_package(wheel):
     checkout = {str(path.relative_to(REPO_ROOT)) for package in ("recbole_sdmtmp", "dataset_preprocess")
                 for path in (REPO_ROOT / package).rglob("*.py")}
     assert checkout <= names  # no module left out of setup.cfg's package list
-    assert not any(name.startswith("tests/") for name in names)
+    # the plugin only: no tests, no paper's studies, no benchmarks
+    assert not any(name.startswith(("tests/", "studies/", "benchmarks/")) for name in names)
+    assert not any(Path(name).stem in ("paper_claim", "status", "floors", "leak_depth") for name in names)
 
 
 def test_the_installed_package_runs_the_main_job_outside_the_checkout(wheel, tmp_path):

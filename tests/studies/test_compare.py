@@ -9,6 +9,9 @@ import pytest
 
 from recbole_sdmtmp import compare, tune
 from recbole_sdmtmp.experiments import catalogue, cells as store, figures, planning, statistics, tables, tuning
+from studies import __main__ as studies_cli
+from studies import catalogue as study_catalogue, figures as study_figures, planning as study_planning
+from studies import tables as study_tables
 from tests.tiny_data import write_tiny_dataset
 
 
@@ -141,7 +144,7 @@ def test_the_ablation_tests_the_full_model_against_each_part(tmp_path):
     records = {store.Cell(label, "SDMTMP", "toy", 1): fake_record(label, 1, positions)
                for label, positions in (("SD-MTMP", [0, 1, 30]), ("w/o-H", [0, 0, 0]),
                                         ("w/o-A", [30, 30, 30]))}
-    text = tables.write_ablation(records, "toy", tmp_path, "cmd").read_text()
+    text = study_tables.write_ablation(records, "toy", tmp_path, "cmd").read_text()
     section = text.split("What each part adds")[1]
     assert "| w/o-H | HR@10 | 0.6667 | 1.0000 | -0.3333 |" in section
     assert "| w/o-A | HR@10 | 0.6667 | 0.0000 | +0.6667 |" in section
@@ -151,13 +154,13 @@ def test_the_ablation_tests_the_full_model_against_each_part(tmp_path):
 def test_sensitivity_figure(tmp_path):
     records = {}
     for value, positions in ((64, [0, 30]), (128, [0, 0])):
-        label = catalogue.sweep_label("embedding_size", value)
+        label = study_catalogue.sweep_label("embedding_size", value)
         records[store.Cell(label, "SDMTMP", "toy", 1)] = fake_record(label, 1, positions)
-    paths = figures.plot_sensitivity(records, ["toy"], "embedding_size", [64, 128], tmp_path, "paper")
+    paths = study_figures.plot_sensitivity(records, ["toy"], "embedding_size", [64, 128], tmp_path, "paper")
     assert [p.name for p in paths] == ["sensitivity_embedding_size_toy_paper_hr.png",
                                        "sensitivity_embedding_size_toy_paper_ndcg.png"]
     assert all(p.stat().st_size > 1000 for p in paths)
-    other = figures.plot_sensitivity({store.Cell(c.label, c.model, "toy2", 1): r for c, r in records.items()},
+    other = study_figures.plot_sensitivity({store.Cell(c.label, c.model, "toy2", 1): r for c, r in records.items()},
                                      ["toy2"], "embedding_size", [64, 128], tmp_path, "paper")
     assert {p.name for p in other}.isdisjoint(p.name for p in paths)  # no overwrite of the first's
     assert all(p.is_file() for p in paths + other)
@@ -174,14 +177,17 @@ def test_a_tuned_sweep_reads_the_tuned_models_cells_at_its_own_value(tmp_path, m
         return {cell: {**fake_record(cell.label, cell.seed, [0, 30]),
                        "best_valid_result": {"ndcg@10": valid.get(cell.label, 0.1)}} for cell in cells}
 
-    monkeypatch.setattr(compare, "run_cells", fake_run_cells)
+    def chosen(results, model, dataset, protocol, storage=None, data_root=None):
+        return {"embedding_size": 128, "beta": 0.3}
+
+    monkeypatch.setattr(studies_cli, "run_cells", fake_run_cells)
     monkeypatch.setattr(compare, "ensure_prepared", lambda config: None)  # no "toy" raw file to prepare
-    monkeypatch.setattr(planning, "tuned_overrides", lambda results, model, dataset, protocol, storage=None, data_root=None:
-                        {"embedding_size": 128, "beta": 0.3})
-    compare.main(["sensitivity", "--param", "embedding_size", "--values", "64", "128", "--tuned",
+    monkeypatch.setattr(planning, "tuned_overrides", chosen)
+    monkeypatch.setattr(study_planning, "tuned_overrides", chosen)
+    studies_cli.main(["sensitivity", "--param", "embedding_size", "--values", "64", "128", "--tuned",
                   "--datasets", "toy", "--seeds", "1", "--results", str(tmp_path)])
     labels = {cell.label: dict(cell.overrides) for cell in asked}
-    assert labels == {catalogue.sweep_label("embedding_size", 64): {"embedding_size": 64, "beta": 0.3},
+    assert labels == {study_catalogue.sweep_label("embedding_size", 64): {"embedding_size": 64, "beta": 0.3},
                       catalogue.OURS: {"embedding_size": 128, "beta": 0.3}}
     assert (tmp_path / "figures" / "sensitivity_embedding_size_toy_paper_ndcg.png").is_file()
     table = (tmp_path / "sensitivity_embedding_size_toy_paper.md").read_text()
@@ -190,6 +196,17 @@ def test_a_tuned_sweep_reads_the_tuned_models_cells_at_its_own_value(tmp_path, m
     assert table.split("| d = 128 (tuned) |")[1].split("\n")[0].endswith("| 0.2000 ± 0.0000 |")
     assert "| d = 128 (tuned) | 1 |" in table
     assert "](figures/sensitivity_embedding_size_toy_paper_ndcg.png)" in table
+
+
+def test_every_protocol_has_a_table_note(tmp_path):
+    """A table under any protocol says what its protocol is (a missing note failed after the run)."""
+    records = {store.Cell(label, label, "toy", 1): fake_record(label, 1, positions)
+               for label, positions in (("SD-MTMP", [5, 30]), ("Pop", [30, 30]))}
+    texts = {protocol: tables.write_comparison(records, "toy", tmp_path, "cmd", protocol=protocol).read_text()
+             for protocol in catalogue.PROTOCOLS}
+    assert all(f"Produced by `cmd`. Protocol `{protocol}`" in text for protocol, text in texts.items())
+    assert "two global cuts" in texts["global_time"] and "two global cuts" not in texts["paper"]
+    assert "early stopping reads the test split" in texts["paper_as_printed"]
 
 
 def test_comparison_figure_ranks_models_by_ndcg(tmp_path):
@@ -264,7 +281,7 @@ def test_readings_table_reports_validation_and_each_change(tmp_path):
             record = fake_record(label, seed, positions)
             record["best_valid_result"] = {"ndcg@10": valid + seed / 100}
             records[store.Cell(label, "SDMTMP", "toy", seed)] = record
-    text = tables.write_readings(records, "toy", tmp_path, "cmd").read_text()
+    text = study_tables.write_readings(records, "toy", tmp_path, "cmd").read_text()
     assert "| SD-MTMP | 2 | 0.2150 ± 0.0071 | 0.5000 ± 0.0000 |" in text
     assert "| attention: product divided by its sum | 2 | 0.3150 ± 0.0071 | 1.0000 ± 0.0000 |" in text
 
@@ -300,7 +317,7 @@ def test_variants_are_extra_labelled_rows(tmp_path):
         record = fake_record(label, 1, [0, 30])
         record["best_valid_result"] = {"ndcg@10": 0.1}
         records[store.Cell(label, "SDMTMP", "toy", 1)] = record
-    path = tables.write_readings(records, "toy", tmp_path, "cmd", study="variants")
+    path = study_tables.write_readings(records, "toy", tmp_path, "cmd", study="variants")
     text = path.read_text()
     assert path.name == "variants_toy_paper.md" and "never a replacement" in text
     assert text.index("| SD-MTMP |") < text.index("| beyond the paper: cross-entropy over every item |")
@@ -316,7 +333,7 @@ def test_the_printed_procedure_says_selection_on_the_test_split_in_every_title()
 
     from recbole_sdmtmp.experiments import figures, tables, tuning
 
-    for module in (tables, figures, tuning):  # no title spells the protocol another way
+    for module in (tables, figures, tuning, study_tables, study_figures):  # no title spells the protocol another way
         source = inspect.getsource(module)
         for spelled in ("protocol `{protocol}`", "(protocol {protocol})", ", protocol {protocol}\")"):
             assert spelled not in source, (module.__name__, spelled)

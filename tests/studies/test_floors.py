@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from recbole_sdmtmp.config import build_config
-from recbole_sdmtmp.floors import paper_split, popularity_hit_bounds, training_counts
+from studies.floors import paper_split, popularity_hit_bounds, training_counts
 from recbole_sdmtmp.runner import load_data, run
 from tests.conftest import SHARED_DIR
 

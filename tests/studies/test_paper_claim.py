@@ -4,7 +4,9 @@ and paired gap after each step, what each step adds, and the real runner on the 
 import numpy as np
 import pytest
 
-from recbole_sdmtmp.experiments import catalogue, cells as store, paper_claim, statistics, tables
+from recbole_sdmtmp.experiments import cells as store, statistics
+from studies import catalogue, paper_claim, tables
+from studies.rows import step_summary
 from tests.study_data import FIT, on_fit
 from tests.studies.test_compare import fake_record
 from tests.tiny_data import write_tiny_dataset
@@ -42,7 +44,7 @@ def test_rank_and_gap_to_the_best_other_row_by_hand():
     at position 1 (1/log2(3) = 0.6309); B never hits. Ours ranks 2 of 3, 0.1309 below A."""
     ours = row("SD-MTMP", [0, 0, 30, 30])
     a, b = row("A", [1, 1, 1, 1]), row("B", [30, 30, 30, 30])
-    summary = statistics.step_summary(3, ours, [b, a])
+    summary = step_summary(3, ours, [b, a])
     assert (summary["rank"], summary["of"], summary["best"]) == (2, 3, "A")
     assert summary["ours_ndcg"] == pytest.approx(0.5)
     assert summary["best_ndcg"] == pytest.approx(1 / np.log2(3))
@@ -96,10 +98,10 @@ def test_the_steps_add_one_thing_each_and_the_report_says_which_read_the_test(tm
     assert untrained and all(not c.trained and dict(c.overrides) == step5.chosen for c in untrained)
     assert all(c.trained for c in calls if c.label != paper_claim.UNTRAINED)
     assert step5.untrained.label == paper_claim.UNTRAINED
-    summaries = [statistics.step_summary(s.step.number, s.ours, s.others) for s in steps[2:]]
+    summaries = [step_summary(s.step.number, s.ours, s.others) for s in steps[2:]]
     assert [s["rank"] for s in summaries] == [2, 1, 1] and summaries[0]["best"] == "SASRec"
 
-    text = tables.write_paper_claim(steps, "toy", tmp_path, "python -m recbole_sdmtmp.compare paper_claim").read_text()
+    text = tables.write_paper_claim(steps, "toy", tmp_path, "python -m studies paper_claim").read_text()
     assert text.startswith("# toy: why the paper found otherwise, its procedure step by step (steps 2-5: selection on the test split)")
     for number in (3, 4, 5):
         assert f"## Step {number} (selection on the test split):" in text

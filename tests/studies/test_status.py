@@ -5,7 +5,7 @@ import json
 
 from optuna.trial import TrialState
 
-from recbole_sdmtmp import status
+from studies import status
 from recbole_sdmtmp.experiments.cells import CELL_VERSION, Cell, frozen_overrides
 from tests.study_data import FIT, add_trials, on_fit
 
@@ -90,7 +90,7 @@ def test_sdmtmp_studies_count_their_own_cells_and_share_the_tuned_row(tmp_path, 
     finish("w/o-H", 2024, ablation="w/o-H")
     finish("SD-MTMP beta=0.1", 2024, beta=0.1)
     text = "\n".join(status.sdmtmp_studies_report(tmp_path, "toy", "paper", seeds))
-    assert ("| ablation | 4/15 | `python -m recbole_sdmtmp.compare ablation --protocol paper "
+    assert ("| ablation | 4/15 | `python -m studies ablation --protocol paper "
             "--datasets toy --tuned` |") in text
     assert "| sensitivity `beta` | 4/18 |" in text  # 3 tuned-row cells + 1 sweep cell
     assert "gamma2" not in text and "variants" not in text

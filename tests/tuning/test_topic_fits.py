@@ -108,7 +108,7 @@ def test_a_study_of_a_model_without_topics_ignores_the_fit(tiny_root, tmp_path):
 
 
 def test_status_names_the_restart_of_a_study_tuned_on_another_fit(tmp_path, monkeypatch):
-    from recbole_sdmtmp import status
+    from studies import status
     from tests.study_data import add_trials, on_fit
 
     add_trials(tmp_path, "SDMTMP", "toy", "paper", [{}, {"beta": 0.1}], [0.02, 0.03])

@@ -291,7 +291,7 @@ def test_real_trials_read_validation_only_and_compare_takes_the_choice_from_the_
     best = tuning.chosen_trial(results, "BPR", "tiny", "paper")
     assert best["valid"] == max(r["valid"] for r in records)
     assert planning.tuned_overrides(results, "BPR", "tiny", "paper") == best["overrides"]
-    cells, _ = planning.plan_cells("table", ["tiny"], "paper", [1], results, tuned=True, models=["BPR"])
+    cells = planning.plan_cells(planning.table_rows(["BPR"]), ["tiny"], "paper", [1], results, tuned=True)
     assert dict(cells[0].overrides) == best["overrides"] and cells[0].study == "cells_tuned"
     report = tuning.write_report(results, "tiny", "paper", ["BPR", "SASRec"], 2, "cmd").read_text()
     assert "| BPR | 2 | 2 | 0 | 0 |" in report and "| SASRec |" not in report

@@ -1,6 +1,6 @@
 """SD-MTMP's test metrics before and after per-case negatives, same split and seeds.
 
-    python benchmarks/negatives_quality.py --datasets Instrument Gift_Cards
+    python -m studies.negatives_quality --datasets Instrument Gift_Cards
 
 Fewer optimizer steps per epoch is a different optimisation, not the same numbers: with 16
 negatives an epoch was ceil(cases / 64) steps and is now ceil(cases / 1,024). This reruns
@@ -16,16 +16,12 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from benchmarks.cell_study_args import parse_cell_study_args  # noqa: E402
-from dataset_preprocess.atomic_io import atomic_write_text  # noqa: E402
-from recbole_sdmtmp.experiments.cells import Cell, frozen_overrides, run_cells  # noqa: E402
-from recbole_sdmtmp.experiments.statistics import RowStats, significance  # noqa: E402
+from studies.cell_study_args import parse_cell_study_args
+from dataset_preprocess.atomic_io import atomic_write_text
+from recbole_sdmtmp.experiments.cells import Cell, frozen_overrides, run_cells
+from recbole_sdmtmp.experiments.statistics import RowStats, significance
 
 ROWS = {"defaults": "cells", "tuned": "cells_tuned"}  # row -> the committed study folder
 
@@ -45,7 +41,7 @@ def main(argv=None) -> int:
     args = parse_cell_study_args(__doc__, ["Instrument", "Gift_Cards"], argv)
     results = Path(args.results)
     lines = ["# SD-MTMP before and after per-case negatives (protocol `paper`)", "",
-             f"Produced by `python benchmarks/negatives_quality.py --datasets {' '.join(args.datasets)}`. "
+             f"Produced by `python -m studies.negatives_quality --datasets {' '.join(args.datasets)}`. "
              "Before: the committed cells of the comparison tables (RecBole's layout: each case "
              "repeated once per negative inside a 1,024-row batch). After: the same configuration "
              "and seeds on the current code (a batch holds 1,024 cases, each with its k negatives; "

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recbole_sdmtmp.config import build_config
-from recbole_sdmtmp.experiments.catalogue import CLAIM_BASELINES, OURS, SWEEP_LABELS, sweep_label, sweep_values
+from recbole_sdmtmp.experiments.catalogue import OURS
 from recbole_sdmtmp.experiments.cells import Cell, finished_record, frozen_overrides, run_cells
 from recbole_sdmtmp.experiments.fits import OtherTopicFit
 from recbole_sdmtmp.experiments.statistics import RowStats, aggregate
 from recbole_sdmtmp.experiments.tuning import budget, chosen_trial, finished_trials, search_space
+from studies.catalogue import CLAIM_BASELINES, SWEEP_LABELS, sweep_label, sweep_values
 
 SWEPT = ("embedding_size", "n_layers", "beta", "gamma2")  # section 3.6, figures 2-9
 CHOSEN_ON_TEST = f"{OURS} chosen on test"
@@ -118,7 +119,7 @@ def run_paper_claim(dataset: str, seeds, results: Path, data_root: str, steps=(1
     return the steps' rows. A step whose tuned configurations are not in the store yet is
     returned as pending (until every study has its ``n_trials``), with the command that fills
     them; with ``run=False`` nothing runs and
-    a step with unfinished cells is pending with their count (``python -m recbole_sdmtmp.status``)."""
+    a step with unfinished cells is pending with their count (``python -m studies.status``)."""
     models = ("SDMTMP", *CLAIM_BASELINES)
     label = {model: OURS if model == "SDMTMP" else model for model in models}
     out = []

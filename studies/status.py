@@ -1,9 +1,9 @@
 """Where each tuned study stands, read from the study store and the cell files, and the command
 that resumes it.
 
-    python -m recbole_sdmtmp.status
-    python -m recbole_sdmtmp.status --protocol next_item --datasets Instrument
-    python -m recbole_sdmtmp.status --storage postgresql://user@host/db
+    python -m studies.status
+    python -m studies.status --protocol next_item --datasets Instrument
+    python -m studies.status --storage postgresql://user@host/db
 
 A study spans many runs (hours on a small CPU); this answers "what is left?" from the store and
 the files themselves rather than from notes that go stale. Per model: the tuning trials run
@@ -11,8 +11,8 @@ the files themselves rather than from notes that go stale. Per model: the tuning
 trial's validation NDCG@10, and the test seeds finished for the table row with the chosen
 configuration (a seed run with an earlier choice counts as missing: ``compare`` runs it again).
 Then SD-MTMP's own tuned studies (ablation, readings, variants, the four sweeps) that have begun:
-cells finished against planned, as ``compare`` plans them; and for protocol ``paper``, each step
-of ``compare paper_claim`` (seeds 2024-2026), read from its cells without running any, also for
+cells finished against planned, as ``python -m studies`` plans them; and for protocol ``paper``,
+each step of ``python -m studies paper_claim`` (seeds 2024-2026), read from its cells without running any, also for
 a dataset whose paper-claim cells exist before any of its studies.
 """
 
@@ -22,13 +22,14 @@ from pathlib import Path
 import optuna
 
 from recbole_sdmtmp.data.protocol import PROTOCOLS
-from recbole_sdmtmp.experiments.catalogue import CHANGE_STUDIES, OURS, SWEEPS
+from recbole_sdmtmp.experiments.catalogue import OURS
 from recbole_sdmtmp.experiments.cells import Cell, finished_record, frozen_overrides
 from recbole_sdmtmp.experiments.fits import OtherTopicFit, TopicsNotPrepared
-from recbole_sdmtmp.experiments.paper_claim import run_paper_claim
-from recbole_sdmtmp.experiments.planning import plan_cells
 from recbole_sdmtmp.experiments.tuning import (MODELS, budget, chosen_trial, finished_trials, open_storage,
                                                search_space, storage_url, store_exists)
+from studies.catalogue import CHANGE_STUDIES, SWEEPS
+from studies.paper_claim import run_paper_claim
+from studies.planning import plan_study
 
 SEEDS = (2024, 2025, 2026, 2027, 2028)
 CLAIM_SEEDS = (2024, 2025, 2026)
@@ -84,7 +85,7 @@ def study_report(results: Path, dataset: str, protocol: str, n_trials: int, seed
     else:
         if any(s["state"] == NOT_PREPARED for s in left):
             lines.append(f"{Path(data_root) / dataset} holds no topics yet: `python -m dataset_preprocess {dataset}` "
-                         "(a shipped dataset gets its pinned fit), then `python -m recbole_sdmtmp.status` again.")
+                         "(a shipped dataset gets its pinned fit), then `python -m studies.status` again.")
         stale = [s["model"] for s in left if s["state"] == OTHER_FIT]
         if stale:
             lines.append(f"Tuned on another topic fit than {Path(data_root) / dataset} holds: `python -m recbole_sdmtmp.tune "
@@ -111,7 +112,7 @@ def sdmtmp_studies_report(results: Path, dataset: str, protocol: str, seeds=SEED
     lines = []
     for study, param in studies:
         try:
-            cells, _ = plan_cells(study, [dataset], protocol, seeds, results, tuned=True, param=param,
+            cells, _ = plan_study(study, [dataset], protocol, seeds, results, tuned=True, param=param,
                                   storage=storage, data_root=data_root)
         except OtherTopicFit:
             return []  # its tuned configuration waits for SD-MTMP's restarted study (the table says so)
@@ -120,7 +121,7 @@ def sdmtmp_studies_report(results: Path, dataset: str, protocol: str, seeds=SEED
             continue
         name = f"sensitivity `{param}`" if param else study
         flags = f" --param {param}" if param else ""
-        command = f"`python -m recbole_sdmtmp.compare {study} --protocol {protocol} --datasets {dataset}{flags} --tuned`"
+        command = f"`python -m studies {study} --protocol {protocol} --datasets {dataset}{flags} --tuned`"
         left = len(cells) - sum(done)
         lines.append(f"| {name} | {sum(done)}/{len(cells)} | {'done' if not left else command} |")
     if not lines:
@@ -131,9 +132,9 @@ def sdmtmp_studies_report(results: Path, dataset: str, protocol: str, seeds=SEED
 
 def paper_claim_report(results: Path, dataset: str, storage: str | None = None,
                        data_root: str = "dataset/") -> list[str]:
-    """Each step of ``compare paper_claim`` on ``dataset``: finished, or what it still waits for."""
+    """Each step of ``python -m studies paper_claim`` on ``dataset``: finished, or what it still waits for."""
     steps = run_paper_claim(dataset, CLAIM_SEEDS, results, data_root, storage=storage, run=False)
-    lines = [f"The paper's procedure step by step on {dataset} (`python -m recbole_sdmtmp.compare paper_claim "
+    lines = [f"The paper's procedure step by step on {dataset} (`python -m studies paper_claim "
              f"--datasets {dataset}`; seeds {', '.join(map(str, CLAIM_SEEDS))}):", "",
              "| step | state |", "|---|---|"]
     for rows in steps:
@@ -152,7 +153,7 @@ def studies_found(results: Path, storage: str | None = None) -> list[tuple[str, 
 
 
 def claim_datasets(results: Path) -> list[str]:
-    """Datasets with cells of ``compare paper_claim``'s later steps (run on the printed split),
+    """Datasets with cells of ``python -m studies paper_claim``'s later steps (run on the printed split),
     whether or not they have a tuning study yet."""
     folder = results / "cells" / "paper_as_printed"
     return sorted(d.name for d in folder.glob("*") if d.is_dir()) if folder.is_dir() else []

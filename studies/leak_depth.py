@@ -1,7 +1,7 @@
 """Why the paper-claim step 5 (the leaking short-term window) puts SD-MTMP first on one dataset
 and not on another: the number of propagation layers L, measured (selection on the test split).
 
-    python benchmarks/leak_depth.py --datasets Instrument Gift_Cards Magazine_Subscriptions
+    python -m studies.leak_depth --datasets Instrument Gift_Cards Magazine_Subscriptions
 
 Step 5 takes the short-term window from the complete record, which under the printed 80/20 split
 is the test period: the test items are in the model's input. Its configuration is step 3's,
@@ -15,16 +15,12 @@ A diagnostic of the paper's procedure, never a comparison of models.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from benchmarks.cell_study_args import parse_cell_study_args  # noqa: E402
-from dataset_preprocess.atomic_io import atomic_write_text  # noqa: E402
-from recbole_sdmtmp.experiments.cells import Cell, frozen_overrides, run_cells  # noqa: E402
-from recbole_sdmtmp.experiments.statistics import RowStats  # noqa: E402
+from studies.cell_study_args import parse_cell_study_args
+from dataset_preprocess.atomic_io import atomic_write_text
+from recbole_sdmtmp.experiments.cells import Cell, frozen_overrides, run_cells
+from recbole_sdmtmp.experiments.statistics import RowStats
 
 STEP_5 = "SD-MTMP_short-term_window_from_the_complete_record"  # the paper-claim cell folder
 WINDOWS = {"complete_record": "the test period (leaks)", "training_history": "the training history"}
@@ -34,7 +30,7 @@ LAYERS = (1, 2, 3)
 def step5_overrides(results: Path, dataset: str) -> dict:
     path = results / "cells" / "paper_as_printed" / dataset / STEP_5 / "seed2024.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: run python -m recbole_sdmtmp.compare paper_claim --datasets {dataset} first")
+        raise FileNotFoundError(f"{path}: run python -m studies paper_claim --datasets {dataset} first")
     return json.loads(path.read_text())["overrides"]
 
 
@@ -42,7 +38,7 @@ def main(argv=None) -> int:
     args = parse_cell_study_args(__doc__, ["Instrument", "Gift_Cards", "Magazine_Subscriptions"], argv)
     results = Path(args.results)
     lines = ["# The leaking window against the number of layers L (selection on the test split)", "",
-             f"Produced by `python benchmarks/leak_depth.py --datasets {' '.join(args.datasets)}`. Protocol "
+             f"Produced by `python -m studies.leak_depth --datasets {' '.join(args.datasets)}`. Protocol "
              "`paper_as_printed` (80/20 by time, early stopping on the test split): a diagnostic of the "
              "paper's procedure, never a comparison of models. Each dataset's paper-claim step 5 "
              "configuration (step 3's test-chosen sweeps, topics from every review) at L = 1, 2, 3, with "

@@ -1,4 +1,4 @@
-"""The command line that every benchmark re-running table cells shares (datasets, seeds, where the
+"""The command line that every study script re-running table cells shares (datasets, seeds, where the
 cells and data live, torch threads), parsed once here so that the scripts agree."""
 
 import argparse

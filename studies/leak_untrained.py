@@ -1,9 +1,9 @@
 """Does the leaking short-term window need any learning? SD-MTMP evaluated untrained (its
 initial weights, no epoch run) at the paper-claim step 5 configuration (test split read).
 
-    python benchmarks/leak_untrained.py --datasets Instrument Gift_Cards Magazine_Subscriptions
+    python -m studies.leak_untrained --datasets Instrument Gift_Cards Magazine_Subscriptions
 
-Same configurations as ``benchmarks/leak_depth.py`` (step 5's, read from its committed cell) at
+Same configurations as ``studies/leak_depth.py`` (step 5's, read from its committed cell) at
 L = 1, 2, 3, with the short-term window from the complete record (the test period under the
 printed 80/20 split) and from the training history; protocol ``paper_as_printed``; each seed
 only sets the initial weights. Prints a Markdown table (nothing is written): beside the trained
@@ -15,14 +15,10 @@ from __future__ import annotations
 
 import logging
 import statistics
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from benchmarks.cell_study_args import parse_cell_study_args  # noqa: E402
-from benchmarks.leak_depth import LAYERS, WINDOWS, step5_overrides  # noqa: E402
+from studies.cell_study_args import parse_cell_study_args
+from studies.leak_depth import LAYERS, WINDOWS, step5_overrides
 
 
 def untrained_test(dataset: str, overrides: dict, seed: int, data_path: str, threads: int) -> dict:
@@ -47,7 +43,7 @@ def main(argv=None) -> int:
     print("# SD-MTMP untrained with the leaking window (a diagnostic that reads the test split)\n")
     print(f"SD-MTMP untrained (no epoch), protocol paper_as_printed, step 5's configuration; test NDCG@10 "
           f"and HR@10, mean ± sample std over the initial weights of seeds {', '.join(map(str, args.seeds))} "
-          f"(`python benchmarks/leak_untrained.py --datasets {' '.join(args.datasets)} --seeds {' '.join(map(str, args.seeds))}`)\n")
+          f"(`python -m studies.leak_untrained --datasets {' '.join(args.datasets)} --seeds {' '.join(map(str, args.seeds))}`)\n")
     print("| dataset | L | window | NDCG@10 | HR@10 |")
     print("|---|---|---|---|---|")
     for dataset in args.datasets:

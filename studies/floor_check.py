@@ -1,12 +1,12 @@
 """The popularity floor of every committed table, checked outside RecBole.
 
-    python benchmarks/floor_check.py
+    python -m studies.floor_check
 
 RecBole 1.2.1's ``Pop`` added 1 once per batch to an item repeated in it and counted the sampled
 negatives (``recbole_sdmtmp/compat.py`` now counts each training interaction once). For each
 dataset and protocol this runs the corrected Pop (deterministic: its counts do not depend on the
 seed) into ``results/floors/``, and writes ``results/floors.md``: the independent HR@10 range of
-``recbole_sdmtmp/floors.py`` (pandas and numpy on the atomic file; ``paper`` only), the
+``studies/floors.py`` (pandas and numpy on the atomic file; ``paper`` only), the
 corrected Pop, the Pop row the committed table prints (whether it lies in the independent range),
 and the committed SD-MTMP row with its per-user (per-case) paired tests against the corrected Pop.
 """
@@ -19,14 +19,12 @@ import logging
 import sys
 from pathlib import Path
 
+from dataset_preprocess.atomic_io import atomic_write_text
+from recbole_sdmtmp.experiments.cells import Cell, run_cells
+from recbole_sdmtmp.experiments.statistics import RowStats, significance
+from studies.floors import paper_split, popularity_hit_bounds
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from dataset_preprocess.atomic_io import atomic_write_text  # noqa: E402
-from recbole_sdmtmp.experiments.cells import Cell, run_cells  # noqa: E402
-from recbole_sdmtmp.experiments.statistics import RowStats, significance  # noqa: E402
-from recbole_sdmtmp.floors import paper_split, popularity_hit_bounds  # noqa: E402
-
 DATASETS = ("Instrument", "Gift_Cards", "Magazine_Subscriptions")
 PROTOCOLS = ("paper", "next_item")
 
@@ -66,9 +64,9 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     results = Path(args.results)
     lines = ["# The popularity floor, checked outside RecBole", "",
-             "Produced by `python benchmarks/floor_check.py`. *Independent*: HR@10 of ranking by the "
+             "Produced by `python -m studies.floor_check`. *Independent*: HR@10 of ranking by the "
              "training counts, computed with pandas and numpy from the atomic file "
-             "(`recbole_sdmtmp/floors.py`, `paper` only), pessimistic .. optimistic over the ties. "
+             "(`studies/floors.py`, `paper` only), pessimistic .. optimistic over the ties. "
              "*Corrected Pop*: the runner's Pop with `compat.py`'s count (one run: its counts do not "
              "depend on the seed). *Table's Pop* and *SD-MTMP*: the rows of the committed tables "
              "`results/<D>_<protocol>.md`, read from their cells (`results/cells_tuned/`), mean ± "
