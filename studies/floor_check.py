@@ -6,7 +6,7 @@ RecBole 1.2.1's ``Pop`` added 1 once per batch to an item repeated in it and cou
 negatives (``recbole_sdmtmp/compat.py`` now counts each training interaction once). For each
 dataset and protocol this runs the corrected Pop (deterministic: its counts do not depend on the
 seed) into ``results/floors/``, and writes ``results/floors.md``: the independent HR@10 range of
-``studies/floors.py`` (pandas and numpy on the atomic file; ``paper`` only), the
+``studies/floors.py`` (pandas and numpy on the atomic file; ``paper`` and ``global_time``), the
 corrected Pop, the Pop row the committed table prints (whether it lies in the independent range),
 and the committed SD-MTMP row with its per-user (per-case) paired tests against the corrected Pop.
 """
@@ -22,11 +22,12 @@ from pathlib import Path
 from dataset_preprocess.atomic_io import atomic_write_text
 from recbole_sdmtmp.experiments.cells import Cell, run_cells
 from recbole_sdmtmp.experiments.statistics import RowStats, significance
-from studies.floors import paper_split, popularity_hit_bounds
+from studies.floors import global_time_split, paper_split, popularity_hit_bounds
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("Instrument", "Gift_Cards", "Magazine_Subscriptions")
-PROTOCOLS = ("paper", "next_item")
+PROTOCOLS = ("paper", "global_time", "next_item")
+SPLITS = {"paper": paper_split, "global_time": global_time_split}  # what the independent count reads
 
 
 def committed(results: Path, protocol: str, dataset: str, row: str) -> RowStats:
@@ -66,14 +67,14 @@ def main(argv=None) -> int:
     lines = ["# The popularity floor, checked outside RecBole", "",
              "Produced by `python -m studies.floor_check`. *Independent*: HR@10 of ranking by the "
              "training counts, computed with pandas and numpy from the atomic file "
-             "(`studies/floors.py`, `paper` only), pessimistic .. optimistic over the ties. "
+             "(`studies/floors.py`, `paper` and `global_time`), pessimistic .. optimistic over the ties. "
              "*Corrected Pop*: the runner's Pop with `compat.py`'s count (one run: its counts do not "
              "depend on the seed). *Table's Pop* and *SD-MTMP*: the rows of the committed tables "
              "`results/<D>_<protocol>.md`, read from their cells (`results/cells_tuned/`), mean ± "
              "standard deviation over their seeds. The paired tests compare SD-MTMP's per-user "
-             "(`paper`) or per-case (`next_item`) metrics, averaged over its seeds, with the corrected "
-             "Pop's. RecBole's own Pop, which these tables printed before December 2026, and its "
-             "numbers: `docs/RESULTS.md`, first section.", ""]
+             "(`paper`, `global_time`) or per-case (`next_item`) metrics, averaged over its seeds, with "
+             "the corrected Pop's. RecBole's own Pop, which the first tables printed, and its numbers: "
+             "`docs/RESULTS.md`, first section.", ""]
     for protocol in args.protocols:
         lines += [f"## Protocol `{protocol}`", "",
                   "| dataset | independent HR@10 | corrected Pop HR@10 | NDCG@10 | table's Pop HR@10 | in the independent range | "
@@ -84,8 +85,8 @@ def main(argv=None) -> int:
             table_pop = committed(results, protocol, dataset, "Pop")
             ours = committed(results, protocol, dataset, "SD-MTMP")
             independent, inside = "n/a", "n/a"
-            if protocol == "paper":
-                low, high = popularity_hit_bounds(paper_split(Path(args.data_path) / dataset / f"{dataset}.inter"))
+            if protocol in SPLITS:
+                low, high = popularity_hit_bounds(SPLITS[protocol](Path(args.data_path) / dataset / f"{dataset}.inter"))
                 independent = f"{low:.4f} .. {high:.4f}"
                 rounding = 5e-5  # the range and the row are printed to 4 decimals
                 inside = "yes" if low - rounding <= table_pop.mean("hit@10") <= high + rounding else "**no**"

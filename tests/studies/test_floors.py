@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from recbole_sdmtmp.config import build_config
-from studies.floors import paper_split, popularity_hit_bounds, training_counts
 from recbole_sdmtmp.runner import load_data, run
+from studies.floors import global_time_split, paper_split, popularity_hit_bounds, training_counts
 from tests.conftest import SHARED_DIR
 
 RAW = {"Gift_Cards": "Gift_Cards_5.json.gz", "Magazine_Subscriptions": "Magazine_Subscriptions_5.json.gz"}
@@ -27,9 +27,9 @@ def roots(instrument_root, tmp_path_factory):
     return {"Instrument": instrument_root, **{name: folder for name in RAW}}
 
 
-def config_for(root, model, dataset):
+def config_for(root, model, dataset, protocol="paper"):
     return build_config(model, dataset, config_dict={"data_path": str(root), "show_progress": False,
-                                                     "checkpoint_dir": str(root / "saved")})
+                                                     "checkpoint_dir": str(root / "saved"), "protocol": protocol})
 
 
 def pairs(dataset) -> Counter:
@@ -82,4 +82,37 @@ def test_pop_is_the_training_count_and_its_hit_rate_an_independent_one(roots, da
     assert {tokens[i]: int(item_cnt[i]) for i in range(1, len(tokens))} == {t: counts.get(t, 0) for t in tokens[1:]}
     low, high = popularity_hit_bounds(split, k=10)
     assert EXPECTED_HR10[dataset][0] <= low <= high <= EXPECTED_HR10[dataset][1]
+    assert low - 1e-4 <= result.test_result["hit@10"] <= high + 1e-4
+
+
+def test_global_time_split_and_its_cases_by_hand(tmp_path):
+    """Times 1..10: the cuts are the 80th and 90th percentiles, 8.2 and 9.1. a (times 1-5) has
+    nothing after the first cut: no case. b: training b0-b2, validation b3 (9), test b4 (10)."""
+    rows = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
+    rows += [f"a\ta{j}\t5\t{1 + j}" for j in range(5)] + [f"b\tb{j}\t5\t{6 + j}" for j in range(5)]
+    path = tmp_path / "x.inter"
+    path.write_text("\n".join(rows) + "\n")
+    split = global_time_split(path)
+    assert (split["a"].train, split["a"].valid, split["a"].test) == ([f"a{j}" for j in range(5)], [], [])
+    assert (split["b"].train, split["b"].valid, split["b"].test) == (["b0", "b1", "b2"], ["b3"], ["b4"])
+    # b's candidates: a0-a4 (count 1 each) and b4 (0); b4 is 6th, one case
+    assert popularity_hit_bounds(split, k=5) == (0.0, 0.0) and popularity_hit_bounds(split, k=6) == (1.0, 1.0)
+
+
+@pytest.mark.parametrize("dataset", ["Instrument", "Gift_Cards", "Magazine_Subscriptions"])
+def test_pop_under_global_time_lies_in_the_independent_range(roots, dataset):
+    """The global cuts recomputed with numpy on the atomic file: the runner's Pop under
+    ``global_time`` scores the counts before the first cut, and its test HR@10 lies in the
+    range of ranking by them over the same cases."""
+    root = roots[dataset]
+    split = global_time_split(root / dataset / f"{dataset}.inter")
+    result = run(config_for(root, "Pop", dataset, "global_time"))
+    counts = training_counts(split)
+    item_cnt = torch.load(result.checkpoint, weights_only=False)["other_parameter"]["item_cnt"].squeeze(1).numpy()
+    _, (train, _, test) = load_data(config_for(root, "Pop", dataset, "global_time"))
+    tokens = train._dataset.field2id_token["item_id"]
+    assert {tokens[i]: int(item_cnt[i]) for i in range(1, len(tokens))} == {t: counts.get(t, 0) for t in tokens[1:]}
+    cases = [user for user in split.values() if user.test and (user.train or user.valid)]
+    assert len(test._dataset) == len(cases)  # one test case per user with a history and a future
+    low, high = popularity_hit_bounds(split, k=10)
     assert low - 1e-4 <= result.test_result["hit@10"] <= high + 1e-4
