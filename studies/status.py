@@ -17,6 +17,7 @@ a dataset whose paper-claim cells exist before any of its studies.
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 import optuna
@@ -170,6 +171,7 @@ def main(argv=None) -> int:
                                           "see tune --help)")
     parser.add_argument("--data-path", default="dataset/", help="the prepared datasets (their topic fits)")
     args = parser.parse_args(argv)
+    sys.argv = sys.argv[:1]  # RecBole's Config must not read this command's flags
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     results = Path(args.results)
     studies = [(dataset, protocol) for dataset, protocol in studies_found(results, args.storage)
