@@ -10,7 +10,7 @@ import numpy as np
 from dataset_preprocess.atomic_io import atomic_write_text
 from recbole_sdmtmp.experiments.catalogue import BACKBONE, FLOORS, METRIC_NAMES, METRICS, OURS, protocol_title
 from recbole_sdmtmp.experiments.figures import plot_comparison
-from recbole_sdmtmp.experiments.statistics import RowStats, aggregate, ranked, significance
+from recbole_sdmtmp.experiments.statistics import RowStats, aggregate, significance
 
 
 def format_cell(row: RowStats, metric: str, best: bool) -> str:

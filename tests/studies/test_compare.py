@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from recbole_sdmtmp import compare, tune
-from recbole_sdmtmp.experiments import catalogue, cells as store, figures, planning, statistics, tables, tuning
+from recbole_sdmtmp.experiments import catalogue, cells as store, planning, statistics, tables, tuning
 from studies import __main__ as studies_cli
 from studies import catalogue as study_catalogue, figures as study_figures, planning as study_planning
 from studies import tables as study_tables

@@ -2,7 +2,6 @@
 dataset: user u has items i(3u) .. i(3u+9), oldest first, one a day."""
 
 import pytest
-import torch
 
 from recbole_sdmtmp.data import SDMTMPDataset
 from recbole_sdmtmp.model.sdmtmp.attention import short_term_mask
